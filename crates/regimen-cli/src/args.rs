@@ -1,0 +1,358 @@
+//! Command-line flags, and their resolution into a training config.
+//!
+//! Parsing happens in two phases (as ripgrep does): clap reads what the user typed into
+//! `TrainArgs`, where every setting is optional; `resolve` then lays those flags over the
+//! `--config` file and the defaults, key by key. A flag's long name is its config key in
+//! kebab-case, so `--batch-size 32` and `batch_size = 32` are the same setting.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use regimen_train::TrainConfig;
+use serde::Serialize;
+
+/// Train neural networks the way the recipe says, and keep every run.
+///
+/// With no command, `regimen` runs `regimen train`: the quickstart, a CNN on the built-in `shapes`
+/// images.
+#[derive(Debug, Parser)]
+#[command(name = "regimen", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a model; with no flags, the quickstart (a CNN on the built-in `shapes` images).
+    Train(Box<TrainArgs>),
+    /// Evaluate a saved run on its validation or (explicitly) its test split.
+    Eval(EvalArgs),
+}
+
+fn skip_false(value: &bool) -> bool {
+    !value
+}
+
+/// Flags of `regimen train`. Each is optional: unset flags come from `--config` or the defaults.
+#[derive(Debug, Default, Args, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub struct TrainArgs {
+    /// TOML file of settings (keys are the flag names with underscores); flags override it.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Print one JSON object with the outcome on stdout instead of the summary table.
+    #[arg(long)]
+    #[serde(skip)]
+    pub json: bool,
+
+    // ---- Data ----
+    /// Built-in generated dataset: `shapes` (28×28 images, the default) or `spirals` (2-D points).
+    #[arg(long, value_name = "NAME", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// Number of samples to generate for a built-in dataset.
+    #[arg(long, value_name = "N", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_size: Option<usize>,
+    /// A data file or folder: CSV, IDX (MNIST), CIFAR-10 binary, or a folder of class subfolders.
+    #[arg(long, value_name = "PATH", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<PathBuf>,
+    /// Format of --data when it cannot be detected.
+    #[arg(long, value_name = "csv|idx|cifar|folder", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// CSV column holding the label.
+    #[arg(long, value_name = "COLUMN", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Task, when it cannot be inferred from the labels.
+    #[arg(long, value_name = "classification|regression", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Declared class names, comma-separated; a label outside them is an error.
+    #[arg(long, value_name = "A,B,..", value_delimiter = ',', help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<Vec<String>>,
+    /// Validation fraction [default: 20% for small data, shrinking toward 1% for millions].
+    #[arg(long, value_name = "F", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_fraction: Option<f64>,
+    /// Test fraction [default: as the validation fraction].
+    #[arg(long, value_name = "F", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+    /// Validation size in samples (instead of a fraction).
+    #[arg(long, value_name = "N", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_count: Option<usize>,
+    /// Test size in samples (instead of a fraction).
+    #[arg(long, value_name = "N", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_count: Option<usize>,
+    /// Seed of the train/val/test split, separate from --seed [default: 0].
+    #[arg(long, value_name = "N", help_heading = "Data")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
+    /// Do not normalize features (normalization is fitted on the train split only).
+    #[arg(long, help_heading = "Data")]
+    #[serde(skip)]
+    pub no_normalize: bool,
+
+    // ---- Augmentation ----
+    /// Standard image augmentation: random flips, 2-pixel crops and 10° rotations.
+    #[arg(long, help_heading = "Augmentation")]
+    #[serde(skip)]
+    pub augment: bool,
+    /// Random horizontal flips.
+    #[arg(long, help_heading = "Augmentation")]
+    #[serde(skip_serializing_if = "skip_false")]
+    pub augment_flip: bool,
+    /// Random crops after zero padding by this many pixels.
+    #[arg(long, value_name = "PIXELS", help_heading = "Augmentation")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augment_crop: Option<usize>,
+    /// Random rotations up to this many degrees.
+    #[arg(long, value_name = "DEGREES", help_heading = "Augmentation")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augment_rotate: Option<f32>,
+    /// Additive Gaussian noise with this standard deviation.
+    #[arg(long, value_name = "STD", help_heading = "Augmentation")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub augment_noise: Option<f32>,
+
+    // ---- Model ----
+    /// Model: `mlp`, `cnn` (default) or `resnet`.
+    #[arg(long, value_name = "NAME", help_heading = "Model")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Hidden sizes, comma-separated: MLP layers [default: 256,256] or the CNN's dense head.
+    #[arg(long, value_name = "N,N,..", value_delimiter = ',', help_heading = "Model")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Vec<usize>>,
+    /// CNN channels per conv block, comma-separated [default: 32,64].
+    #[arg(long, value_name = "N,N,..", value_delimiter = ',', help_heading = "Model")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<usize>>,
+    /// MLP activation: relu, gelu, tanh or selu [default: relu].
+    #[arg(long, value_name = "NAME", help_heading = "Model")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activation: Option<String>,
+    /// Dropout probability before dense layers [default: 0].
+    #[arg(long, value_name = "P", help_heading = "Model")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropout: Option<f64>,
+    /// Batch normalization in the MLP.
+    #[arg(long, help_heading = "Model")]
+    #[serde(skip_serializing_if = "skip_false")]
+    pub batch_norm: bool,
+    /// ResNet residual blocks per stage [default: 2].
+    #[arg(long, value_name = "N", help_heading = "Model")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
+    /// ResNet channels of the first stage [default: 16].
+    #[arg(long, value_name = "N", help_heading = "Model")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<usize>,
+
+    // ---- Optimization ----
+    /// Passes over the training split [default: 8].
+    #[arg(long, value_name = "N", help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u64>,
+    /// Samples per step [default: 64].
+    #[arg(long, value_name = "N", help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    /// Learning rate [default: 1e-3].
+    #[arg(long, value_name = "LR", help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Optimizer: adam (default), adamw or sgd.
+    #[arg(long, value_name = "NAME", help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<String>,
+    /// Weight decay [default: 0].
+    #[arg(long, value_name = "W", help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
+    /// SGD momentum; 0 disables it [default: 0.9].
+    #[arg(long, value_name = "M", help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<f64>,
+    /// Nesterov momentum for SGD.
+    #[arg(long, help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "skip_false")]
+    pub nesterov: bool,
+    /// Clip the global gradient norm to this value.
+    #[arg(long, value_name = "NORM", help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grad_clip: Option<f64>,
+    /// LR schedule: constant, step:EPOCHS:GAMMA, cosine[:warmup=STEPS], onecycle, plateau[:factor=F,patience=P].
+    #[arg(long, value_name = "SPEC", help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Label smoothing of the cross-entropy loss [default: 0].
+    #[arg(long, value_name = "EPS", help_heading = "Optimization")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_smoothing: Option<f64>,
+
+    // ---- Logging and evaluation ----
+    /// Log the training loss every N steps [default: 10].
+    #[arg(long, value_name = "N", help_heading = "Logging")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_every: Option<u64>,
+    /// Also validate every N steps (validation always runs at each epoch end).
+    #[arg(long, value_name = "N", help_heading = "Logging")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_every_steps: Option<u64>,
+    /// Evaluate exactly on a fixed subset of N training samples at each epoch end.
+    #[arg(long, value_name = "N", help_heading = "Logging")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_eval_subset: Option<usize>,
+    /// Report top-k accuracy for this k [default: 3].
+    #[arg(long, value_name = "K", help_heading = "Logging")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<usize>,
+    /// Folder of the run store [default: .regimen].
+    #[arg(long, value_name = "PATH", env = "REGIMEN_STORE", help_heading = "Logging")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<PathBuf>,
+    /// Experiment name grouping runs [default: default].
+    #[arg(long, value_name = "NAME", help_heading = "Logging")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
+
+    // ---- Execution ----
+    /// Seed of initialization, shuffling, augmentation and dropout [default: 42].
+    #[arg(long, value_name = "N", help_heading = "Execution")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Device: cpu (default), cuda[:N] or wgpu (GPU builds only).
+    #[arg(long, value_name = "DEVICE", help_heading = "Execution")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+impl TrainArgs {
+    /// Lays the flags over the config file (if any) over the defaults, and validates the result.
+    pub fn resolve(&self) -> anyhow::Result<TrainConfig> {
+        let mut table = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("could not read the config file {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("the config file {} is not valid TOML", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        let flags = toml::Table::try_from(self).context("could not encode the flags")?;
+        table.extend(flags);
+        if self.no_normalize {
+            table.insert("normalize".into(), toml::Value::Boolean(false));
+        }
+        if self.augment {
+            for (key, value) in [
+                ("augment_flip", toml::Value::Boolean(true)),
+                ("augment_crop", toml::Value::Integer(2)),
+                ("augment_rotate", toml::Value::Float(10.0)),
+            ] {
+                table.entry(key).or_insert(value);
+            }
+        }
+        let origin = match &self.config {
+            Some(path) => format!("{} and the flags", path.display()),
+            None => "the flags".to_string(),
+        };
+        let config: TrainConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("invalid configuration in {origin}: {}", e.message()))?;
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Flags of `regimen eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Run id (or a unique prefix of it), or the path of a run folder.
+    pub run: String,
+    /// Split to evaluate: val or test. Training never reads the test split; this is where it is used.
+    #[arg(long, default_value = "val", value_parser = ["val", "test"])]
+    pub split: String,
+    /// Weights to evaluate: best, last, or a safetensors file saved by the run.
+    #[arg(long, default_value = "best", value_name = "best|last|FILE")]
+    pub checkpoint: String,
+    /// Folder of the run store.
+    #[arg(long, default_value = ".regimen", env = "REGIMEN_STORE", value_name = "PATH")]
+    pub store: PathBuf,
+    /// Print the evaluation as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(args: &[&str]) -> anyhow::Result<TrainConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("regimen").chain(args.iter().copied()))?;
+        match cli.command {
+            Some(Command::Train(args)) => args.resolve(),
+            other => panic!("expected train, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_flags_gives_the_quickstart_defaults() {
+        assert_eq!(resolve(&["train"]).unwrap(), TrainConfig::default());
+    }
+
+    #[test]
+    fn list_and_negated_flags_parse() {
+        let config = resolve(&["train", "--hidden", "64,32", "--no-normalize", "--batch-norm"]).unwrap();
+        assert_eq!(config.hidden, Some(vec![64, 32]));
+        assert!(!config.normalize);
+        assert!(config.batch_norm);
+    }
+
+    #[test]
+    fn flags_override_the_config_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        std::fs::write(&path, "lr = 0.01\nepochs = 3\nmodel = \"mlp\"\n").unwrap();
+        let config = resolve(&["train", "--config", path.to_str().unwrap(), "--lr", "0.5"]).unwrap();
+        assert_eq!(config.lr, 0.5);
+        assert_eq!(config.epochs, 3);
+        assert_eq!(config.model, "mlp");
+        assert_eq!(config.batch_size, TrainConfig::default().batch_size);
+    }
+
+    #[test]
+    fn augment_preset_fills_only_unset_augmentations() {
+        let config = resolve(&["train", "--augment", "--augment-rotate", "5"]).unwrap();
+        assert!(config.augment_flip);
+        assert_eq!(config.augment_crop, 2);
+        assert_eq!(config.augment_rotate, 5.0);
+    }
+
+    #[test]
+    fn a_typo_in_the_config_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        std::fs::write(&path, "learning_rate = 0.01\n").unwrap();
+        let error = resolve(&["train", "--config", path.to_str().unwrap()]).unwrap_err();
+        assert!(format!("{error:#}").contains("learning_rate"), "{error:#}");
+    }
+
+    #[test]
+    fn invalid_values_echo_what_was_given() {
+        let error = resolve(&["train", "--epochs", "0"]).unwrap_err();
+        assert!(format!("{error:#}").contains("`epochs` is 0"), "{error:#}");
+    }
+}

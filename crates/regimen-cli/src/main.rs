@@ -1,0 +1,93 @@
+//! `regimen`: train neural networks the way the recipe says, and keep every run.
+
+mod args;
+mod progress;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use regimen_train::run::RunSummary;
+use regimen_train::{CheckpointChoice, evaluate_run, train};
+
+use args::{Cli, Command, EvalArgs, TrainArgs};
+use progress::ProgressView;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command.unwrap_or(Command::Train(Box::default())) {
+        Command::Train(args) => run_train(*args),
+        Command::Eval(args) => run_eval(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    let config = args.resolve()?;
+    let interactive = !json && std::io::stderr().is_terminal();
+    let mut view = ProgressView::new(interactive);
+    eprintln!("{}", progress::describe_config(&config));
+    let summary = train(&config, &mut view).context("training failed")?;
+    view.finish();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&json_summary(&summary))?);
+    } else {
+        eprintln!("{}", progress::summary_table(&summary));
+    }
+    Ok(match summary.status {
+        regimen_train::RunStatus::Diverged => ExitCode::from(3),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// The `--json` object: the run summary with the dataset reduced to what scripts rely on.
+fn json_summary(summary: &RunSummary) -> serde_json::Value {
+    let mut value = serde_json::to_value(summary).unwrap_or_default();
+    let d = &summary.dataset;
+    value["dataset"] = serde_json::json!({
+        "name": d.name,
+        "fingerprint": d.fingerprint,
+        "short_id": d.short_id,
+        "sizes": { "train": d.sizes[0], "val": d.sizes[1], "test": d.sizes[2] },
+        "fractions": d.fractions,
+        "split_seed": d.split_seed,
+        "test_from_source": d.test_from_source,
+    });
+    value
+}
+
+fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let checkpoint = match args.checkpoint.as_str() {
+        "best" => CheckpointChoice::Best,
+        "last" => CheckpointChoice::Last,
+        path => CheckpointChoice::File(path.into()),
+    };
+    let evaluation = evaluate_run(&args.store, &args.run, &args.split, &checkpoint)
+        .with_context(|| format!("could not evaluate run `{}`", args.run))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+    } else {
+        println!(
+            "run {} · {} split ({} samples) · weights {}",
+            evaluation.run_id,
+            evaluation.split,
+            evaluation.samples,
+            evaluation.checkpoint.display()
+        );
+        for (key, value) in &evaluation.metrics {
+            println!("  {key:<20} {value:.4}");
+        }
+        if args.split == "test" {
+            println!("(recorded in the run: the test split has now been used)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,105 @@
+//! Host batches: assembled on a helper thread while the model computes, then moved into tensors.
+//!
+//! The order of samples is `epoch_order(seed, epoch)` and each sample's augmentation is seeded by
+//! its position in the epoch, so what batch `i` of epoch `e` contains is a pure function of the
+//! seed: a resumed run can start mid-epoch and see exactly the batches it would have seen. The
+//! helper thread only copies rows and augments; it never touches the model or the RNG of the
+//! backend, so prefetching changes timing, never results.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::{Scope, ScopedJoinHandle};
+
+use burn::prelude::*;
+use regimen_data::{Augment, BatchBuilder, BatchTargets, Samples};
+
+/// One batch in host memory.
+pub struct HostBatch {
+    /// Row-major features, `len × sample_len`.
+    pub features: Vec<f32>,
+    /// Targets in the form the loss and the meters need.
+    pub targets: BatchTargets,
+    /// Samples in the batch.
+    pub len: usize,
+}
+
+impl HostBatch {
+    /// Inputs as a `[len, features]` tensor on `device` (the feature buffer moves, no copy).
+    pub fn input(&mut self, device: &Device) -> Tensor<2> {
+        let features = std::mem::take(&mut self.features);
+        let width = features.len() / self.len.max(1);
+        Tensor::from_data(TensorData::new(features, [self.len, width]), device)
+    }
+}
+
+/// How one epoch's batches are drawn.
+#[derive(Clone, Copy)]
+pub struct EpochPlan<'a> {
+    /// The samples to draw from.
+    pub samples: &'a Samples,
+    /// Sample order of the epoch.
+    pub order: &'a [u32],
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Whether the batches train the model (a trailing single sample is then dropped).
+    pub training: bool,
+    /// Augmentation with its seed and epoch; only ever set when training.
+    pub augment: Option<(&'a Augment, u64, u64)>,
+    /// Index of the first batch to produce (non-zero when resuming mid-epoch).
+    pub first_batch: usize,
+}
+
+impl EpochPlan<'_> {
+    /// Number of batches in the epoch. A trailing batch of a single sample is dropped when
+    /// training (batch norm cannot normalize one sample); evaluation keeps every sample.
+    pub fn batches(&self) -> usize {
+        let full = self.order.len() / self.batch_size;
+        let rest = self.order.len() % self.batch_size;
+        let keep_rest = rest > 1 || (rest == 1 && !self.training);
+        full + usize::from(keep_rest)
+    }
+
+    /// Builds batch `index` into fresh buffers.
+    pub fn build(&self, builder: &BatchBuilder, index: usize) -> HostBatch {
+        let start = index * self.batch_size;
+        let end = (start + self.batch_size).min(self.order.len());
+        let indices = &self.order[start..end];
+        let mut features = Vec::with_capacity(indices.len() * self.samples.sample_len());
+        let mut targets = BatchTargets::default();
+        let augment = self.augment.map(|(aug, seed, epoch)| (aug, seed, epoch, start as u64));
+        builder.fill(self.samples, indices, augment, &mut features, &mut targets);
+        HostBatch { features, targets, len: indices.len() }
+    }
+
+    /// Starts a helper thread that builds the epoch's batches ahead of use, two at a time.
+    pub fn prefetch<'scope, 'env>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        builder: &'env BatchBuilder,
+    ) -> Prefetch<'scope>
+    where
+        Self: 'env,
+    {
+        let (sender, receiver): (SyncSender<HostBatch>, Receiver<HostBatch>) = sync_channel(2);
+        let handle = scope.spawn(move || {
+            for index in self.first_batch..self.batches() {
+                if sender.send(self.build(builder, index)).is_err() {
+                    break; // the consumer stopped early (divergence, interruption)
+                }
+            }
+        });
+        Prefetch { receiver, _handle: handle }
+    }
+}
+
+/// Batches arriving from a helper thread, in order.
+pub struct Prefetch<'scope> {
+    receiver: Receiver<HostBatch>,
+    _handle: ScopedJoinHandle<'scope, ()>,
+}
+
+impl Prefetch<'_> {
+    /// The next batch, waiting for it if needed; `None` after the last.
+    pub fn next(&self) -> Option<HostBatch> {
+        self.receiver.recv().ok()
+    }
+}

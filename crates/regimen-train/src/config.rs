@@ -1,0 +1,280 @@
+//! The resolved configuration of a training run.
+//!
+//! One flat struct whose keys are the command-line flags (`batch_size` is `--batch-size`), so a
+//! TOML file, the flags and the saved record of a run are the same data: a config file is merged
+//! under the flags by key, and the resolved value is written next to the run to be diffed or
+//! replayed. Every field has an explicit default; unknown keys are an error, not a silent no-op.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// Every setting of a training run. Defaults follow the recipe: Adam at 1e-3, a CNN on `shapes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Built-in generated dataset (`shapes`, `spirals`); ignored when `data` is set.
+    pub dataset: String,
+    /// Number of samples to generate for a built-in dataset (its default when absent).
+    pub dataset_size: Option<usize>,
+    /// A data file or folder in a real format.
+    pub data: Option<PathBuf>,
+    /// Format of `data` (`csv`, `idx`, `cifar`, `folder`); detected when absent.
+    pub format: Option<String>,
+    /// CSV label column.
+    pub label: Option<String>,
+    /// `classification` or `regression`; inferred when absent.
+    pub task: Option<String>,
+    /// Declared class names; a label outside them is an error.
+    pub classes: Option<Vec<String>>,
+    /// Validation fraction (with `test_fraction`); the recipe's rule by size when absent.
+    pub val_fraction: Option<f64>,
+    /// Test fraction.
+    pub test_fraction: Option<f64>,
+    /// Validation size in samples (instead of fractions).
+    pub val_count: Option<usize>,
+    /// Test size in samples.
+    pub test_count: Option<usize>,
+    /// Seed of the split, kept apart from `seed` so that changing the training seed keeps the split.
+    pub split_seed: u64,
+    /// Fit normalization on the train split and apply it to every split.
+    pub normalize: bool,
+
+    /// Model: `mlp`, `cnn`, `resnet`.
+    pub model: String,
+    /// Hidden layer sizes: the MLP's layers, the CNN's dense head.
+    pub hidden: Option<Vec<usize>>,
+    /// Convolution channels of the CNN, one per conv block.
+    pub channels: Vec<usize>,
+    /// Activation of the MLP: `relu`, `gelu`, `tanh`, `selu`.
+    pub activation: String,
+    /// Dropout probability before dense layers.
+    pub dropout: f64,
+    /// Batch normalization in the MLP (always on in the CNN and ResNet).
+    pub batch_norm: bool,
+    /// Residual blocks per stage of the ResNet.
+    pub depth: usize,
+    /// Channels of the ResNet's first stage (doubled at each of the three stages).
+    pub width: usize,
+
+    /// Passes over the training split.
+    pub epochs: u64,
+    /// Samples per optimizer step.
+    pub batch_size: usize,
+    /// Base learning rate.
+    pub lr: f64,
+    /// `adam`, `adamw` or `sgd`.
+    pub optimizer: String,
+    /// Weight decay (L2 for Adam and SGD, decoupled for AdamW).
+    pub weight_decay: f64,
+    /// SGD momentum (0 disables it).
+    pub momentum: f64,
+    /// Nesterov momentum for SGD.
+    pub nesterov: bool,
+    /// Clip the global gradient norm to this value.
+    pub grad_clip: Option<f64>,
+    /// Learning-rate schedule: `constant`, `step:EPOCHS:GAMMA`, `cosine[:warmup=STEPS]`,
+    /// `onecycle`, `plateau[:factor=F,patience=P]`.
+    pub schedule: String,
+    /// Label smoothing for the cross-entropy loss.
+    pub label_smoothing: f64,
+
+    /// Random horizontal flips (images).
+    pub augment_flip: bool,
+    /// Random crops after zero padding by this many pixels (images).
+    pub augment_crop: usize,
+    /// Random rotations up to this many degrees (images).
+    pub augment_rotate: f32,
+    /// Additive Gaussian noise with this standard deviation.
+    pub augment_noise: f32,
+
+    /// Log the running training loss every this many steps.
+    pub log_every: u64,
+    /// Also validate every this many steps (validation always runs at each epoch end).
+    pub val_every_steps: Option<u64>,
+    /// Evaluate exactly on a fixed subset of this many training samples at each epoch end.
+    pub train_eval_subset: Option<usize>,
+    /// Top-k accuracy to report for classification.
+    pub top_k: usize,
+
+    /// Seed of initialization, shuffling, augmentation and dropout.
+    pub seed: u64,
+    /// `cpu`, `cuda[:N]` or `wgpu`.
+    pub device: String,
+    /// Folder of the run store.
+    pub store: PathBuf,
+    /// Experiment name that groups runs.
+    pub experiment: String,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            dataset: "shapes".into(),
+            dataset_size: None,
+            data: None,
+            format: None,
+            label: None,
+            task: None,
+            classes: None,
+            val_fraction: None,
+            test_fraction: None,
+            val_count: None,
+            test_count: None,
+            split_seed: 0,
+            normalize: true,
+            model: "cnn".into(),
+            hidden: None,
+            channels: vec![32, 64],
+            activation: "relu".into(),
+            dropout: 0.0,
+            batch_norm: false,
+            depth: 2,
+            width: 16,
+            epochs: 8,
+            batch_size: 64,
+            lr: 1e-3,
+            optimizer: "adam".into(),
+            weight_decay: 0.0,
+            momentum: 0.9,
+            nesterov: false,
+            grad_clip: None,
+            schedule: "constant".into(),
+            label_smoothing: 0.0,
+            augment_flip: false,
+            augment_crop: 0,
+            augment_rotate: 0.0,
+            augment_noise: 0.0,
+            log_every: 10,
+            val_every_steps: None,
+            train_eval_subset: None,
+            top_k: 3,
+            seed: 42,
+            device: "cpu".into(),
+            store: PathBuf::from(".regimen"),
+            experiment: "default".into(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML config file; keys it does not set keep their defaults.
+    pub fn from_toml_file(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
+            path: path.to_path_buf(),
+            action: "read the config file",
+            source,
+        })?;
+        Self::from_toml_str(&text).map_err(|message| TrainError::Config {
+            origin: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; the error is toml's message, which names the line and key.
+    pub fn from_toml_str(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The config as TOML, as saved next to a run.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# could not encode config: {e}\n"))
+    }
+
+    /// Checks values that no type can: ranges, names, combinations.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |key: &str, value: String, expected: &str| {
+            Err(TrainError::Config {
+                origin: "the resolved configuration".into(),
+                message: format!("`{key}` is {value}, but it must be {expected}"),
+            })
+        };
+        if self.epochs == 0 {
+            return bad("epochs", "0".into(), "at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "0".into(), "at least 1");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", self.lr.to_string(), "a positive number such as 1e-3");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("dropout", self.dropout.to_string(), "in [0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad("label_smoothing", self.label_smoothing.to_string(), "in [0, 1)");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", self.weight_decay.to_string(), "zero or positive");
+        }
+        if let Some(clip) = self.grad_clip
+            && !(clip.is_finite() && clip > 0.0)
+        {
+            return bad("grad_clip", clip.to_string(), "a positive number");
+        }
+        if self.log_every == 0 {
+            return bad("log_every", "0".into(), "at least 1");
+        }
+        if self.val_every_steps == Some(0) {
+            return bad("val_every_steps", "0".into(), "at least 1");
+        }
+        if self.top_k == 0 {
+            return bad("top_k", "0".into(), "at least 1");
+        }
+        if !["adam", "adamw", "sgd"].contains(&self.optimizer.as_str()) {
+            return bad("optimizer", format!("`{}`", self.optimizer), "one of adam, adamw, sgd");
+        }
+        if !["mlp", "cnn", "resnet"].contains(&self.model.as_str()) {
+            return bad("model", format!("`{}`", self.model), "one of mlp, cnn, resnet");
+        }
+        if !["relu", "gelu", "tanh", "selu"].contains(&self.activation.as_str()) {
+            return bad("activation", format!("`{}`", self.activation), "one of relu, gelu, tanh, selu");
+        }
+        if self.channels.is_empty() || self.channels.contains(&0) {
+            return bad("channels", format!("{:?}", self.channels), "a list of positive sizes");
+        }
+        if self.hidden.as_ref().is_some_and(|h| h.contains(&0)) {
+            return bad("hidden", format!("{:?}", self.hidden), "a list of positive sizes");
+        }
+        if self.depth == 0 || self.width == 0 {
+            return bad("depth/width", format!("{}/{}", self.depth, self.width), "positive");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trips_the_resolved_config() {
+        let config = TrainConfig { lr: 3e-4, hidden: Some(vec![64, 32]), ..TrainConfig::default() };
+        assert_eq!(TrainConfig::from_toml_str(&config.to_toml()).unwrap(), config);
+    }
+
+    #[test]
+    fn a_partial_file_keeps_defaults_for_the_rest() {
+        let config = TrainConfig::from_toml_str("model = \"mlp\"\nepochs = 3\n").unwrap();
+        assert_eq!(config.model, "mlp");
+        assert_eq!(config.epochs, 3);
+        assert_eq!(config.lr, 1e-3);
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_that_names_it() {
+        let error = TrainConfig::from_toml_str("learning_rate = 0.1\n").unwrap_err();
+        assert!(error.contains("learning_rate"), "{error}");
+    }
+
+    #[test]
+    fn validation_echoes_the_bad_value() {
+        let config = TrainConfig { lr: -1.0, ..TrainConfig::default() };
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("`lr` is -1"), "{message}");
+        let config = TrainConfig { optimizer: "adagrad".into(), ..TrainConfig::default() };
+        assert!(config.validate().unwrap_err().to_string().contains("adagrad"));
+    }
+}

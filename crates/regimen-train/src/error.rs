@@ -1,0 +1,68 @@
+//! Errors of the training engine, each naming the file, value or setting at fault.
+
+use std::path::PathBuf;
+
+use regimen_data::DataError;
+use regimen_events::SinkError;
+
+/// Everything that can stop a run before or while it trains.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The data could not be loaded, split or prepared.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A setting is invalid.
+    #[error("invalid configuration in {origin}: {message}")]
+    Config {
+        /// Where the setting came from: a file path or "the command line".
+        origin: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// A file operation failed.
+    #[error("could not {action} {}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What was being done, as a verb phrase ("create the run folder").
+        action: &'static str,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The run log could not be written.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The requested device is unknown or not compiled in.
+    #[error("cannot use device `{spec}`: {message}")]
+    Device {
+        /// What the user asked for.
+        spec: String,
+        /// Why it cannot be used and what to do.
+        message: String,
+    },
+    /// The model does not fit the data.
+    #[error("the model does not fit the data: {0}")]
+    Model(String),
+    /// A checkpoint could not be written or read.
+    #[error("checkpoint {}: {message}", path.display())]
+    Checkpoint {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// No run matches what the user named.
+    #[error("no run `{name}` in the store at {}: list runs with `ls {}/runs`", store.display(), store.display())]
+    RunNotFound {
+        /// The run id or path given.
+        name: String,
+        /// The store searched.
+        store: PathBuf,
+    },
+}
+
+impl From<regimen_schedule::ScheduleError> for TrainError {
+    fn from(error: regimen_schedule::ScheduleError) -> Self {
+        TrainError::Config { origin: "the `schedule` setting".into(), message: error.to_string() }
+    }
+}

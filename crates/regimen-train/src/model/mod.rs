@@ -1,0 +1,102 @@
+//! Models: the [`Network`] trait every trainable model implements, and the built-in ones.
+//!
+//! A network maps a batch of flattened samples `[batch, features]` to outputs `[batch, outputs]`
+//! (class logits, or one value for regression). Taking flat rows keeps one interface for tables
+//! and images: an image model reshapes to `[batch, channels, height, width]` itself, which costs
+//! nothing. A user-defined Burn module gets all of Regimen's machinery by implementing this trait.
+
+mod cnn;
+mod mlp;
+mod resnet;
+
+pub use cnn::{Cnn, CnnConfig};
+pub use mlp::{Mlp, MlpConfig};
+pub use resnet::{ResNet, ResNetConfig};
+
+use burn::module::Module;
+use burn::prelude::*;
+
+use crate::config::TrainConfig;
+use crate::error::TrainError;
+
+/// A model Regimen can train.
+pub trait Network: Module + 'static {
+    /// Maps flattened inputs `[batch, features]` to outputs `[batch, outputs]`.
+    fn forward(&self, input: Tensor<2>) -> Tensor<2>;
+}
+
+/// One of the built-in models, chosen by `--model`.
+#[derive(Module, Debug)]
+pub enum BuiltinModel {
+    /// A multi-layer perceptron.
+    Mlp(Mlp),
+    /// A LeNet-style convolutional network.
+    Cnn(Cnn),
+    /// A small CIFAR-style residual network.
+    ResNet(ResNet),
+}
+
+impl Network for BuiltinModel {
+    fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        match self {
+            BuiltinModel::Mlp(m) => m.forward(input),
+            BuiltinModel::Cnn(m) => m.forward(input),
+            BuiltinModel::ResNet(m) => m.forward(input),
+        }
+    }
+}
+
+/// Builds the model named in `config` for samples of `input_shape` and `outputs` outputs.
+pub fn build_builtin(
+    config: &TrainConfig,
+    input_shape: &[usize],
+    outputs: usize,
+    device: &Device,
+) -> Result<BuiltinModel, TrainError> {
+    let features: usize = input_shape.iter().product();
+    match config.model.as_str() {
+        "mlp" => Ok(BuiltinModel::Mlp(
+            MlpConfig {
+                inputs: features,
+                hidden: config.hidden.clone().unwrap_or_else(|| vec![256, 256]),
+                outputs,
+                activation: config.activation.clone(),
+                dropout: config.dropout,
+                batch_norm: config.batch_norm,
+            }
+            .init(device),
+        )),
+        "cnn" => Ok(BuiltinModel::Cnn(
+            CnnConfig {
+                input: image_shape(input_shape, "cnn")?,
+                channels: config.channels.clone(),
+                hidden: config.hidden.clone().unwrap_or_default(),
+                outputs,
+                dropout: config.dropout,
+            }
+            .init(device)?,
+        )),
+        "resnet" => Ok(BuiltinModel::ResNet(
+            ResNetConfig {
+                input: image_shape(input_shape, "resnet")?,
+                depth: config.depth,
+                width: config.width,
+                outputs,
+            }
+            .init(device),
+        )),
+        other => Err(TrainError::Model(format!(
+            "unknown model `{other}`; choose mlp, cnn or resnet"
+        ))),
+    }
+}
+
+fn image_shape(shape: &[usize], model: &str) -> Result<[usize; 3], TrainError> {
+    match shape {
+        [c, h, w] => Ok([*c, *h, *w]),
+        _ => Err(TrainError::Model(format!(
+            "the {model} model needs images of shape [channels, height, width], but samples have \
+             shape {shape:?}; use `--model mlp` for tabular data"
+        ))),
+    }
+}

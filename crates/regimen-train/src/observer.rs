@@ -1,0 +1,55 @@
+//! Hooks for whoever watches a run: a progress bar, a notebook, a test.
+//!
+//! Every hook has an empty default, so an observer implements only what it shows. Observers see
+//! read-only snapshots; they cannot change the run (stopping rules and checkpoints are the
+//! engine's business).
+
+use std::collections::BTreeMap;
+
+/// Where the current epoch stands, passed to [`Observer::on_step`].
+#[derive(Debug, Clone, Copy)]
+pub struct StepProgress {
+    /// Epoch (1-based).
+    pub epoch: u64,
+    /// Steps done in this epoch.
+    pub step_in_epoch: u64,
+    /// Steps this epoch has.
+    pub steps_in_epoch: u64,
+    /// Running mean training loss over the epoch so far.
+    pub loss: f64,
+    /// Running training accuracy (classification) so far in the epoch.
+    pub accuracy: Option<f64>,
+    /// Training samples per second so far in the epoch.
+    pub samples_per_sec: f64,
+}
+
+/// What an epoch produced, passed to [`Observer::on_epoch_end`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochSummary {
+    /// Epoch (1-based).
+    pub epoch: u64,
+    /// Optimizer steps taken in the run so far.
+    pub step: u64,
+    /// Every epoch-level scalar: `train.loss`, `val.acc`, `lr`, `sys.samples_per_sec`, ...
+    pub metrics: BTreeMap<String, f64>,
+    /// Wall-clock seconds the epoch took, validation included.
+    pub seconds: f64,
+}
+
+/// Receives progress of a run. All hooks default to doing nothing.
+pub trait Observer {
+    /// An epoch of `steps` steps begins.
+    fn on_epoch_start(&mut self, _epoch: u64, _epochs: u64, _steps: u64) {}
+    /// A training step finished.
+    fn on_step(&mut self, _progress: &StepProgress) {}
+    /// An epoch finished, validation included.
+    fn on_epoch_end(&mut self, _summary: &EpochSummary) {}
+    /// Something the user should know (a warning, a stop reason).
+    fn on_notice(&mut self, _message: &str) {}
+}
+
+/// An observer that shows nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Observer for Silent {}

@@ -1,0 +1,31 @@
+//! Regimen as a library: train your own Burn model with all of Regimen's machinery.
+//!
+//! Implement [`Network`] for your module and hand a constructor to [`train_with`]; Regimen loads and
+//! splits the data, seeds everything, trains, validates, logs each event to the run folder and
+//! saves the best and last weights, exactly as `regimen train` does for the built-in models. See
+//! `examples/custom_model.rs`.
+//!
+//! ```no_run
+//! use regimen::{Silent, TrainConfig, train};
+//! let config = TrainConfig { dataset: "spirals".into(), model: "mlp".into(), ..TrainConfig::default() };
+//! let summary = train(&config, &mut Silent)?;
+//! println!("{}: {:?}", summary.run_id, summary.best.get("val.acc"));
+//! # Ok::<(), regimen::TrainError>(())
+//! ```
+
+pub use regimen_train::{
+    BuiltinModel, CheckpointChoice, EpochSummary, Evaluation, FitContext, FitOutcome, Network,
+    Observer, RunSummary, Silent, StepProgress, TrainConfig, TrainError, evaluate_run, fit,
+    load_data, train, train_with,
+};
+
+/// The Burn version Regimen is built on, re-exported so your model uses the same one.
+pub use burn;
+/// Datasets, loaders, splits and augmentation.
+pub use regimen_data as data;
+/// Events and sinks.
+pub use regimen_events as events;
+/// Metric meters and reports.
+pub use regimen_metrics as metrics;
+/// Learning-rate schedules.
+pub use regimen_schedule as schedule;
