@@ -163,14 +163,14 @@ fn idx_folder_gzipped_uses_its_own_test_split() {
 #[test]
 fn cifar_binary_batches_train_a_small_resnet() {
     let dir = tempfile::tempdir().unwrap();
-    write_cifar_like(dir.path(), 20);
+    write_cifar_like(dir.path(), 50);
     let extra = fast(&dir.path().join("store"));
     let json = regimen_json(&args(
         &["train", "--data", dir.path().to_str().unwrap(), "--format", "cifar", "--model", "resnet", "--depth", "1", "--width", "4", "--epochs", "1", "--batch-size", "8"],
         &extra,
     ));
     assert_eq!(json["status"], "finished");
-    assert_eq!(json["dataset"]["sizes"]["test"], 20);
+    assert_eq!(json["dataset"]["sizes"]["test"], 50);
 }
 
 #[test]

@@ -81,16 +81,17 @@ pub fn write_mnist_like(dir: &Path, train: usize, test: usize, gzip: bool) {
     }
 }
 
-/// Writes CIFAR-10 binary batches: 3073-byte records (label, then R, G, B planes of 32×32).
+/// Writes CIFAR-10 binary batches: 3073-byte records (label, then R, G, B planes of 32×32);
+/// class k has a bright band at rows 3k..3k+3.
 pub fn write_cifar_like(dir: &Path, per_batch: usize) {
     for name in ["data_batch_1.bin", "data_batch_2.bin", "test_batch.bin"] {
         let mut bytes = Vec::new();
         for i in 0..per_batch {
-            let class = (i % 2) as u8;
+            let class = (i % 10) as u8;
             bytes.push(class);
             for channel in 0..3u8 {
                 for p in 0..1024usize {
-                    let on = (p % 32 < 16) == (class == 0);
+                    let on = p / 32 / 3 == usize::from(class);
                     bytes.push(if on { 200 } else { 20 + channel });
                 }
             }
