@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use regimen_train::run::RunSummary;
-use regimen_train::{EpochSummary, Observer, StepProgress, TrainConfig};
+use regimen_train::{EpochSummary, Observer, RunInfo, StepProgress, TrainConfig};
 
 /// Draws training progress on stderr.
 pub struct ProgressView {
@@ -31,6 +31,27 @@ impl ProgressView {
 }
 
 impl Observer for ProgressView {
+    fn on_run_start(&mut self, info: &RunInfo<'_>) {
+        let d = info.dataset;
+        eprintln!(
+            "run {} ({}) · {} parameters · saving to {}",
+            info.run_id,
+            info.name,
+            info.parameters,
+            info.run_dir.display()
+        );
+        eprintln!(
+            "data {} · fingerprint {} · split seed {} · train/val/test {}/{}/{}{}",
+            d.name,
+            &d.fingerprint[..16.min(d.fingerprint.len())],
+            d.split_seed,
+            d.sizes[0],
+            d.sizes[1],
+            d.sizes[2],
+            if d.test_from_source { " (test split from the source)" } else { "" }
+        );
+    }
+
     fn on_epoch_start(&mut self, epoch: u64, epochs: u64, steps: u64) {
         if !self.interactive {
             return;

@@ -26,6 +26,6 @@ pub use config::TrainConfig;
 pub use error::TrainError;
 pub use fit::{FitContext, FitOutcome, fit};
 pub use model::{BuiltinModel, Network};
-pub use observer::{EpochSummary, Observer, Silent, StepProgress};
+pub use observer::{EpochSummary, Observer, RunInfo, Silent, StepProgress};
 pub use regimen_events::RunStatus;
 pub use run::{CheckpointChoice, Evaluation, RunSummary, evaluate_run, load_data, train, train_with};

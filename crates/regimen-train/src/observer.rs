@@ -5,6 +5,9 @@
 //! engine's business).
 
 use std::collections::BTreeMap;
+use std::path::Path;
+
+use regimen_data::DatasetIdentity;
 
 /// Where the current epoch stands, passed to [`Observer::on_step`].
 #[derive(Debug, Clone, Copy)]
@@ -36,8 +39,25 @@ pub struct EpochSummary {
     pub seconds: f64,
 }
 
+/// Who a run is and what it trains on, passed to [`Observer::on_run_start`].
+#[derive(Debug, Clone, Copy)]
+pub struct RunInfo<'a> {
+    /// Unique id of the run.
+    pub run_id: &'a str,
+    /// Human-readable name.
+    pub name: &'a str,
+    /// The run's folder.
+    pub run_dir: &'a Path,
+    /// The data's identity: name, fingerprint, split seed, fractions, sizes.
+    pub dataset: &'a DatasetIdentity,
+    /// Trainable parameters of the model.
+    pub parameters: usize,
+}
+
 /// Receives progress of a run. All hooks default to doing nothing.
 pub trait Observer {
+    /// The run folder exists and training is about to begin.
+    fn on_run_start(&mut self, _info: &RunInfo<'_>) {}
     /// An epoch of `steps` steps begins.
     fn on_epoch_start(&mut self, _epoch: u64, _epochs: u64, _steps: u64) {}
     /// A training step finished.

@@ -19,7 +19,7 @@ use crate::error::TrainError;
 use crate::evaluate::{Meter, Objective, evaluate};
 use crate::fit::{FitContext, fit};
 use crate::model::{BuiltinModel, Network, build_builtin};
-use crate::observer::Observer;
+use crate::observer::{Observer, RunInfo};
 
 /// The outcome of a run, as printed by `--json` and saved as `summary.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,6 +126,13 @@ where
     };
     sink.record(&Event::RunStarted(&start))?;
     sink.flush()?;
+    observer.on_run_start(&RunInfo {
+        run_id: &run.id,
+        name: &run.name,
+        run_dir: &run.dir,
+        dataset: &data.identity,
+        parameters: model.num_params(),
+    });
 
     let checkpoints = run.dir.join("checkpoints");
     let outcome = fit(

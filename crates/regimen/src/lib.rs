@@ -15,7 +15,7 @@
 
 pub use regimen_train::{
     BuiltinModel, CheckpointChoice, EpochSummary, Evaluation, FitContext, FitOutcome, Network,
-    Observer, RunSummary, Silent, StepProgress, TrainConfig, TrainError, evaluate_run, fit,
+    Observer, RunInfo, RunSummary, Silent, StepProgress, TrainConfig, TrainError, evaluate_run, fit,
     load_data, train, train_with,
 };
 

@@ -1,0 +1,144 @@
+//! Regimen's side of `bench/run.sh`: trains the benchmark MLP or CNN with Regimen's full loop
+//! (prefetching data pipeline, running metrics, JSON-lines event log, observer hooks) and prints
+//! one JSON line with samples/s over the timed steps, in the same format as the bare Burn loop and
+//! the PyTorch script.
+//!
+//! The data is random (inputs uniform in [0, 1), labels uniform over 10 classes), as in the other
+//! implementations; one epoch covers warm-up plus timed steps, and the clock runs from the end of
+//! the last warm-up step to the end of the last timed step, so the epoch-end validation is outside
+//! the measurement, as it is outside the bare loop.
+
+use std::time::Instant;
+
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use regimen_data::{DatasetIdentity, PreparedData, Samples, Targets, Task};
+use regimen_events::JsonLinesSink;
+use regimen_train::model::{CnnConfig, MlpConfig};
+use regimen_train::{FitContext, Network, Observer, StepProgress, TrainConfig, fit};
+
+/// Benchmark arguments, shared with the other implementations.
+#[derive(Parser)]
+struct Args {
+    /// `mlp` (784-512-512-10, batch 128) or `cnn` (conv32-BN-ReLU-pool, conv64-BN-ReLU-pool, linear; batch 64).
+    #[arg(long)]
+    model: String,
+    /// Threads of the compute pool (reported; rayon reads RAYON_NUM_THREADS).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Timed steps.
+    #[arg(long, default_value_t = 40)]
+    steps: u64,
+    /// Seed of data and initialization.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// Notes the time at the end of the warm-up and at the end of the timed steps.
+struct Stopwatch {
+    warmup: u64,
+    last: u64,
+    started: Option<Instant>,
+    seconds: Option<f64>,
+}
+
+impl Observer for Stopwatch {
+    fn on_step(&mut self, progress: &StepProgress) {
+        if progress.step_in_epoch == self.warmup {
+            self.started = Some(Instant::now());
+        } else if progress.step_in_epoch == self.last {
+            self.seconds = self.started.map(|t| t.elapsed().as_secs_f64());
+        }
+    }
+}
+
+fn random_samples(n: usize, rng: &mut impl Rng) -> Samples {
+    Samples {
+        shape: vec![1, 28, 28],
+        features: (0..n * 784).map(|_| rng.random::<f32>()).collect(),
+        targets: Targets::Classes((0..n).map(|_| rng.random_range(0..10)).collect()),
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let batch = match args.model.as_str() {
+        "mlp" => 128,
+        "cnn" => 64,
+        other => return Err(format!("unknown model `{other}`; use mlp or cnn").into()),
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    let train_len = (args.warmup + args.steps) as usize * batch;
+    let data = PreparedData {
+        identity: DatasetIdentity {
+            name: "random".into(),
+            fingerprint: String::new(),
+            short_id: String::new(),
+            split_seed: 0,
+            fractions: [1.0, 0.0, 0.0],
+            sizes: [train_len, batch, 0],
+            test_from_source: false,
+        },
+        task: Task::Classification { classes: (0..10).map(|c| c.to_string()).collect() },
+        shape: vec![1, 28, 28],
+        train: random_samples(train_len, &mut rng),
+        val: random_samples(batch, &mut rng),
+        test: random_samples(0, &mut rng),
+        normalization: None,
+    };
+    let config = TrainConfig { epochs: 1, batch_size: batch, seed: args.seed, ..TrainConfig::default() };
+    let device = burn::tensor::Device::flex().autodiff();
+    device.seed(args.seed);
+    let log = tempfile::tempdir()?;
+    let mut sink = JsonLinesSink::open(log.path().join("events.jsonl"))?;
+    let mut stopwatch = Stopwatch { warmup: args.warmup, last: args.warmup + args.steps, started: None, seconds: None };
+    let ctx = |sink, observer| FitContext {
+        config: &config,
+        data: &data,
+        device: device.clone(),
+        checkpoints: None,
+        sink,
+        observer,
+    };
+    match args.model.as_str() {
+        "mlp" => {
+            let model = MlpConfig {
+                inputs: 784,
+                hidden: vec![512, 512],
+                outputs: 10,
+                activation: "relu".into(),
+                dropout: 0.0,
+                batch_norm: false,
+            }
+            .init(&device);
+            run(model, ctx(&mut sink, &mut stopwatch))?;
+        }
+        _ => {
+            let model = CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }
+                .init(&device)?;
+            run(model, ctx(&mut sink, &mut stopwatch))?;
+        }
+    }
+    let seconds = stopwatch.seconds.ok_or("the timed steps did not complete")?;
+    let samples = args.steps as f64 * batch as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "impl": "regimen",
+            "model": args.model,
+            "batch": batch,
+            "steps": args.steps,
+            "seconds": seconds,
+            "samples_per_sec": samples / seconds,
+            "threads": args.threads,
+        })
+    );
+    Ok(())
+}
+
+fn run<M: Network>(model: M, ctx: FitContext<'_>) -> Result<(), regimen_train::TrainError> {
+    fit(model, ctx).map(|_| ())
+}
