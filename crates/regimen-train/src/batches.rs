@@ -48,14 +48,18 @@ pub struct EpochPlan<'a> {
     pub first_batch: usize,
 }
 
+/// Number of batches `samples` samples make. A trailing batch of a single sample is dropped when
+/// training (batch norm cannot normalize one sample); evaluation keeps every sample.
+pub fn batch_count(samples: usize, batch_size: usize, training: bool) -> usize {
+    let full = samples / batch_size;
+    let rest = samples % batch_size;
+    full + usize::from(rest > 1 || (rest == 1 && !training))
+}
+
 impl EpochPlan<'_> {
-    /// Number of batches in the epoch. A trailing batch of a single sample is dropped when
-    /// training (batch norm cannot normalize one sample); evaluation keeps every sample.
+    /// Number of batches in the epoch.
     pub fn batches(&self) -> usize {
-        let full = self.order.len() / self.batch_size;
-        let rest = self.order.len() % self.batch_size;
-        let keep_rest = rest > 1 || (rest == 1 && !self.training);
-        full + usize::from(keep_rest)
+        batch_count(self.order.len(), self.batch_size, self.training)
     }
 
     /// Builds batch `index` into fresh buffers.
@@ -101,5 +105,20 @@ impl Prefetch<'_> {
     /// The next batch, waiting for it if needed; `None` after the last.
     pub fn next(&self) -> Option<HostBatch> {
         self.receiver.recv().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_count_keeps_partial_batches_but_never_a_lone_training_sample() {
+        assert_eq!(batch_count(128, 64, true), 2);
+        assert_eq!(batch_count(130, 64, true), 3);
+        assert_eq!(batch_count(129, 64, true), 2, "a lone sample cannot be batch-normalized");
+        assert_eq!(batch_count(129, 64, false), 3, "evaluation sees every sample");
+        assert_eq!(batch_count(1, 64, true), 0);
+        assert_eq!(batch_count(0, 64, false), 0);
     }
 }

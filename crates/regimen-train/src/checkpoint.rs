@@ -58,3 +58,60 @@ fn temporary_path(path: &Path) -> PathBuf {
     name.push(".tmp");
     path.with_file_name(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Mlp, MlpConfig};
+    use burn::prelude::*;
+
+    fn mlp(device: &Device) -> Mlp {
+        MlpConfig {
+            inputs: 3,
+            hidden: vec![4],
+            outputs: 2,
+            activation: "relu".into(),
+            dropout: 0.0,
+            batch_norm: true,
+        }
+        .init(device)
+    }
+
+    fn outputs(model: &Mlp, device: &Device) -> Vec<f32> {
+        let input = Tensor::<2>::from_data([[0.5f32, -1.0, 2.0], [1.0, 0.0, -0.5]], device);
+        model.valid().forward(input).into_data().to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn saved_weights_load_into_a_fresh_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.safetensors");
+        let device = Device::flex();
+        device.seed(1);
+        let saved = mlp(&device);
+        let bytes = save_weights(&saved, &path).unwrap();
+        assert!(bytes > 0);
+        assert!(!dir.path().join("last.safetensors.tmp").exists(), "no temporary file is left");
+        device.seed(2);
+        let fresh = mlp(&device);
+        assert_ne!(outputs(&fresh, &device), outputs(&saved, &device));
+        let loaded = load_weights(fresh, &path).unwrap();
+        assert_eq!(outputs(&loaded, &device), outputs(&saved, &device));
+    }
+
+    #[test]
+    fn missing_and_corrupt_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::flex();
+        let message = load_weights(mlp(&device), &dir.path().join("nope.safetensors")).unwrap_err().to_string();
+        assert!(message.contains("nope.safetensors") && message.contains("does not exist"), "{message}");
+
+        let path = dir.path().join("best.safetensors");
+        save_weights(&mlp(&device), &path).unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() / 2);
+        std::fs::write(&path, bytes).unwrap();
+        let message = load_weights(mlp(&device), &path).unwrap_err().to_string();
+        assert!(message.contains("best.safetensors"), "{message}");
+    }
+}

@@ -21,7 +21,7 @@ use regimen_events::{Event, EventSink, RunStatus};
 use regimen_metrics::{Report, higher_is_better};
 use regimen_schedule::{ScheduleSpec, Scheduler};
 
-use crate::batches::EpochPlan;
+use crate::batches::{EpochPlan, batch_count};
 use crate::checkpoint::save_weights;
 use crate::config::TrainConfig;
 use crate::error::TrainError;
@@ -135,17 +135,7 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
     }
     .to_string();
 
-    let probe: Vec<u32> = (0..data.train.len() as u32).collect();
-    let steps_per_epoch = EpochPlan {
-        samples: &data.train,
-        order: &probe,
-        batch_size: config.batch_size,
-        training: true,
-        augment: None,
-        first_batch: 0,
-    }
-    .batches() as u64;
-    drop(probe);
+    let steps_per_epoch = batch_count(data.train.len(), config.batch_size, true) as u64;
     if steps_per_epoch == 0 {
         return Err(TrainError::Model(format!(
             "the train split has {} sample(s), too few for one batch of at least 2",
