@@ -71,7 +71,7 @@ impl Observer for ProgressView {
     fn on_step(&mut self, progress: &StepProgress) {
         if let Some(bar) = &self.bar {
             // Formatting every step would cost more than the step on small models.
-            if progress.step_in_epoch % 5 == 0 || progress.step_in_epoch == progress.steps_in_epoch {
+            if progress.step_in_epoch.is_multiple_of(5) || progress.step_in_epoch == progress.steps_in_epoch {
                 let accuracy = progress.accuracy.map(|a| format!(" acc {:.1}%", a * 100.0)).unwrap_or_default();
                 bar.set_message(format!(
                     "loss {:.4}{accuracy} · {:.0} samples/s",

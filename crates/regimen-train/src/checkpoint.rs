@@ -79,7 +79,7 @@ mod tests {
 
     fn outputs(model: &Mlp, device: &Device) -> Vec<f32> {
         let input = Tensor::<2>::from_data([[0.5f32, -1.0, 2.0], [1.0, 0.0, -0.5]], device);
-        model.valid().forward(input).into_data().to_vec::<f32>().unwrap()
+        model.valid().forward(input).into_data().try_to_vec::<f32>().unwrap()
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::model::Network;
 
 /// The loss a task is trained with: cross-entropy (optionally label-smoothed) or mean squared error.
 pub enum Objective {
-    /// Classification.
-    CrossEntropy(CrossEntropyLoss),
+    /// Classification (boxed: the loss module is large next to `MseLoss`).
+    CrossEntropy(Box<CrossEntropyLoss>),
     /// Regression.
     Mse(MseLoss),
 }
@@ -23,9 +23,9 @@ impl Objective {
         match task {
             Task::Classification { .. } => {
                 let smoothing = (label_smoothing > 0.0).then_some(label_smoothing as f32);
-                Objective::CrossEntropy(
+                Objective::CrossEntropy(Box::new(
                     CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device),
-                )
+                ))
             }
             Task::Regression => Objective::Mse(MseLoss::new()),
         }
@@ -143,7 +143,7 @@ pub fn evaluate<M: Network>(
         augment: None,
         first_batch: 0,
     };
-    let builder = BatchBuilder::default();
+    let builder = BatchBuilder;
     meter.reset();
     for index in 0..plan.batches() {
         let mut batch: HostBatch = plan.build(&builder, index);

@@ -145,7 +145,7 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
     let spec: ScheduleSpec = config.schedule.parse()?;
     let mut scheduler = Scheduler::new(spec, config.lr, steps_per_epoch * config.epochs, steps_per_epoch)?;
     let mut optimizer = build_optimizer(config);
-    let builder = BatchBuilder::default();
+    let builder = BatchBuilder;
 
     let mut model = model;
     let mut progress = Progress { step: 0, best_value: None, best_checkpoint: None, last_checkpoint: None };
@@ -207,7 +207,7 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
                 train_meter.update(&host, &batch.targets, loss_value);
                 window_loss += loss_value;
                 window_steps += 1;
-                if progress.step % config.log_every == 0 {
+                if progress.step.is_multiple_of(config.log_every) {
                     sink.record(&Event::Scalar {
                         key: "train.loss_step",
                         step: progress.step,
@@ -227,7 +227,7 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
                     samples_per_sec: samples_seen as f64 / elapsed.max(1e-9),
                 });
                 if let Some(every) = config.val_every_steps
-                    && progress.step % every == 0
+                    && progress.step.is_multiple_of(every)
                     && step_in_epoch < steps_per_epoch
                 {
                     let report = evaluate(&model.valid(), &data.val, &eval_objective, &mut eval_meter, config.batch_size, &plain);
