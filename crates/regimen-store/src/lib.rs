@@ -1,0 +1,36 @@
+//! The embedded run store: where every run's record lives, and how `regimen runs` finds them.
+//!
+//! The layers, bottom up:
+//! - [`RunStore`] ([`store`]): the contract every backend implements, written on the trait.
+//! - [`model`]: the plain values that cross it (what a run records, what a listing shows).
+//! - [`query`]: the filter and sort language, parsed and evaluated the same way for every backend.
+//! - [`SqliteStore`] ([`sqlite`]): the backend today, one SQLite file in WAL mode beside the run
+//!   folders. A PostgreSQL backend would be a sibling implementing [`RunStore`] and passing the
+//!   [`conformance`] suite; no caller would change.
+//! - [`StoreSink`] ([`sink`]): the [`regimen_events::EventSink`] that feeds a store from a
+//!   background thread so that the training loop never waits on a disk.
+//!
+//! The store knows nothing about training, Burn or the command line: it records events and answers
+//! queries.
+
+pub mod error;
+pub mod model;
+pub mod query;
+pub mod sink;
+pub mod sqlite;
+pub mod store;
+pub mod time;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
+pub use error::StoreError;
+pub use model::{
+    ArtifactRecord, Direction, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
+    RunDetail, RunRow, RunState, Write, flatten_params,
+};
+pub use query::{Filter, Query, QueryError, QueryErrorKind, Sort};
+pub use sink::{SinkOptions, StoreSink};
+pub use sqlite::{SqliteOptions, SqliteStore};
+pub use store::RunStore;
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -1,0 +1,812 @@
+//! The embedded [`RunStore`]: one SQLite file, `<root>/store.sqlite`, next to the run folders
+//! `<root>/runs/<run id>/`.
+//!
+//! Why these settings:
+//! - **WAL journal**: readers (`regimen runs`, a dashboard) never block the writer and the writer
+//!   never blocks them; several training processes can share one store.
+//! - **`BEGIN IMMEDIATE` for every write**: the write lock is taken up front, so a transaction
+//!   never fails half-way when upgrading from read to write (`SQLITE_BUSY_SNAPSHOT`).
+//! - **`busy_timeout` plus our own retry with backoff**: SQLite waits for another writer's lock by
+//!   itself, and a transaction that still finds the file busy is retried with growing pauses for up
+//!   to [`SqliteOptions::busy_wait`] before [`StoreError::Busy`] is reported. "database is locked" is
+//!   not an error users should ever see from concurrent runs.
+//! - **`synchronous = FULL`**: the sink's contract says a flushed event is durable. Writes come in
+//!   batches of thousands of rows, so one fsync per commit is cheap.
+//! - **One connection per store object**, behind a mutex: the writer thread of a sink and the CLI
+//!   each open their own store, so the mutex is never contended in practice, and `&self` methods
+//!   stay simple.
+
+mod schema;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::Value;
+
+use crate::error::StoreError;
+use crate::model::{
+    ArtifactRecord, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
+    RunDetail, RunRow, RunState, Write, flatten_params,
+};
+use crate::query::Query;
+use crate::store::RunStore;
+use crate::time::{Clock, SystemClock, Timestamp};
+
+/// The database file's name inside the store folder.
+pub const DB_FILE: &str = "store.sqlite";
+/// The folder of run folders inside the store folder.
+pub const RUNS_DIR: &str = "runs";
+
+/// How a [`SqliteStore`] behaves; the defaults suit production.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Where "now" comes from, for notes and crash detection.
+    pub clock: Arc<dyn Clock>,
+    /// A `running` run whose heartbeat is older than this is considered crashed.
+    pub stale_after: Duration,
+    /// How long a write waits in total for other processes' locks before giving up.
+    pub busy_wait: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> SqliteOptions {
+        SqliteOptions { clock: Arc::new(SystemClock), stale_after: Duration::from_secs(30), busy_wait: Duration::from_secs(60) }
+    }
+}
+
+/// Metric points per multi-row insert statement (7 parameters each, well under SQLite's limit).
+const CHUNK: usize = 128;
+
+/// A metric point ready to insert: key id, step, seq, epoch, wall time, value (`None` for NaN).
+type PointRow = (i64, i64, i64, i64, i64, Option<f64>);
+
+/// A run's columns as listed: id, run id, name, experiment, status, reason, start, end.
+type ListedRun = (i64, String, String, String, String, Option<String>, i64, Option<i64>);
+
+/// `INSERT INTO metrics ... VALUES (...), (...)` for `rows` rows.
+fn insert_points_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO metrics (run, key, step, seq, epoch, wall_ms, value) VALUES ");
+    for i in 0..rows {
+        sql.push_str(if i == 0 { "(?,?,?,?,?,?,?)" } else { ",(?,?,?,?,?,?,?)" });
+    }
+    sql
+}
+
+/// Binds metric points (key, step, seq, epoch, wall, value) of run `pk` to an insert statement.
+fn bind_points(stmt: &mut rusqlite::CachedStatement<'_>, pk: i64, rows: &[PointRow]) -> rusqlite::Result<()> {
+    for (i, &(key, step, seq, epoch, wall, value)) in rows.iter().enumerate() {
+        let at = i * 7;
+        stmt.raw_bind_parameter(at + 1, pk)?;
+        stmt.raw_bind_parameter(at + 2, key)?;
+        stmt.raw_bind_parameter(at + 3, step)?;
+        stmt.raw_bind_parameter(at + 4, seq)?;
+        stmt.raw_bind_parameter(at + 5, epoch)?;
+        stmt.raw_bind_parameter(at + 6, wall)?;
+        stmt.raw_bind_parameter(at + 7, value)?;
+    }
+    Ok(())
+}
+
+/// What one batch adds to a metric series' summary.
+struct Summary {
+    /// Points the series had before the batch.
+    base: i64,
+    count: i64,
+    min: Option<f64>,
+    max: Option<f64>,
+    last_step: i64,
+    last_epoch: i64,
+    last: f64,
+}
+
+impl Summary {
+    fn add(&mut self, step: i64, epoch: i64, value: f64) {
+        self.count += 1;
+        if !value.is_nan() {
+            self.min = Some(self.min.map_or(value, |m| m.min(value)));
+            self.max = Some(self.max.map_or(value, |m| m.max(value)));
+        }
+        if step >= self.last_step {
+            (self.last_step, self.last_epoch, self.last) = (step, epoch, value);
+        }
+    }
+}
+
+struct Inner {
+    conn: Connection,
+    /// Metric key ids known to be committed; cleared when a transaction fails.
+    key_ids: HashMap<String, i64>,
+}
+
+/// A run store in a SQLite file (or in memory, for tests and throwaway use).
+pub struct SqliteStore {
+    root: Option<PathBuf>,
+    db_path: PathBuf,
+    options: SqliteOptions,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("db_path", &self.db_path).finish_non_exhaustive()
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(error.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+fn db_error(path: &Path, action: &'static str, source: rusqlite::Error) -> StoreError {
+    StoreError::Database { path: path.to_path_buf(), action, source }
+}
+
+/// Runs `f` until it succeeds or fails with something other than a busy database, backing off
+/// between tries, for at most `busy_wait` in total.
+fn retry<T>(path: &Path, busy_wait: Duration, action: &'static str, mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(2);
+    let mut attempt: u32 = 0;
+    loop {
+        match f() {
+            Err(StoreError::Database { source, .. }) if is_busy(&source) => {
+                if started.elapsed() >= busy_wait {
+                    let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    return Err(StoreError::Busy { path: path.to_path_buf(), action, waited_ms });
+                }
+                // Spread the retries of processes that collided, without a random number generator.
+                attempt = attempt.wrapping_add(1);
+                let jitter = u64::from((std::process::id() ^ attempt.wrapping_mul(2_654_435_761)) % 1000);
+                std::thread::sleep(pause + Duration::from_micros(jitter));
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a run id can name a folder: not empty, no path separators, not `.` or `..`, no NUL.
+fn is_safe_component(run_id: &str) -> bool {
+    !run_id.is_empty() && run_id != "." && run_id != ".." && !run_id.contains(['/', '\\', '\0'])
+}
+
+fn ms(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// SQLite has no NaN: store it as NULL.
+fn finite_or_null(value: f64) -> Option<f64> {
+    (!value.is_nan()).then_some(value)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in folder `root`: `root/store.sqlite` and `root/runs/`.
+    pub fn open(root: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(root, SqliteOptions::default())
+    }
+
+    /// Opens the store in folder `root` with the given options.
+    pub fn open_with(root: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let root = root.as_ref().to_path_buf();
+        let runs = root.join(RUNS_DIR);
+        std::fs::create_dir_all(&runs).map_err(|source| StoreError::Io { path: runs, action: "create the store folder", source })?;
+        let db_path = root.join(DB_FILE);
+        let open = || Connection::open(&db_path);
+        SqliteStore::connect(Some(root.clone()), db_path.clone(), options, open)
+    }
+
+    /// A store that lives in memory only and has no folder; it disappears when dropped.
+    pub fn in_memory(options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        SqliteStore::connect(None, PathBuf::from(":memory:"), options, Connection::open_in_memory)
+    }
+
+    fn connect(
+        root: Option<PathBuf>,
+        db_path: PathBuf,
+        options: SqliteOptions,
+        open: impl Fn() -> rusqlite::Result<Connection>,
+    ) -> Result<SqliteStore, StoreError> {
+        let action = "open the database";
+        let mut conn = retry(&db_path, options.busy_wait, action, || {
+            let setup = || -> rusqlite::Result<Connection> {
+                let conn = open()?;
+                conn.busy_timeout(Duration::from_secs(5))?;
+                conn.pragma_update(None, "foreign_keys", "ON")?;
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+                conn.pragma_update(None, "synchronous", "FULL")?;
+                // 32 MiB of page cache: a batch of thousands of rows touches many pages.
+                conn.pragma_update(None, "cache_size", -32_000)?;
+                Ok(conn)
+            };
+            setup().map_err(|e| db_error(&db_path, action, e))
+        })?;
+        retry(&db_path, options.busy_wait, "migrate the schema", || schema::migrate(&mut conn, schema::MIGRATIONS, &db_path))?;
+        Ok(SqliteStore { root, db_path, options, inner: Mutex::new(Inner { conn, key_ids: HashMap::new() }) })
+    }
+
+    /// The database file (`:memory:` for an in-memory store).
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    /// The schema version this build writes.
+    pub fn schema_version() -> i64 {
+        schema::latest()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the connection usable: SQLite rolls back an
+        // unfinished transaction when the next one begins.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retried as a whole while the file is busy.
+    fn write_tx<T>(&self, action: &'static str, mut f: impl FnMut(&Transaction<'_>, &mut HashMap<String, i64>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut inner = self.lock();
+        let Inner { conn, key_ids } = &mut *inner;
+        let path = self.db_path.clone();
+        let result = retry(&self.db_path, self.options.busy_wait, action, || {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_error(&path, action, e))?;
+            let value = f(&tx, key_ids)?;
+            tx.commit().map_err(|e| db_error(&path, action, e))?;
+            Ok(value)
+        });
+        if result.is_err() {
+            key_ids.clear();
+        }
+        result
+    }
+
+    /// Runs `f` in a read transaction, so that it sees one consistent snapshot.
+    fn read_tx<T>(&self, action: &'static str, mut f: impl FnMut(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut inner = self.lock();
+        let path = self.db_path.clone();
+        retry(&self.db_path, self.options.busy_wait, action, || {
+            let tx = inner.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(|e| db_error(&path, action, e))?;
+            let value = f(&tx)?;
+            tx.commit().map_err(|e| db_error(&path, action, e))?;
+            Ok(value)
+        })
+    }
+
+    fn sql(&self, action: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |source| db_error(&self.db_path, action, source)
+    }
+
+    /// The database id and full run id of `id_or_prefix`.
+    fn find(&self, tx: &Transaction<'_>, id_or_prefix: &str) -> Result<(i64, String), StoreError> {
+        let sql = self.sql("look up a run");
+        if let Some(pk) = tx.query_row("SELECT id FROM runs WHERE run_id = ?1", [id_or_prefix], |r| r.get(0)).optional().map_err(&sql)? {
+            return Ok((pk, id_or_prefix.to_string()));
+        }
+        if id_or_prefix.is_empty() {
+            return Err(StoreError::RunNotFound { id: String::new() });
+        }
+        let mut stmt = tx.prepare_cached("SELECT id, run_id FROM runs WHERE substr(run_id, 1, ?1) = ?2 ORDER BY run_id LIMIT 10").map_err(&sql)?;
+        let length = i64::try_from(id_or_prefix.chars().count()).unwrap_or(i64::MAX);
+        let matches: Vec<(i64, String)> =
+            stmt.query_map(params![length, id_or_prefix], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&sql)?.collect::<Result<_, _>>().map_err(&sql)?;
+        match matches.as_slice() {
+            [] => Err(StoreError::RunNotFound { id: id_or_prefix.to_string() }),
+            [one] => Ok(one.clone()),
+            _ => Err(StoreError::AmbiguousRun { prefix: id_or_prefix.to_string(), candidates: matches.into_iter().map(|m| m.1).collect() }),
+        }
+    }
+
+    fn start_run(&self, tx: &Transaction<'_>, run: &NewRun) -> Result<i64, StoreError> {
+        let sql = self.sql("record the start of a run");
+        if !is_safe_component(&run.run_id) {
+            return Err(StoreError::Invalid { what: "run id", value: run.run_id.clone(), why: "it names the run's folder, so it must be non-empty, not `.` or `..`, and contain no `/`, `\\` or NUL" });
+        }
+        let exists = tx.query_row("SELECT 1 FROM runs WHERE run_id = ?1", [&run.run_id], |_| Ok(())).optional().map_err(&sql)?;
+        if exists.is_some() {
+            return Err(StoreError::DuplicateRun { id: run.run_id.clone() });
+        }
+        tx.execute("INSERT INTO experiments (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING", params![run.experiment, run.started_at.0]).map_err(&sql)?;
+        let experiment: i64 = tx.query_row("SELECT id FROM experiments WHERE name = ?1", [&run.experiment], |r| r.get(0)).map_err(&sql)?;
+        tx.execute(
+            "INSERT INTO runs (run_id, name, experiment_id, status, started_at, heartbeat_at, host, command, git_commit,
+                               git_dirty, seed, config, dataset, environment, sweep_id, trial_id)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                run.run_id,
+                run.name,
+                experiment,
+                run.started_at.0,
+                run.host,
+                run.command,
+                run.git_commit,
+                run.git_dirty,
+                run.seed as i64,
+                run.config.to_string(),
+                run.dataset.to_string(),
+                run.environment.to_string(),
+                run.sweep_id,
+                run.trial_id,
+            ],
+        )
+        .map_err(&sql)?;
+        let pk = tx.last_insert_rowid();
+        let mut insert = tx.prepare_cached("INSERT INTO params (run, key, num, text) VALUES (?1, ?2, ?3, ?4)").map_err(&sql)?;
+        for (key, value) in flatten_params(&run.config) {
+            let (num, text) = match value {
+                ParamValue::Number(n) => (finite_or_null(n), None),
+                ParamValue::Text(s) => (None, Some(s)),
+            };
+            if num.is_some() || text.is_some() {
+                insert.execute(params![pk, key, num, text]).map_err(&sql)?;
+            }
+        }
+        Ok(pk)
+    }
+
+    fn key_id(&self, tx: &Transaction<'_>, cache: &mut HashMap<String, i64>, key: &str) -> Result<i64, StoreError> {
+        if let Some(id) = cache.get(key) {
+            return Ok(*id);
+        }
+        let sql = self.sql("record a metric key");
+        tx.execute("INSERT INTO metric_keys (name) VALUES (?1) ON CONFLICT (name) DO NOTHING", [key]).map_err(&sql)?;
+        let id = tx.query_row("SELECT id FROM metric_keys WHERE name = ?1", [key], |r| r.get(0)).map_err(&sql)?;
+        cache.insert(key.to_string(), id);
+        Ok(id)
+    }
+
+    fn apply(&self, tx: &Transaction<'_>, cache: &mut HashMap<String, i64>, run_id: &str, batch: &[Write<'_>]) -> Result<(), StoreError> {
+        let sql = self.sql("record run events");
+        let mut writes = batch.iter().peekable();
+        let pk = match writes.peek() {
+            Some(Write::Start(run)) => {
+                if run.run_id != run_id {
+                    return Err(StoreError::Invalid { what: "start record", value: run.run_id.clone(), why: "its run id differs from the run the batch is written to" });
+                }
+                writes.next();
+                self.start_run(tx, run)?
+            }
+            _ => tx
+                .query_row("SELECT id FROM runs WHERE run_id = ?1", [run_id], |r| r.get(0))
+                .optional()
+                .map_err(&sql)?
+                .ok_or_else(|| StoreError::RunNotFound { id: run_id.to_string() })?,
+        };
+        let mut count = tx.prepare_cached("SELECT count FROM metric_summary WHERE run = ?1 AND key = ?2").map_err(&sql)?;
+        // Per-key summary of this batch, merged into metric_summary once at the end.
+        let mut summaries: HashMap<i64, Summary> = HashMap::new();
+        let mut scalars: Vec<(i64, i64, i64, i64, f64)> = Vec::new();
+        for write in writes {
+            match *write {
+                Write::Start(run) => return Err(StoreError::DuplicateRun { id: run.run_id.clone() }),
+                Write::Scalar { key, step, epoch, wall, value } => {
+                    scalars.push((self.key_id(tx, cache, key)?, ms(step), ms(epoch), wall.0, value));
+                }
+                Write::Report { split, step, epoch, wall, body } => {
+                    tx.prepare_cached("INSERT INTO reports (run, split, step, epoch, wall_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+                        .and_then(|mut s| s.execute(params![pk, split, ms(step), ms(epoch), wall.0, body.to_string()]))
+                        .map_err(&sql)?;
+                }
+                Write::Artifact { kind, path, bytes, checksum, wall } => {
+                    tx.prepare_cached(
+                        "INSERT INTO artifacts (run, path, kind, bytes, checksum, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (run, path) DO UPDATE SET kind = excluded.kind, bytes = excluded.bytes,
+                             checksum = excluded.checksum, recorded_at = excluded.recorded_at",
+                    )
+                    .and_then(|mut s| s.execute(params![pk, path, kind, ms(bytes), checksum, wall.0]))
+                    .map_err(&sql)?;
+                }
+                Write::Notice { level, message, wall } => {
+                    tx.prepare_cached("INSERT INTO notes (run, created_at, kind, body) VALUES (?1, ?2, ?3, ?4)")
+                        .and_then(|mut s| s.execute(params![pk, wall.0, NoteKind::of_level(level).as_str(), message]))
+                        .map_err(&sql)?;
+                }
+                Write::Heartbeat { at } => {
+                    tx.prepare_cached(
+                        "UPDATE runs SET heartbeat_at = max(heartbeat_at, ?2),
+                             reason = CASE status WHEN 'crashed' THEN NULL ELSE reason END,
+                             status = CASE status WHEN 'crashed' THEN 'running' ELSE status END
+                         WHERE id = ?1",
+                    )
+                    .and_then(|mut s| s.execute(params![pk, at.0]))
+                    .map_err(&sql)?;
+                }
+                Write::End { status, reason, at } => {
+                    tx.prepare_cached("UPDATE runs SET status = ?2, reason = ?3, ended_at = ?4, heartbeat_at = max(heartbeat_at, ?4) WHERE id = ?1")
+                        .and_then(|mut s| s.execute(params![pk, status.as_str(), reason, at.0]))
+                        .map_err(&sql)?;
+                }
+            }
+        }
+        // Points go in by statements of up to CHUNK rows: per-statement overhead, not the B-tree,
+        // dominates single-row inserts. Each series' sequence numbers continue from its count.
+        let mut rows: Vec<PointRow> = Vec::with_capacity(scalars.len());
+        for (key, step, epoch, wall, value) in scalars {
+            let summary = match summaries.entry(key) {
+                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    let base: i64 = count.query_row(params![pk, key], |r| r.get(0)).optional().map_err(&sql)?.unwrap_or(0);
+                    entry.insert(Summary { base, count: 0, min: None, max: None, last_step: step, last_epoch: epoch, last: value })
+                }
+            };
+            rows.push((key, step, summary.base + summary.count, epoch, wall, finite_or_null(value)));
+            summary.add(step, epoch, value);
+        }
+        let mut chunks = rows.chunks_exact(CHUNK);
+        if chunks.len() > 0 {
+            let mut many = tx.prepare_cached(&insert_points_sql(CHUNK)).map_err(&sql)?;
+            for chunk in &mut chunks {
+                bind_points(&mut many, pk, chunk).map_err(&sql)?;
+                many.raw_execute().map_err(&sql)?;
+            }
+        }
+        let mut one = tx.prepare_cached(&insert_points_sql(1)).map_err(&sql)?;
+        for row in chunks.remainder() {
+            bind_points(&mut one, pk, std::slice::from_ref(row)).map_err(&sql)?;
+            one.raw_execute().map_err(&sql)?;
+        }
+        let mut upsert = tx
+            .prepare_cached(
+                "INSERT INTO metric_summary (run, key, count, min_value, max_value, last_step, last_epoch, last_value)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (run, key) DO UPDATE SET
+                     count = count + excluded.count,
+                     min_value = CASE WHEN min_value IS NULL THEN excluded.min_value
+                                      WHEN excluded.min_value IS NULL THEN min_value
+                                      ELSE min(min_value, excluded.min_value) END,
+                     max_value = CASE WHEN max_value IS NULL THEN excluded.max_value
+                                      WHEN excluded.max_value IS NULL THEN max_value
+                                      ELSE max(max_value, excluded.max_value) END,
+                     last_value = CASE WHEN excluded.last_step >= last_step THEN excluded.last_value ELSE last_value END,
+                     last_epoch = CASE WHEN excluded.last_step >= last_step THEN excluded.last_epoch ELSE last_epoch END,
+                     last_step = max(last_step, excluded.last_step)",
+            )
+            .map_err(&sql)?;
+        for (key, s) in summaries {
+            upsert.execute(params![pk, key, s.count, s.min, s.max, s.last_step, s.last_epoch, finite_or_null(s.last)]).map_err(&sql)?;
+        }
+        Ok(())
+    }
+
+    /// Loads rows for every run, or for one run when `only` is given.
+    fn load_rows(&self, tx: &Transaction<'_>, only: Option<i64>) -> Result<Vec<(i64, RunRow)>, StoreError> {
+        let sql = self.sql("read runs");
+        let filter = if only.is_some() { "WHERE r.id = ?1" } else { "WHERE ?1 IS NULL" };
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT r.id, r.run_id, r.name, e.name, r.status, r.reason, r.started_at, r.ended_at
+                 FROM runs r JOIN experiments e ON e.id = r.experiment_id {filter}"
+            ))
+            .map_err(&sql)?;
+        let raw: Vec<ListedRun> = stmt
+            .query_map([only], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+            .map_err(&sql)?
+            .collect::<Result<_, _>>()
+            .map_err(&sql)?;
+        let mut rows: BTreeMap<i64, RunRow> = BTreeMap::new();
+        for (pk, run_id, name, experiment, status, reason, started, ended) in raw {
+            let status = RunState::parse(&status).ok_or_else(|| StoreError::Corrupt { path: self.db_path.clone(), what: "run status", value: status.clone() })?;
+            let row = RunRow {
+                run_id,
+                name,
+                experiment,
+                status,
+                reason,
+                started_at: Timestamp(started),
+                ended_at: ended.map(Timestamp),
+                params: BTreeMap::new(),
+                metrics: BTreeMap::new(),
+                tags: BTreeMap::new(),
+            };
+            rows.insert(pk, row);
+        }
+        let run_filter = if only.is_some() { "WHERE run = ?1" } else { "WHERE ?1 IS NULL" };
+        let mut stmt = tx.prepare(&format!("SELECT run, key, num, text FROM params {run_filter}")).map_err(&sql)?;
+        let mut cursor = stmt.query([only]).map_err(&sql)?;
+        while let Some(r) = cursor.next().map_err(&sql)? {
+            let (pk, key, num, text): (i64, String, Option<f64>, Option<String>) = (r.get(0).map_err(&sql)?, r.get(1).map_err(&sql)?, r.get(2).map_err(&sql)?, r.get(3).map_err(&sql)?);
+            let value = match (num, text) {
+                (Some(n), _) => ParamValue::Number(n),
+                (None, Some(s)) => ParamValue::Text(s),
+                (None, None) => continue,
+            };
+            if let Some(row) = rows.get_mut(&pk) {
+                row.params.insert(key, value);
+            }
+        }
+        let mut stmt = tx.prepare(&format!("SELECT run, key, value FROM tags {run_filter}")).map_err(&sql)?;
+        let mut cursor = stmt.query([only]).map_err(&sql)?;
+        while let Some(r) = cursor.next().map_err(&sql)? {
+            let pk: i64 = r.get(0).map_err(&sql)?;
+            if let Some(row) = rows.get_mut(&pk) {
+                row.tags.insert(r.get(1).map_err(&sql)?, r.get(2).map_err(&sql)?);
+            }
+        }
+        let mut stmt = tx
+            .prepare(&format!(
+                "SELECT s.run, k.name, s.count, s.min_value, s.max_value, s.last_step, s.last_value
+                 FROM metric_summary s JOIN metric_keys k ON k.id = s.key {}",
+                run_filter.replace("run", "s.run")
+            ))
+            .map_err(&sql)?;
+        let mut cursor = stmt.query([only]).map_err(&sql)?;
+        while let Some(r) = cursor.next().map_err(&sql)? {
+            let pk: i64 = r.get(0).map_err(&sql)?;
+            let key: String = r.get(1).map_err(&sql)?;
+            let count: i64 = r.get(2).map_err(&sql)?;
+            let (min, max): (Option<f64>, Option<f64>) = (r.get(3).map_err(&sql)?, r.get(4).map_err(&sql)?);
+            let last_step: i64 = r.get(5).map_err(&sql)?;
+            let last: Option<f64> = r.get(6).map_err(&sql)?;
+            if let Some(row) = rows.get_mut(&pk) {
+                let summary = MetricSummary::from_extremes(&key, min, max, last.unwrap_or(f64::NAN), unsigned(last_step), unsigned(count));
+                row.metrics.insert(key, summary);
+            }
+        }
+        Ok(rows.into_iter().collect())
+    }
+
+    fn detail(&self, tx: &Transaction<'_>, pk: i64) -> Result<RunDetail, StoreError> {
+        let sql = self.sql("read a run");
+        let corrupt = |what: &'static str, value: String| StoreError::Corrupt { path: self.db_path.clone(), what, value };
+        let json = |what: &'static str, text: String| serde_json::from_str::<Value>(&text).map_err(|_| corrupt(what, text));
+        let row = self.load_rows(tx, Some(pk))?.into_iter().next().map(|(_, row)| row).ok_or_else(|| StoreError::RunNotFound { id: pk.to_string() })?;
+        type Provenance = (i64, Option<String>, Option<String>, Option<String>, Option<bool>, i64, String, String, String, Option<String>, Option<String>);
+        let p: Provenance = tx
+            .query_row(
+                "SELECT heartbeat_at, host, command, git_commit, git_dirty, seed, config, dataset, environment, sweep_id, trial_id FROM runs WHERE id = ?1",
+                [pk],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?)),
+            )
+            .map_err(&sql)?;
+        let mut series: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
+        let mut stmt = tx
+            .prepare("SELECT k.name, m.step, m.epoch, m.wall_ms, m.value FROM metrics m JOIN metric_keys k ON k.id = m.key WHERE m.run = ?1 ORDER BY m.key, m.step, m.seq")
+            .map_err(&sql)?;
+        let mut cursor = stmt.query([pk]).map_err(&sql)?;
+        while let Some(r) = cursor.next().map_err(&sql)? {
+            let key: String = r.get(0).map_err(&sql)?;
+            let point = MetricPoint {
+                step: unsigned(r.get(1).map_err(&sql)?),
+                epoch: unsigned(r.get(2).map_err(&sql)?),
+                wall: Timestamp(r.get(3).map_err(&sql)?),
+                value: r.get::<_, Option<f64>>(4).map_err(&sql)?.unwrap_or(f64::NAN),
+            };
+            series.entry(key).or_default().push(point);
+        }
+        let mut stmt = tx.prepare("SELECT split, step, epoch, wall_ms, body FROM reports WHERE run = ?1 ORDER BY id").map_err(&sql)?;
+        let raw: Vec<(String, i64, i64, i64, String)> =
+            stmt.query_map([pk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).map_err(&sql)?.collect::<Result<_, _>>().map_err(&sql)?;
+        let reports = raw
+            .into_iter()
+            .map(|(split, step, epoch, wall, body)| {
+                Ok(ReportRecord { split, step: unsigned(step), epoch: unsigned(epoch), wall: Timestamp(wall), body: json("report body", body)? })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut stmt = tx.prepare("SELECT created_at, kind, body FROM notes WHERE run = ?1 ORDER BY id").map_err(&sql)?;
+        let raw: Vec<(i64, String, String)> = stmt.query_map([pk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(&sql)?.collect::<Result<_, _>>().map_err(&sql)?;
+        let notes = raw
+            .into_iter()
+            .map(|(at, kind, body)| Ok(Note { created_at: Timestamp(at), kind: NoteKind::parse(&kind).ok_or_else(|| corrupt("note kind", kind))?, body }))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut stmt = tx.prepare("SELECT kind, path, bytes, checksum, recorded_at FROM artifacts WHERE run = ?1 ORDER BY path").map_err(&sql)?;
+        let artifacts = stmt
+            .query_map([pk], |r| {
+                Ok(ArtifactRecord { kind: r.get(0)?, path: r.get(1)?, bytes: unsigned(r.get(2)?), checksum: r.get(3)?, recorded_at: Timestamp(r.get(4)?) })
+            })
+            .map_err(&sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&sql)?;
+        Ok(RunDetail {
+            row,
+            heartbeat_at: Timestamp(p.0),
+            host: p.1,
+            command: p.2,
+            git_commit: p.3,
+            git_dirty: p.4,
+            seed: p.5 as u64,
+            config: json("config", p.6)?,
+            dataset: json("dataset identity", p.7)?,
+            environment: json("environment", p.8)?,
+            sweep_id: p.9,
+            trial_id: p.10,
+            series,
+            reports,
+            notes,
+            artifacts,
+        })
+    }
+
+    fn run_dir(&self, run_id: &str) -> Option<PathBuf> {
+        let root = self.root.as_ref()?;
+        is_safe_component(run_id).then(|| root.join(RUNS_DIR).join(run_id))
+    }
+}
+
+impl RunStore for SqliteStore {
+    fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    fn write(&self, run_id: &str, batch: &[Write<'_>]) -> Result<(), StoreError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write_tx("record run events", |tx, cache| self.apply(tx, cache, run_id, batch))
+    }
+
+    fn list_runs(&self, query: &Query) -> Result<Vec<RunRow>, StoreError> {
+        self.reconcile(self.options.clock.now(), self.options.stale_after)?;
+        let rows = self.read_tx("list runs", |tx| self.load_rows(tx, None))?;
+        Ok(query.apply(rows.into_iter().map(|(_, row)| row).collect())?)
+    }
+
+    fn resolve(&self, id_or_prefix: &str) -> Result<String, StoreError> {
+        self.read_tx("look up a run", |tx| self.find(tx, id_or_prefix)).map(|(_, id)| id)
+    }
+
+    fn get_run(&self, id_or_prefix: &str) -> Result<RunDetail, StoreError> {
+        self.reconcile(self.options.clock.now(), self.options.stale_after)?;
+        self.read_tx("read a run", |tx| {
+            let (pk, _) = self.find(tx, id_or_prefix)?;
+            self.detail(tx, pk)
+        })
+    }
+
+    fn set_tag(&self, id_or_prefix: &str, key: &str, value: &str) -> Result<(), StoreError> {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') || key.starts_with('.') || key.ends_with('.') {
+            return Err(StoreError::Invalid { what: "tag key", value: key.to_string(), why: "a tag key is letters, digits, `_` and inner dots, so that `tags.KEY` works in filters" });
+        }
+        self.write_tx("set a tag", |tx, _| {
+            let (pk, _) = self.find(tx, id_or_prefix)?;
+            tx.execute("INSERT INTO tags (run, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run, key) DO UPDATE SET value = excluded.value", params![pk, key, value])
+                .map_err(self.sql("set a tag"))?;
+            Ok(())
+        })
+    }
+
+    fn remove_tag(&self, id_or_prefix: &str, key: &str) -> Result<bool, StoreError> {
+        self.write_tx("remove a tag", |tx, _| {
+            let (pk, _) = self.find(tx, id_or_prefix)?;
+            let removed = tx.execute("DELETE FROM tags WHERE run = ?1 AND key = ?2", params![pk, key]).map_err(self.sql("remove a tag"))?;
+            Ok(removed > 0)
+        })
+    }
+
+    fn add_note(&self, id_or_prefix: &str, markdown: &str) -> Result<(), StoreError> {
+        let now = self.options.clock.now();
+        self.write_tx("add a note", |tx, _| {
+            let (pk, _) = self.find(tx, id_or_prefix)?;
+            tx.execute("INSERT INTO notes (run, created_at, kind, body) VALUES (?1, ?2, 'note', ?3)", params![pk, now.0, markdown]).map_err(self.sql("add a note"))?;
+            Ok(())
+        })
+    }
+
+    fn delete_run(&self, id_or_prefix: &str) -> Result<String, StoreError> {
+        let run_id = self.write_tx("delete a run", |tx, _| {
+            let (pk, run_id) = self.find(tx, id_or_prefix)?;
+            tx.execute("DELETE FROM metrics WHERE run = ?1", [pk]).map_err(self.sql("delete a run"))?;
+            tx.execute("DELETE FROM runs WHERE id = ?1", [pk]).map_err(self.sql("delete a run"))?;
+            Ok(run_id)
+        })?;
+        if let Some(dir) = self.run_dir(&run_id).filter(|d| d.exists()) {
+            std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io { path: dir, action: "remove the run folder", source })?;
+        }
+        Ok(run_id)
+    }
+
+    fn reconcile(&self, now: Timestamp, stale_after: Duration) -> Result<Vec<String>, StoreError> {
+        let cutoff = now.0.saturating_sub(i64::try_from(stale_after.as_millis()).unwrap_or(i64::MAX));
+        let select = "SELECT run_id FROM runs WHERE status = 'running' AND heartbeat_at < ?1 ORDER BY run_id";
+        let stale = |tx: &Transaction<'_>| -> Result<Vec<String>, StoreError> {
+            let sql = self.sql("detect crashed runs");
+            let mut stmt = tx.prepare_cached(select).map_err(&sql)?;
+            stmt.query_map([cutoff], |r| r.get(0)).map_err(&sql)?.collect::<Result<Vec<String>, _>>().map_err(&sql)
+        };
+        // Look first without the write lock: this runs before every listing.
+        if self.read_tx("detect crashed runs", stale)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seconds = stale_after.as_secs();
+        self.write_tx("mark crashed runs", |tx, _| {
+            let ids = stale(tx)?;
+            let reason = format!("no heartbeat for more than {seconds} s and no recorded end: the process probably died");
+            tx.execute("UPDATE runs SET status = 'crashed', reason = ?2 WHERE status = 'running' AND heartbeat_at < ?1", params![cutoff, reason])
+                .map_err(self.sql("mark crashed runs"))?;
+            Ok(ids)
+        })
+    }
+
+    fn gc(&self, options: &GcOptions) -> Result<GcReport, StoreError> {
+        let mut report = GcReport::default();
+        if let Some(root) = &self.root {
+            let runs_dir = root.join(RUNS_DIR);
+            let io = |path: &Path, action, source| StoreError::Io { path: path.to_path_buf(), action, source };
+            let known: std::collections::HashSet<String> = self.read_tx("list run ids", |tx| {
+                let sql = self.sql("list run ids");
+                let mut stmt = tx.prepare("SELECT run_id FROM runs").map_err(&sql)?;
+                stmt.query_map([], |r| r.get(0)).map_err(&sql)?.collect::<Result<_, _>>().map_err(&sql)
+            })?;
+            let now = std::time::SystemTime::now();
+            for entry in std::fs::read_dir(&runs_dir).map_err(|e| io(&runs_dir, "list the run folders in", e))? {
+                let entry = entry.map_err(|e| io(&runs_dir, "list the run folders in", e))?;
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let metadata = entry.metadata().map_err(|e| io(&path, "inspect", e))?;
+                let age = metadata.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
+                if !metadata.is_dir() || known.contains(&name) || age < options.orphan_grace {
+                    continue;
+                }
+                if !options.dry_run {
+                    std::fs::remove_dir_all(&path).map_err(|e| io(&path, "remove the orphan run folder", e))?;
+                }
+                report.removed.push(path);
+            }
+            report.removed.sort();
+        }
+        if options.vacuum && !options.dry_run {
+            let inner = self.lock();
+            let action = "compact the database";
+            retry(&self.db_path, self.options.busy_wait, action, || {
+                let compact = || -> rusqlite::Result<()> {
+                    inner.conn.execute_batch("VACUUM")?;
+                    inner.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                };
+                compact().map_err(|e| db_error(&self.db_path, action, e))
+            })?;
+            report.vacuumed = true;
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::{Factory, STALE_AFTER};
+    use crate::time::ManualClock;
+
+    fn options(clock: Arc<ManualClock>) -> SqliteOptions {
+        SqliteOptions { clock, stale_after: STALE_AFTER, busy_wait: Duration::from_secs(30) }
+    }
+
+    const ON_DISK: Factory = |clock| {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temporary folder: {e}"));
+        let store = SqliteStore::open_with(dir.path().join("store"), options(clock)).unwrap_or_else(|e| panic!("{e}"));
+        (Arc::new(store), Box::new(dir))
+    };
+
+    const IN_MEMORY: Factory = |clock| {
+        let store = SqliteStore::in_memory(options(clock)).unwrap_or_else(|e| panic!("{e}"));
+        (Arc::new(store), Box::new(()))
+    };
+
+    crate::conformance_suite!(conformance_on_disk, ON_DISK);
+    crate::conformance_suite!(conformance_in_memory, IN_MEMORY);
+
+    #[test]
+    fn run_ids_that_escape_the_runs_folder_are_refused() {
+        for bad in ["", ".", "..", "a/b", "a\\b", "../x"] {
+            assert!(!is_safe_component(bad), "{bad:?}");
+        }
+        assert!(is_safe_component("20240501-120000-mlp-moons"));
+    }
+
+    #[test]
+    fn opening_creates_the_folder_layout_in_wal_mode() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|source| StoreError::Io { path: "tmp".into(), action: "create", source })?;
+        let root = dir.path().join("store");
+        let store = SqliteStore::open(&root)?;
+        assert!(root.join(DB_FILE).is_file());
+        assert!(root.join(RUNS_DIR).is_dir());
+        let mode: String = store.lock().conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(store.sql("read"))?;
+        assert_eq!(mode, "wal");
+        let fk: i64 = store.lock().conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(store.sql("read"))?;
+        assert_eq!(fk, 1);
+        drop(store);
+        // Reopening an existing store migrates nothing and works.
+        SqliteStore::open(&root)?;
+        Ok(())
+    }
+}
