@@ -7,6 +7,10 @@
 //! implementations; one epoch covers warm-up plus timed steps, and the clock runs from the end of
 //! the last warm-up step to the end of the last timed step, so the epoch-end validation is outside
 //! the measurement, as it is outside the bare loop.
+//!
+//! Like the `regimen` binary, it keeps freed memory in the process
+//! (`regimen_train::system::keep_freed_memory`); `REGIMEN_GLIBC_DEFAULTS=1` leaves glibc's
+//! defaults, to measure what that setting is worth.
 
 use std::time::Instant;
 
@@ -65,6 +69,9 @@ fn random_samples(n: usize, rng: &mut impl Rng) -> Samples {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if std::env::var_os("REGIMEN_GLIBC_DEFAULTS").is_none() {
+        regimen_train::system::keep_freed_memory();
+    }
     let batch = match args.model.as_str() {
         "mlp" => 128,
         "cnn" => 64,

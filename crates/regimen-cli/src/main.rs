@@ -15,6 +15,7 @@ use args::{Cli, Command, EvalArgs, TrainArgs};
 use progress::ProgressView;
 
 fn main() -> ExitCode {
+    regimen_train::system::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Train(Box::default())) {
         Command::Train(args) => run_train(*args),
