@@ -30,6 +30,9 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Evaluate a saved run on its validation or (explicitly) its test split.
     Eval(EvalArgs),
+    /// Find, inspect, annotate and delete recorded runs.
+    #[command(flatten)]
+    Store(crate::commands::StoreCommand),
 }
 
 fn skip_false(value: &bool) -> bool {

@@ -1,6 +1,7 @@
 //! `regimen`: train neural networks the way the recipe says, and keep every run.
 
 mod args;
+mod commands;
 mod progress;
 
 use std::io::IsTerminal;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Train(Box::default())) {
         Command::Train(args) => run_train(*args),
         Command::Eval(args) => run_eval(args),
+        Command::Store(command) => commands::dispatch(command),
     };
     match result {
         Ok(code) => code,

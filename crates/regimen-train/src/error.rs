@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use regimen_data::DataError;
 use regimen_events::SinkError;
+use regimen_store::StoreError;
 
 /// Everything that can stop a run before or while it trains.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum TrainError {
     /// The run log could not be written.
     #[error(transparent)]
     Sink(#[from] SinkError),
+    /// The run store could not be opened or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The requested device is unknown or not compiled in.
     #[error("cannot use device `{spec}`: {message}")]
     Device {

@@ -2,14 +2,20 @@
 //!
 //! A run folder (`<store>/runs/<run id>/`) holds `config.toml` (the resolved config, replayable with
 //! `--config`), `events.jsonl` (every event), `summary.json` (the outcome) and `checkpoints/`.
+//! Every event also goes to the run store (`<store>/store.sqlite`, see `regimen_store`) through a
+//! [`Tee`]: the JSON-lines file stays the plain-text record of one run, the store is what
+//! `regimen runs` and `regimen show` query across runs. The store's sink only queues events for a
+//! background writer, so the loop does not wait on it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::prelude::*;
 use regimen_data::{DatasetIdentity, LoadOptions, PreparedData, SplitSpec, prepare};
-use regimen_events::{Event, EventSink, JsonLinesSink, RunStart, RunStatus};
+use regimen_events::{Event, EventSink, JsonLinesSink, RunStart, RunStatus, Tee};
 use regimen_metrics::Report;
+use regimen_store::{RunStore, SinkOptions, SqliteStore, StoreError, StoreSink, Timestamp, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::load_weights;
@@ -113,8 +119,11 @@ where
     device.seed(config.seed);
     let model = build(&data, &device)?;
 
+    // Opened before the run folder exists, so that a store that cannot be opened leaves nothing
+    // behind.
+    let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&config.store)?);
     let run = RunFolder::create(config, &data.identity)?;
-    let mut sink = JsonLinesSink::open(run.dir.join("events.jsonl"))?;
+    let mut sink = Tee(JsonLinesSink::open(run.dir.join("events.jsonl"))?, StoreSink::new(store, SinkOptions::default())?);
     let start = RunStart {
         run_id: run.id.clone(),
         name: run.name.clone(),
@@ -290,6 +299,7 @@ pub fn evaluate_run(
     sink.record(&Event::Notice { level: "info", message: &notice })?;
     sink.record(&Event::Report { split, step: summary.steps, epoch: summary.epochs, body: &body })?;
     sink.flush()?;
+    record_evaluation(&store_of(store, &dir), &summary, split, &notice, &body)?;
     if split == "test" {
         summary.test_evaluations.push(metrics.clone());
         write_summary(&summary)?;
@@ -302,6 +312,44 @@ pub fn evaluate_run(
         metrics,
         report,
     })
+}
+
+/// The store a run folder belongs to: `<store>` for a folder `<store>/runs/<id>/`, whatever path
+/// it was named by; `fallback` for a folder elsewhere.
+fn store_of(fallback: &Path, dir: &Path) -> PathBuf {
+    match dir.parent() {
+        Some(runs) if runs.file_name().is_some_and(|n| n == "runs") => {
+            runs.parent().map_or_else(|| fallback.to_path_buf(), Path::to_path_buf)
+        }
+        _ => fallback.to_path_buf(),
+    }
+}
+
+/// Records an evaluation (its notice and report) in the run store, as training records its own.
+///
+/// Written directly with [`RunStore::write`] rather than through a [`StoreSink`]: the run already
+/// exists in the store, and two writes do not need a background thread. A run trained before the
+/// store existed is not in it; its evaluation stays in `events.jsonl` and `summary.json` only.
+fn record_evaluation(
+    root: &Path,
+    summary: &RunSummary,
+    split: &str,
+    notice: &str,
+    body: &serde_json::Value,
+) -> Result<(), TrainError> {
+    if !root.join(regimen_store::sqlite::DB_FILE).is_file() {
+        return Ok(());
+    }
+    let store = SqliteStore::open(root)?;
+    let wall = Timestamp::now();
+    let batch = [
+        Write::Notice { level: "info", message: notice, wall },
+        Write::Report { split, step: summary.steps, epoch: summary.epochs, wall, body },
+    ];
+    match store.write(&summary.run_id, &batch) {
+        Ok(()) | Err(StoreError::RunNotFound { .. }) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// A new run's id, name and folder.
@@ -368,4 +416,17 @@ fn environment(parameters: usize) -> serde_json::Value {
         "threads": std::thread::available_parallelism().map(|n| n.get()).ok(),
         "parameters": parameters,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_evaluation_is_recorded_in_the_store_that_holds_the_run_folder() {
+        let fallback = Path::new("default-store");
+        assert_eq!(store_of(fallback, Path::new("/data/exp/runs/20240501-120000-abcd")), Path::new("/data/exp"));
+        assert_eq!(store_of(fallback, Path::new("runs/20240501-120000-abcd")), Path::new(""));
+        assert_eq!(store_of(fallback, Path::new("/elsewhere/20240501-120000-abcd")), fallback);
+    }
 }

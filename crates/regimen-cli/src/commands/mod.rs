@@ -1,0 +1,153 @@
+//! The commands that read and edit the run store: `runs`, `show`, `note`, `tag`, `rm`, `gc`.
+//!
+//! They talk to the store only through the [`RunStore`] trait; `SqliteStore` appears once, in
+//! [`open`], so that another backend changes one function. Each command lives in its own module
+//! with its flags beside the code that uses them. Output that a script may read goes to stdout
+//! (tables, `--json`); confirmations and notes go to stderr.
+
+mod annotate;
+mod remove;
+mod runs;
+mod show;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use regimen_store::sqlite::DB_FILE;
+use regimen_store::{QueryError, RunStore, SqliteStore, StoreError};
+
+/// The store commands, flattened into the top-level command list.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// List runs as a table or JSON, filtered and sorted.
+    Runs(runs::RunsArgs),
+    /// Show everything about one run, with sparklines of its learning curves.
+    Show(show::ShowArgs),
+    /// Append a note (markdown) to a run.
+    Note(annotate::NoteArgs),
+    /// Set tags on a run: `regimen tag RUN arch=cnn stage=baseline`.
+    Tag(annotate::TagArgs),
+    /// Delete a run: its record in the store and its folder.
+    Rm(remove::RmArgs),
+    /// Remove run folders that no run owns (older than an hour), and compact the store.
+    Gc(remove::GcArgs),
+}
+
+/// The `--store` flag shared by every store command.
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// Folder of the run store.
+    #[arg(long, default_value = ".regimen", env = "REGIMEN_STORE", value_name = "PATH")]
+    pub store: PathBuf,
+}
+
+/// Runs a store command.
+pub fn dispatch(command: StoreCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        StoreCommand::Runs(args) => runs::run(&args),
+        StoreCommand::Show(args) => show::run(&args),
+        StoreCommand::Note(args) => annotate::note(&args),
+        StoreCommand::Tag(args) => annotate::tag(&args),
+        StoreCommand::Rm(args) => remove::rm(&args),
+        StoreCommand::Gc(args) => remove::gc(&args),
+    }
+}
+
+/// Opens the store in `root` if one exists there; `None` when no run was ever recorded there.
+///
+/// Reading commands must not create a store as a side effect of a mistyped `--store`.
+fn open_if_exists(root: &Path) -> anyhow::Result<Option<Box<dyn RunStore>>> {
+    if !root.join(DB_FILE).is_file() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(SqliteStore::open(root)?)))
+}
+
+/// Opens the store in `root`, or says that there is none.
+fn open(root: &Path) -> anyhow::Result<Box<dyn RunStore>> {
+    open_if_exists(root)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no run store at {}: train a run first, or point --store (or REGIMEN_STORE) at the store folder",
+            root.display()
+        )
+    })
+}
+
+/// Writes `text` to stdout; a reader that went away (`regimen runs | head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Prints a filter or sort mistake with its caret line and returns exit code 2 (bad usage).
+fn usage_error(error: &QueryError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(2)
+}
+
+/// The query error inside a store error, if that is what it is.
+fn as_query_error(error: &StoreError) -> Option<&QueryError> {
+    match error {
+        StoreError::Query(query) => Some(query),
+        _ => None,
+    }
+}
+
+/// A time as `2024-05-01 12:00:00` (UTC), the store's RFC 3339 form made readable.
+fn short_time(time: regimen_store::Timestamp) -> String {
+    let text = time.to_string();
+    text.get(..19).map_or(text.clone(), |t| t.replace('T', " "))
+}
+
+/// A duration as `4.2s`, `3m05s` or `2h07m`.
+fn short_duration(duration: std::time::Duration) -> String {
+    let secs = duration.as_secs_f64();
+    let whole = duration.as_secs();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else if whole < 3600 {
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h{:02}m", whole / 3600, whole % 3600 / 60)
+    }
+}
+
+/// A metric value for a table: four decimals in the usual range, scientific notation outside it.
+fn metric_text(value: f64) -> String {
+    let magnitude = value.abs();
+    if value.is_nan() {
+        "NaN".to_string()
+    } else if value == 0.0 || (1e-3..1e5).contains(&magnitude) {
+        format!("{value:.4}")
+    } else {
+        format!("{value:.3e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_and_metrics_read_at_a_glance() {
+        assert_eq!(short_duration(Duration::from_millis(4200)), "4.2s");
+        assert_eq!(short_duration(Duration::from_secs(185)), "3m05s");
+        assert_eq!(short_duration(Duration::from_secs(7620)), "2h07m");
+        assert_eq!(metric_text(0.91234), "0.9123");
+        assert_eq!(metric_text(0.0), "0.0000");
+        assert_eq!(metric_text(2.5e-5), "2.500e-5");
+        assert_eq!(metric_text(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn times_drop_milliseconds_and_the_t() {
+        let t = regimen_store::Timestamp::parse_rfc3339("2024-05-01T12:00:00Z").unwrap();
+        assert_eq!(short_time(t), "2024-05-01 12:00:00");
+    }
+}

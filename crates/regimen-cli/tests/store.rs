@@ -1,0 +1,129 @@
+//! End-to-end: training records runs in the store, and `runs`, `show`, `tag`, `note`, `rm`, `gc`
+//! and `eval` read and change them through the real binary.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+/// Trains a tiny MLP on spirals with learning rate `lr` into `store`; returns its `--json` summary.
+fn train_tiny(store: &Path, lr: &str) -> Value {
+    let store = store.display().to_string();
+    regimen_json(&[
+        "train", "--dataset", "spirals", "--dataset-size", "300", "--model", "mlp", "--hidden", "16", "--epochs", "2",
+        "--lr", lr, "--store", &store, "--json",
+    ])
+}
+
+/// Runs `regimen` expecting success; returns stdout as text.
+fn regimen_text(args: &[&str]) -> String {
+    let out = regimen(args);
+    assert!(out.status.success(), "regimen {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    list.as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn trained_runs_are_listed_filtered_sorted_shown_annotated_evaluated_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().display().to_string();
+    let fast_run = train_tiny(dir.path(), "0.01");
+    let slow_run = train_tiny(dir.path(), "0.001");
+    let (fast, slow) = (fast_run["run_id"].as_str().unwrap(), slow_run["run_id"].as_str().unwrap());
+    assert!(dir.path().join("store.sqlite").is_file(), "the store lives beside the run folders");
+
+    // Both runs, with params and each metric's best and last.
+    let list = regimen_json(&["runs", "--store", &store, "--json"]);
+    let mut listed = ids(&list);
+    listed.sort_unstable();
+    let mut expected = vec![fast, slow];
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+    for run in list.as_array().unwrap() {
+        assert_eq!(run["status"], "finished");
+        assert!(run["name"].as_str().unwrap().starts_with("mlp-spirals"), "{run}");
+        assert!(run["params"]["lr"].is_number(), "{run}");
+        assert_eq!(run["params"]["model"], "mlp");
+        for key in ["val.acc", "val.loss", "train.loss"] {
+            assert!(run["metrics"][key]["best"].is_number(), "{key} has no best: {run}");
+            assert!(run["metrics"][key]["last"].is_number(), "{key} has no last: {run}");
+        }
+    }
+    let summary_best = fast_run["best"]["val.acc"].as_f64().unwrap();
+    let listed_fast = list.as_array().unwrap().iter().find(|r| r["run_id"] == fast).unwrap();
+    assert_eq!(listed_fast["metrics"]["val.acc"]["best"].as_f64().unwrap(), summary_best, "store and summary agree");
+
+    // A filter selects; a bad one points at the mistake and fails.
+    let filtered = regimen_json(&["runs", "--store", &store, "--filter", "params.lr < 0.005", "--json"]);
+    assert_eq!(ids(&filtered), [slow]);
+    let stderr = regimen_fails(&["runs", "--store", &store, "--filter", "params.lr < and"]);
+    assert!(stderr.contains('^') && stderr.contains("column 13"), "{stderr}");
+    let stderr = regimen_fails(&["runs", "--store", &store, "--filter", "metrics.val.nope > 1"]);
+    assert!(stderr.contains('^') && stderr.contains("val.nope"), "{stderr}");
+
+    // Sorting follows the metric, descending with `-`.
+    let sorted = regimen_json(&["runs", "--store", &store, "--sort", "-metrics.val.acc", "--json"]);
+    let accs: Vec<f64> = sorted.as_array().unwrap().iter().map(|r| r["metrics"]["val.acc"]["best"].as_f64().unwrap()).collect();
+    assert!(accs[0] >= accs[1], "{accs:?}");
+    let ascending = regimen_json(&["runs", "--store", &store, "--sort", "metrics.val.acc", "--limit", "1", "--json"]);
+    assert_eq!(ids(&ascending), [ids(&sorted)[1]]);
+
+    // The table has the default columns and the chosen ones.
+    let table = regimen_text(&["runs", "--store", &store]);
+    for needle in ["run_id", "status", "val.acc best", "val.loss best", fast, slow, "finished"] {
+        assert!(table.contains(needle), "table lacks {needle}:\n{table}");
+    }
+    let table = regimen_text(&["runs", "--store", &store, "--columns", "run_id,params.lr,metrics.val.loss.last"]);
+    assert!(table.lines().next().unwrap().contains("val.loss last") && table.contains("0.001"), "{table}");
+
+    // Tags and notes show up in `show`, beside the provenance and sparklines.
+    regimen_text(&["tag", fast, "arch=mlp", "stage=baseline", "--store", &store]);
+    let stderr = regimen_fails(&["tag", fast, "archmlp", "--store", &store]);
+    assert!(stderr.contains("`archmlp`"), "{stderr}");
+    regimen_text(&["note", fast, "lr 1e-2 learns faster", "--store", &store]);
+    let tagged = regimen_json(&["runs", "--store", &store, "--filter", "tags.arch = 'mlp'", "--json"]);
+    assert_eq!(ids(&tagged), [fast]);
+
+    let shown = regimen_text(&["show", fast, "--store", &store]);
+    let fingerprint = fast_run["dataset"]["fingerprint"].as_str().unwrap();
+    for needle in [fast, "finished", fingerprint, "stage", "baseline", "lr 1e-2 learns faster", "checkpoint.best", "seed", "val.acc"] {
+        assert!(shown.contains(needle), "show lacks {needle}:\n{shown}");
+    }
+    assert!(shown.chars().any(|c| ('▁'..='█').contains(&c)), "show has no sparkline:\n{shown}");
+    assert!(shown.contains("train") && shown.contains("val"), "{shown}");
+
+    // Evaluating on the test split is recorded in the store.
+    regimen_json(&["eval", fast, "--split", "test", "--store", &store, "--json"]);
+    let shown = regimen_text(&["show", fast, "--store", &store]);
+    assert!(shown.lines().any(|l| l.trim_start().starts_with("test")), "no test report:\n{shown}");
+    assert!(shown.contains("on the test split"), "no evaluation notice:\n{shown}");
+
+    // Deleting asks, refuses without a terminal, and with --yes removes the record and the folder.
+    let stderr = regimen_fails(&["rm", slow, "--store", &store]);
+    assert!(stderr.contains("--yes"), "{stderr}");
+    assert!(dir.path().join("runs").join(slow).is_dir());
+    regimen_text(&["rm", slow, "--yes", "--store", &store]);
+    assert!(!dir.path().join("runs").join(slow).exists(), "the run folder is gone");
+    assert_eq!(ids(&regimen_json(&["runs", "--store", &store, "--json"])), [fast]);
+    regimen_fails(&["show", slow, "--store", &store]);
+    regimen_text(&["gc", "--store", &store]);
+    assert_eq!(ids(&regimen_json(&["runs", "--store", &store, "--json"])), [fast]);
+}
+
+#[test]
+fn reading_commands_do_not_create_a_store_and_say_when_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere");
+    let missing_arg = missing.display().to_string();
+    assert_eq!(regimen_json(&["runs", "--store", &missing_arg, "--json"]), Value::Array(Vec::new()));
+    let stderr = regimen_fails(&["show", "abc", "--store", &missing_arg]);
+    assert!(stderr.contains("no run store"), "{stderr}");
+    assert!(!missing.exists(), "a reading command created {}", missing.display());
+    let stderr = regimen_fails(&["runs", "--store", &missing_arg, "--sort", "-"]);
+    assert!(stderr.contains('^'), "{stderr}");
+}
