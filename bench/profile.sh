@@ -23,19 +23,8 @@ PY="$BENCH_DIR/.venv/bin/python"
 MANIFEST="$BENCH_DIR/burn-bare/Cargo.toml"
 BIN="$CARGO_TARGET_DIR/release/burn-bare-bench"
 
-busy_pct() {
-    local a b c d e f g t1 i1 t2 i2
-    read -r _ a b c d e f g _ < /proc/stat; t1=$((a + b + c + d + e + f + g)); i1=$((d + e))
-    sleep 1
-    read -r _ a b c d e f g _ < /proc/stat; t2=$((a + b + c + d + e + f + g)); i2=$((d + e))
-    echo $((100 * ((t2 - t1) - (i2 - i1)) / (t2 - t1 > 0 ? t2 - t1 : 1)))
-}
-settle() {
-    local busy deadline=$((SECONDS + WAIT_IDLE))
-    busy="$(busy_pct)"
-    while ((busy >= 10 && SECONDS < deadline)); do busy="$(busy_pct)"; done
-    echo "[profile] CPU busy before run: $busy%" >&2
-}
+source "$BENCH_DIR/quiet.sh"
+note_busy() { echo "[profile] CPU busy before run: $(settle)%" >&2; }
 
 OUT="$BENCH_DIR/out/profile.jsonl"
 mkdir -p "$BENCH_DIR/out"; : > "$OUT"
@@ -49,14 +38,14 @@ cargo build --release --quiet --manifest-path "$MANIFEST"
 
 for model in mlp cnn; do
     if [[ $model == mlp ]]; then steps=(--warmup 20 --steps 100); else steps=(--warmup 5 --steps 20); fi
-    settle; "$PY" "$BENCH_DIR/pytorch_train.py" --mode phases --threads "$THREADS" --model $model "${steps[@]}" >> "$OUT"
-    settle; "$BIN" --mode phases --threads "$THREADS" --model $model "${steps[@]}" >> "$OUT"
+    note_busy; "$PY" "$BENCH_DIR/pytorch_train.py" --mode phases --threads "$THREADS" --model $model "${steps[@]}" >> "$OUT"
+    note_busy; "$BIN" --mode phases --threads "$THREADS" --model $model "${steps[@]}" >> "$OUT"
     # Same loop with glibc told never to trim/unmap freed memory: isolates the page-fault cost
     # of Flex's allocate-per-op pattern (see PROFILE_NOTES.md).
-    settle; GLIBC_TUNABLES=glibc.malloc.trim_threshold=4000000000:glibc.malloc.mmap_threshold=4000000000 \
+    note_busy; GLIBC_TUNABLES=glibc.malloc.trim_threshold=4000000000:glibc.malloc.mmap_threshold=4000000000 \
         "$BIN" --mode phases --threads "$THREADS" --model $model "${steps[@]}" \
         | sed 's/"impl":"burn-bare"/"impl":"burn-bare+no-trim-malloc"/' >> "$OUT"
-    settle; "$PY" "$BENCH_DIR/pytorch_train.py" --mode layers --threads "$THREADS" --model $model --reps 20 >> "$OUT"
-    settle; "$BIN" --mode layers --threads "$THREADS" --model $model --reps 20 >> "$OUT"
+    note_busy; "$PY" "$BENCH_DIR/pytorch_train.py" --mode layers --threads "$THREADS" --model $model --reps 20 >> "$OUT"
+    note_busy; "$BIN" --mode layers --threads "$THREADS" --model $model --reps 20 >> "$OUT"
 done
 echo "[profile] wrote $OUT" >&2

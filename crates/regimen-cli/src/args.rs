@@ -196,7 +196,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NORM", help_heading = "Optimization")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grad_clip: Option<f64>,
-    /// LR schedule: constant, step:EPOCHS:GAMMA, cosine[:warmup=STEPS], onecycle, plateau[:factor=F,patience=P].
+    /// LR schedule: constant, step:EPOCHS:GAMMA, cosine[:warmup=STEPS], onecycle, plateau[:factor=F,patience=P] (plateau watches val.loss).
     #[arg(long, value_name = "SPEC", help_heading = "Optimization")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,

@@ -276,8 +276,10 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
         }
 
         let monitored = metrics.get(&monitor).copied();
-        if let Some(value) = monitored {
-            scheduler.on_validation(value);
+        // Reduce-on-plateau watches the validation loss (its default mode is `min`), as in
+        // PyTorch and Keras, whatever metric selects the best checkpoint.
+        if let Some(&loss) = metrics.get("val.loss") {
+            scheduler.on_validation(loss);
         }
         if let Some(folder) = checkpoints {
             save_checkpoints(&model, folder, &monitor, monitored, &mut progress, sink)?;
