@@ -365,3 +365,47 @@ fn train_eval_subset(data: &PreparedData, config: &TrainConfig) -> Option<Sample
     let indices: Vec<usize> = order[..n].iter().map(|&i| i as usize).collect();
     Some(data.train.subset(&indices))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(epoch: u64, metrics: &[(&str, f64)]) -> EpochSummary {
+        let metrics = metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        EpochSummary { epoch, step: epoch * 10, metrics, seconds: 1.0 }
+    }
+
+    #[test]
+    fn direction_comes_from_the_metric_name_after_the_split() {
+        assert_eq!(metric_direction("val.acc"), Some(true));
+        assert_eq!(metric_direction("train.loss"), Some(false));
+        assert_eq!(metric_direction("train_eval.top3_acc"), Some(true));
+        assert_eq!(metric_direction("val.r2"), Some(true));
+        assert_eq!(metric_direction("lr"), None);
+        assert_eq!(metric_direction("sys.samples_per_sec"), None);
+    }
+
+    #[test]
+    fn best_takes_each_metric_in_its_own_direction_and_last_is_the_final_epoch() {
+        let outcome = FitOutcome {
+            status: RunStatus::Finished,
+            reason: None,
+            epochs: 3,
+            steps: 30,
+            history: vec![
+                epoch(1, &[("val.loss", 0.9), ("val.acc", 0.6), ("lr", 1e-3)]),
+                epoch(2, &[("val.loss", 0.4), ("val.acc", 0.8), ("lr", 5e-4)]),
+                epoch(3, &[("val.loss", 0.5), ("val.acc", 0.7), ("lr", 2e-4)]),
+            ],
+            monitor: "val.acc".into(),
+            best_checkpoint: None,
+            last_checkpoint: None,
+            seconds: 3.0,
+        };
+        let best = outcome.best();
+        assert_eq!(best["val.loss"], 0.4);
+        assert_eq!(best["val.acc"], 0.8);
+        assert!(!best.contains_key("lr"), "lr has no better direction");
+        assert_eq!(outcome.last()["val.acc"], 0.7);
+    }
+}
