@@ -1,5 +1,5 @@
 //! Regimen's side of `bench/run.sh`: trains the benchmark MLP or CNN with Regimen's full loop
-//! (prefetching data pipeline, running metrics, JSON-lines event log, observer hooks) and prints
+//! (seeded data pipeline, running metrics, JSON-lines event log, observer hooks) and prints
 //! one JSON line with samples/s over the timed steps, in the same format as the bare Burn loop and
 //! the PyTorch script.
 //!

@@ -1,4 +1,5 @@
-//! Host batches: assembled on a helper thread while the model computes, then moved into tensors.
+//! Host batches: assembled (on a helper thread when augmentation makes that costly), then moved
+//! into tensors.
 //!
 //! The order of samples is `epoch_order(seed, epoch)` and each sample's augmentation is seeded by
 //! its position in the epoch, so what batch `i` of epoch `e` contains is a pure function of the
@@ -105,6 +106,52 @@ impl Prefetch<'_> {
     /// The next batch, waiting for it if needed; `None` after the last.
     pub fn next(&self) -> Option<HostBatch> {
         self.receiver.recv().ok()
+    }
+}
+
+/// An epoch's batches, built on a helper thread when augmenting (the costly case) and inline
+/// otherwise: copying rows takes microseconds, and on a small machine a helper thread would take
+/// a core from the compute threads at every step. Both give the same batches.
+pub enum Batches<'scope, 'env> {
+    /// Built ahead on a helper thread.
+    Prefetched(Prefetch<'scope>),
+    /// Built when asked for.
+    Inline {
+        /// The epoch.
+        plan: EpochPlan<'env>,
+        /// The batch filler.
+        builder: &'env BatchBuilder,
+        /// Index of the next batch.
+        next: usize,
+    },
+}
+
+impl<'scope, 'env> Batches<'scope, 'env> {
+    /// Starts the epoch's batches, prefetching when `plan` augments.
+    pub fn start(
+        plan: EpochPlan<'env>,
+        scope: &'scope Scope<'scope, 'env>,
+        builder: &'env BatchBuilder,
+    ) -> Self {
+        if plan.augment.is_some() {
+            Batches::Prefetched(plan.prefetch(scope, builder))
+        } else {
+            Batches::Inline { plan, builder, next: plan.first_batch }
+        }
+    }
+
+    /// The next batch; `None` after the last.
+    pub fn next(&mut self) -> Option<HostBatch> {
+        match self {
+            Batches::Prefetched(prefetch) => prefetch.next(),
+            Batches::Inline { plan, builder, next } => {
+                let index = *next;
+                (index < plan.batches()).then(|| {
+                    *next += 1;
+                    plan.build(builder, index)
+                })
+            }
+        }
     }
 }
 

@@ -1,9 +1,9 @@
 //! The training loop.
 //!
-//! One epoch: draw the epoch's sample order from the seed, take batches from a prefetching helper
-//! thread, step the optimizer with the scheduled learning rate, and keep running metrics; then
-//! validate, log epoch metrics, and save the `last` and (when the monitored metric improved) `best`
-//! weights. The loop reports through an [`EventSink`] and an [`Observer`] and knows nothing about
+//! One epoch: draw the epoch's sample order from the seed, take its batches (built inline, or on a
+//! helper thread when augmenting), step the optimizer with the scheduled learning rate, and keep
+//! running metrics; then validate, log epoch metrics, and save the `last` and (when the monitored
+//! metric improved) `best` weights. The loop reports through an [`EventSink`] and an [`Observer`] and knows nothing about
 //! where logs go or how progress is drawn.
 //!
 //! The hot path reads back one loss scalar and the batch outputs per step (needed for running
@@ -21,7 +21,7 @@ use regimen_events::{Event, EventSink, RunStatus};
 use regimen_metrics::{Report, higher_is_better};
 use regimen_schedule::{ScheduleSpec, Scheduler};
 
-use crate::batches::{EpochPlan, batch_count};
+use crate::batches::{Batches, EpochPlan, batch_count};
 use crate::checkpoint::save_weights;
 use crate::config::TrainConfig;
 use crate::error::TrainError;
@@ -174,7 +174,7 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
         // The model moves into the scope and back out: each step consumes it and returns the update.
         model = std::thread::scope(|scope| -> Result<M, TrainError> {
             let mut model = model;
-            let batches = plan.prefetch(scope, &builder);
+            let mut batches = Batches::start(plan, scope, &builder);
             for step_in_epoch in 1..=steps_per_epoch {
                 let waited = Instant::now();
                 let Some(mut batch) = batches.next() else { break };
