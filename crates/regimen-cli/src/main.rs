@@ -26,10 +26,27 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", error_report(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: library errors already quote the
+/// operating system's message that is also their source.
+fn error_report(error: &anyhow::Error) -> String {
+    let mut report = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if report.contains(&text) {
+            continue;
+        }
+        if !report.is_empty() {
+            report.push_str(": ");
+        }
+        report.push_str(&text);
+    }
+    report
 }
 
 fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -93,4 +110,24 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_quoted_by_its_error_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotADirectory, "Not a directory (os error 20)");
+        let error = anyhow::Error::new(regimen_train::TrainError::Io {
+            path: "/dev/null/x".into(),
+            action: "create the store folder",
+            source: io,
+        })
+        .context("training failed");
+        assert_eq!(
+            error_report(&error),
+            "training failed: could not create the store folder /dev/null/x: Not a directory (os error 20)"
+        );
+    }
 }
