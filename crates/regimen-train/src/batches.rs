@@ -104,7 +104,7 @@ pub struct Prefetch<'scope> {
 
 impl Prefetch<'_> {
     /// The next batch, waiting for it if needed; `None` after the last.
-    pub fn next(&self) -> Option<HostBatch> {
+    pub fn recv(&self) -> Option<HostBatch> {
         self.receiver.recv().ok()
     }
 }
@@ -140,10 +140,15 @@ impl<'scope, 'env> Batches<'scope, 'env> {
         }
     }
 
+}
+
+impl Iterator for Batches<'_, '_> {
+    type Item = HostBatch;
+
     /// The next batch; `None` after the last.
-    pub fn next(&mut self) -> Option<HostBatch> {
+    fn next(&mut self) -> Option<HostBatch> {
         match self {
-            Batches::Prefetched(prefetch) => prefetch.next(),
+            Batches::Prefetched(prefetch) => prefetch.recv(),
             Batches::Inline { plan, builder, next } => {
                 let index = *next;
                 (index < plan.batches()).then(|| {

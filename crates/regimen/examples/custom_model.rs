@@ -23,6 +23,7 @@ impl Network for TanhNet {
 }
 
 fn main() -> Result<(), regimen::TrainError> {
+    regimen::keep_freed_memory();
     let config = TrainConfig {
         dataset: "spirals".into(),
         epochs: 30,
