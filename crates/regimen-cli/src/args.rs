@@ -196,7 +196,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "NORM", help_heading = "Optimization")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grad_clip: Option<f64>,
-    /// LR schedule: constant, step:EPOCHS:GAMMA, cosine[:warmup=STEPS], onecycle, plateau[:factor=F,patience=P] (plateau watches val.loss).
+    /// LR schedule: constant, step:EPOCHS:GAMMA, cosine[:warmup=STEPS], onecycle, plateau[:factor=F,patience=P] (plateau watches --monitor).
     #[arg(long, value_name = "SPEC", help_heading = "Optimization")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
@@ -231,6 +231,75 @@ pub struct TrainArgs {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub experiment: Option<String>,
 
+    // ---- Checkpoints and early stopping ----
+    /// Continue a run from its newest good checkpoint: a run id (or prefix), run folder or
+    /// checkpoint folder. The run's own config is used; other settings are refused.
+    #[arg(long, value_name = "RUN|PATH", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip)]
+    pub resume: Option<String>,
+    /// Start a new run from these weights (a checkpoint folder or safetensors file), fresh optimizer.
+    #[arg(long, value_name = "PATH", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+    /// Metric that selects the best checkpoint and drives early stopping and plateau schedules
+    /// [default: val.macro_f1, or val.loss for regression].
+    #[arg(long, value_name = "KEY", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<String>,
+    /// Direction of --monitor when its name does not tell: min or max.
+    #[arg(long, value_name = "min|max", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor_mode: Option<String>,
+    /// Smallest change that counts as progress: absolute (0.001) or relative (1%) [default: 0].
+    #[arg(long, value_name = "DELTA", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_delta: Option<String>,
+    /// Stop early after this long without progress, with a unit: "5 epochs", "10 evals", "2000 steps".
+    #[arg(long, value_name = "SPAN", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patience: Option<String>,
+    /// Stop at once when the monitored metric is worse than this value.
+    #[arg(long, value_name = "VALUE", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub es_divergence: Option<f64>,
+    /// Stop when the monitored metric has not beaten this value by the end of the grace period.
+    #[arg(long, value_name = "VALUE", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub es_baseline: Option<f64>,
+    /// Grace period before patience and the baseline apply: "3 epochs", "500 steps".
+    #[arg(long, value_name = "SPAN", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub es_start_from: Option<String>,
+    /// Keep the last weights as the final model instead of restoring the best checkpoint's.
+    #[arg(long, help_heading = "Checkpoints and early stopping")]
+    #[serde(skip)]
+    pub no_restore_best: bool,
+    /// Also keep the K best checkpoints (the last two and the best are always kept).
+    #[arg(long, value_name = "K", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_top_k: Option<usize>,
+    /// Also keep the checkpoint of every N-th epoch.
+    #[arg(long, value_name = "N", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_every: Option<u64>,
+    /// Also checkpoint every N steps (a checkpoint is always taken at each epoch end).
+    #[arg(long, value_name = "N", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every_steps: Option<u64>,
+    /// Also checkpoint when T minutes have passed since the last one.
+    #[arg(long, value_name = "T", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every_minutes: Option<f64>,
+    /// Run name template: {model}, {dataset}, {data_id}, any config key
+    /// [default: {model}-{dataset}-{data_id}-lr{lr}-{optimizer}-bs{batch_size}].
+    #[arg(long, value_name = "TEMPLATE", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_name: Option<String>,
+    /// Checkpoint folder name template; adds {epoch}, {step} (required), {metric}, {value}.
+    #[arg(long, value_name = "TEMPLATE", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_name: Option<String>,
+
     // ---- Execution ----
     /// Seed of initialization, shuffling, augmentation and dropout [default: 42].
     #[arg(long, value_name = "N", help_heading = "Execution")]
@@ -243,6 +312,27 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// For `--resume`: refuses every setting but `--store`, since a resumed run keeps its own
+    /// config; returns the store folder.
+    pub fn resume_store(&self) -> anyhow::Result<PathBuf> {
+        let mut flags = toml::Table::try_from(self).context("could not encode the flags")?;
+        let store = flags.remove("store").and_then(|v| v.as_str().map(PathBuf::from));
+        let mut given: Vec<String> = flags.keys().map(|k| format!("--{}", k.replace('_', "-"))).collect();
+        for (set, flag) in [(self.config.is_some(), "--config"), (self.no_normalize, "--no-normalize"), (self.augment, "--augment"), (self.no_restore_best, "--no-restore-best")] {
+            if set {
+                given.push(flag.to_string());
+            }
+        }
+        if !given.is_empty() {
+            anyhow::bail!(
+                "--resume continues a run with the config it was started with; drop {} \
+                 (to change settings, start a new run with --init-from CHECKPOINT)",
+                given.join(", ")
+            );
+        }
+        Ok(store.unwrap_or_else(|| TrainConfig::default().store))
+    }
+
     /// Lays the flags over the config file (if any) over the defaults, and validates the result.
     pub fn resolve(&self) -> anyhow::Result<TrainConfig> {
         let mut table = match &self.config {
@@ -256,6 +346,9 @@ impl TrainArgs {
         };
         let flags = toml::Table::try_from(self).context("could not encode the flags")?;
         table.extend(flags);
+        if self.no_restore_best {
+            table.insert("restore_best".into(), toml::Value::Boolean(false));
+        }
         if self.no_normalize {
             table.insert("normalize".into(), toml::Value::Boolean(false));
         }
@@ -283,13 +376,13 @@ impl TrainArgs {
 /// Flags of `regimen eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Run id (or a unique prefix of it), or the path of a run folder.
+    /// Run id (or a unique prefix of it), the path of a run folder, or of a checkpoint folder.
     pub run: String,
     /// Split to evaluate: val or test. Training never reads the test split; this is where it is used.
     #[arg(long, default_value = "val", value_parser = ["val", "test"])]
     pub split: String,
-    /// Weights to evaluate: best, last, or a safetensors file saved by the run.
-    #[arg(long, default_value = "best", value_name = "best|last|FILE")]
+    /// Weights to evaluate: best, last, a checkpoint folder or a safetensors file.
+    #[arg(long, default_value = "best", value_name = "best|last|PATH")]
     pub checkpoint: String,
     /// Folder of the run store.
     #[arg(long, default_value = ".regimen", env = "REGIMEN_STORE", value_name = "PATH")]
@@ -351,6 +444,27 @@ mod tests {
         std::fs::write(&path, "learning_rate = 0.01\n").unwrap();
         let error = resolve(&["train", "--config", path.to_str().unwrap()]).unwrap_err();
         assert!(format!("{error:#}").contains("learning_rate"), "{error:#}");
+    }
+
+    #[test]
+    fn resume_refuses_settings_other_than_the_store() {
+        let parse = |args: &[&str]| match Cli::try_parse_from(std::iter::once("regimen").chain(args.iter().copied())).unwrap().command {
+            Some(Command::Train(args)) => args.resume_store(),
+            other => panic!("expected train, got {other:?}"),
+        };
+        assert_eq!(parse(&["train", "--resume", "abc", "--store", "/tmp/s"]).unwrap(), PathBuf::from("/tmp/s"));
+        let error = parse(&["train", "--resume", "abc", "--lr", "0.1", "--augment"]).unwrap_err().to_string();
+        assert!(error.contains("--lr") && error.contains("--augment") && error.contains("--init-from"), "{error}");
+    }
+
+    #[test]
+    fn early_stopping_flags_reach_the_config() {
+        let config = resolve(&["train", "--patience", "3 epochs", "--monitor", "val.acc", "--min-delta", "1%", "--no-restore-best"]).unwrap();
+        assert_eq!(config.patience.as_deref(), Some("3 epochs"));
+        assert_eq!(config.monitor.as_deref(), Some("val.acc"));
+        assert!(!config.restore_best);
+        let error = resolve(&["train", "--patience", "3"]).unwrap_err();
+        assert!(format!("{error:#}").contains("5 epochs"), "{error:#}");
     }
 
     #[test]

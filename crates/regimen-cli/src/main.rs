@@ -10,13 +10,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use regimen_train::run::RunSummary;
-use regimen_train::{CheckpointChoice, evaluate_run, train};
+use regimen_train::{CheckpointChoice, evaluate_run, resume, train};
 
 use args::{Cli, Command, EvalArgs, TrainArgs};
 use progress::ProgressView;
 
 fn main() -> ExitCode {
     regimen_train::system::keep_freed_memory();
+    catch_interrupts();
     let cli = Cli::parse();
     let result = match cli.command.unwrap_or(Command::Train(Box::default())) {
         Command::Train(args) => run_train(*args),
@@ -29,6 +30,18 @@ fn main() -> ExitCode {
             eprintln!("error: {}", error_report(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Ctrl-C and SIGTERM ask a training run to stop after its current step: it saves a checkpoint,
+/// records itself `interrupted` and exits with 130. A second Ctrl-C ends the process at once.
+fn catch_interrupts() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = std::sync::Arc::clone(regimen_train::interrupt::flag());
+    for signal in [SIGINT, SIGTERM] {
+        // The conditional shutdown comes first: it exits only when the flag is already set.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, std::sync::Arc::clone(&flag));
+        let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&flag));
     }
 }
 
@@ -51,11 +64,20 @@ fn error_report(error: &anyhow::Error) -> String {
 
 fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let json = args.json;
-    let config = args.resolve()?;
     let interactive = !json && std::io::stderr().is_terminal();
     let mut view = ProgressView::new(interactive);
-    eprintln!("{}", progress::describe_config(&config));
-    let summary = train(&config, &mut view).context("training failed")?;
+    let summary = match &args.resume {
+        Some(target) => {
+            let store = args.resume_store()?;
+            eprintln!("resuming {target}");
+            resume(&store, target, &mut view).with_context(|| format!("could not resume `{target}`"))?
+        }
+        None => {
+            let config = args.resolve()?;
+            eprintln!("{}", progress::describe_config(&config));
+            train(&config, &mut view).context("training failed")?
+        }
+    };
     view.finish();
     if json {
         println!("{}", serde_json::to_string_pretty(&json_summary(&summary))?);
@@ -64,6 +86,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(match summary.status {
         regimen_train::RunStatus::Diverged => ExitCode::from(3),
+        regimen_train::RunStatus::Interrupted => ExitCode::from(130),
         _ => ExitCode::SUCCESS,
     })
 }

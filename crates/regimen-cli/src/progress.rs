@@ -168,11 +168,15 @@ pub fn summary_table(summary: &RunSummary) -> String {
         let _ = writeln!(out, "  {key:<22} {best:>10.4} {last:>10.4}{marker}");
     }
     let _ = writeln!(out, "\nsaved in {}", summary.run_dir.display());
+    if let Some(model) = &summary.final_model {
+        let origin = if model.restored_best { "best" } else { "last" };
+        let _ = writeln!(out, "  final model: {} ({origin} weights, epoch {}, step {})", model.path.display(), model.epoch, model.step);
+    }
     if let Some(best) = &summary.checkpoints.best {
-        let _ = writeln!(out, "  best weights: {}", best.display());
+        let _ = writeln!(out, "  best checkpoint: {}", best.display());
     }
     if let Some(last) = &summary.checkpoints.last {
-        let _ = writeln!(out, "  last weights: {}", last.display());
+        let _ = writeln!(out, "  last checkpoint: {}", last.display());
     }
     let _ = writeln!(out, "  events: {}", summary.run_dir.join("events.jsonl").display());
     let _ = write!(

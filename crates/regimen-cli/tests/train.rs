@@ -42,8 +42,9 @@ fn small_cnn_run_reports_json_saves_checkpoints_and_evaluates_test_explicitly() 
     assert_eq!(total, 600);
     for which in ["best", "last"] {
         let path = json["checkpoints"][which].as_str().unwrap();
-        assert!(std::path::Path::new(path).is_file(), "{which} checkpoint missing: {path}");
+        assert!(std::path::Path::new(path).join("model.safetensors").is_file(), "{which} checkpoint missing: {path}");
     }
+    assert!(std::path::Path::new(json["final_model"]["path"].as_str().unwrap()).is_file(), "{json}");
     let run_dir = std::path::PathBuf::from(json["run_dir"].as_str().unwrap());
     assert!(run_dir.join("config.toml").is_file());
     let events = std::fs::read_to_string(run_dir.join("events.jsonl")).unwrap();

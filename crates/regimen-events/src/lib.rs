@@ -71,6 +71,15 @@ pub struct RunStart {
 pub enum Event<'a> {
     /// The run started.
     RunStarted(&'a RunStart),
+    /// The run continues from a checkpoint taken at step `from_step`, after its process stopped:
+    /// whatever was recorded for later steps is superseded, because the run records those steps
+    /// again.
+    RunResumed {
+        /// The optimizer step of the checkpoint.
+        from_step: u64,
+        /// The checkpoint folder.
+        checkpoint: &'a str,
+    },
     /// A scalar measurement, e.g. `train.loss` at a step or `val.acc` at an epoch end.
     Scalar {
         /// Dotted metric key: `train.loss`, `val.macro_f1`, `sys.samples_per_sec`, `lr`.

@@ -56,8 +56,9 @@ pub struct ClassificationReport {
 ///
 /// Call [`update`](Self::update) once per batch, read the cheap getters at any time, build a
 /// [`report`](Self::report) at the end of an epoch and [`reset`](Self::reset) before the next one.
-/// Neither `update` nor the getters allocate.
-#[derive(Debug, Clone)]
+/// Neither `update` nor the getters allocate. It serializes, so a checkpoint can carry an epoch
+/// in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassificationMeter {
     num_classes: usize,
     top_k: usize,

@@ -34,8 +34,8 @@ pub struct RegressionReport {
 /// Running regression metrics over any number of batches.
 ///
 /// Call [`update`](Self::update) once per batch, build a [`report`](Self::report) at the end of an
-/// epoch and [`reset`](Self::reset) before the next one. `update` never allocates.
-#[derive(Debug, Clone, Default)]
+/// epoch and [`reset`](Self::reset) before the next one. `update` never allocates. It serializes, so a checkpoint can carry an epoch in progress.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RegressionMeter {
     count: u64,
     loss_sum: CompensatedSum,

@@ -6,7 +6,7 @@
 //! whatever the number of batches, at the cost of a handful of flops per batch.
 
 /// A running sum of `f64` values with Neumaier compensation.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CompensatedSum {
     sum: f64,
     compensation: f64,

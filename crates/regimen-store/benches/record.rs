@@ -1,24 +1,44 @@
 //! What the training thread pays per event, and what the store sustains.
 //!
-//! Records 1,000,000 `Scalar` events into a `StoreSink` over an on-disk `SqliteStore`, then
-//! flushes. Prints the mean cost of `record` on the calling thread (target: under 1 µs) and the
-//! sustained rate from the first record to the end of the flush, when every point is committed
-//! (target: at least 1M points/s). Run with `cargo bench -p regimen-store`.
+//! Logs 1,000,000 scalar points (10 keys × 100,000 steps, the workload of `bench/logging/`) into a
+//! `StoreSink` over an on-disk `SqliteStore` in a fresh temporary folder, then flushes. Reports
+//! the mean cost of `record` on the calling thread (target: under 1 µs) and the sustained rate from
+//! the first record to the end of the flush, when every point is committed and durable (target:
+//! at least 1M points/s). Each repeat uses a new store; the summary is the median repeat.
+//!
+//! ```text
+//! cargo bench -p regimen-store --bench record [-- --repeat N] [--points N] [--json]
+//! ```
+//!
+//! `--json` prints the median as one JSON line for `bench/logging/run.sh` instead of the text.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use regimen_events::{Event, EventSink, RunStart, SinkError};
 use regimen_store::{SinkOptions, SqliteStore, StoreError, StoreSink};
 
-const EVENTS: u64 = 1_000_000;
-const KEYS: [&str; 4] = ["train.loss", "train.acc", "lr", "sys.samples_per_sec"];
+/// The keys a training loop logs every step, as in `bench/logging/workload.py`.
+const KEYS: [&str; 10] = [
+    "train.loss",
+    "train.acc",
+    "train.top5_acc",
+    "val.loss",
+    "val.acc",
+    "val.macro_f1",
+    "lr",
+    "grad_norm",
+    "sys.samples_per_sec",
+    "sys.memory_mb",
+];
 
 /// Why the benchmark could not run; printed by `main`'s `Debug` on failure.
 enum BenchError {
     Store(StoreError),
     Sink(SinkError),
     Io(std::io::Error),
+    Usage(String),
 }
 
 impl std::fmt::Debug for BenchError {
@@ -27,11 +47,54 @@ impl std::fmt::Debug for BenchError {
             BenchError::Store(e) => write!(f, "{e}"),
             BenchError::Sink(e) => write!(f, "{e}"),
             BenchError::Io(e) => write!(f, "{e}"),
+            BenchError::Usage(e) => write!(f, "{e}\nusage: record [--repeat N] [--points N] [--json]"),
         }
     }
 }
 
-fn main() -> Result<(), BenchError> {
+/// What one repeat measured.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    /// Mean nanoseconds per `record` call on the calling thread.
+    ns_per_call: f64,
+    /// Seconds from the first record to the end of the flush.
+    seconds: f64,
+    /// Bytes of database and write-ahead log after the flush.
+    bytes: u64,
+}
+
+struct Args {
+    repeat: usize,
+    points: u64,
+    json: bool,
+}
+
+fn parse_args() -> Result<Args, BenchError> {
+    let mut args = Args { repeat: 5, points: 1_000_000, json: false };
+    let mut it = std::env::args().skip(1);
+    let number = |flag: &str, value: Option<String>| -> Result<u64, BenchError> {
+        let value = value.ok_or_else(|| BenchError::Usage(format!("{flag} needs a number")))?;
+        value.parse().ok().filter(|&n| n > 0).ok_or_else(|| BenchError::Usage(format!("{flag} wants a positive whole number, got `{value}`")))
+    };
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--repeat" => args.repeat = usize::try_from(number("--repeat", it.next())?).unwrap_or(usize::MAX),
+            "--points" => args.points = number("--points", it.next())?,
+            "--json" => args.json = true,
+            // `cargo bench` passes `--bench` to every bench binary.
+            "--bench" => {}
+            other => return Err(BenchError::Usage(format!("unknown argument `{other}`"))),
+        }
+    }
+    Ok(args)
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Logs `points` points into a fresh store and measures it.
+fn once(points: u64) -> Result<Measured, BenchError> {
     let dir = tempfile::tempdir().map_err(BenchError::Io)?;
     let store = SqliteStore::open(dir.path()).map_err(BenchError::Store)?;
     let mut sink = StoreSink::new(Arc::new(store), SinkOptions::default()).map_err(BenchError::Store)?;
@@ -47,21 +110,79 @@ fn main() -> Result<(), BenchError> {
     sink.record(&Event::RunStarted(&start)).map_err(BenchError::Sink)?;
     sink.flush().map_err(BenchError::Sink)?;
 
+    let steps = points / KEYS.len() as u64;
     let began = Instant::now();
-    for i in 0..EVENTS {
-        let key = KEYS[(i % 4) as usize];
-        sink.record(&Event::Scalar { key, step: i / 4, epoch: 1, value: i as f64 * 1e-6 }).map_err(BenchError::Sink)?;
+    for step in 0..steps {
+        for (k, key) in KEYS.iter().enumerate() {
+            let value = 1.0 / (1 + step) as f64 + 0.001 * k as f64;
+            sink.record(&Event::Scalar { key, step, epoch: step / 1000 + 1, value }).map_err(BenchError::Sink)?;
+        }
     }
     let recorded = began.elapsed();
     sink.flush().map_err(BenchError::Sink)?;
     let committed = began.elapsed();
+    drop(sink);
 
-    let ns_per_call = recorded.as_nanos() as f64 / EVENTS as f64;
-    let sustained = EVENTS as f64 / committed.as_secs_f64();
-    println!("record: {ns_per_call:.0} ns/call on the training thread ({:.2} s for {EVENTS} events)", recorded.as_secs_f64());
-    println!("sustained: {sustained:.0} points/s committed ({:.2} s from first record to end of flush)", committed.as_secs_f64());
-    let db = dir.path().join("store.sqlite");
-    let size = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0) + std::fs::metadata(dir.path().join("store.sqlite-wal")).map(|m| m.len()).unwrap_or(0);
-    println!("database: {:.1} MB ({:.0} bytes/point)", size as f64 / 1e6, size as f64 / EVENTS as f64);
+    let logged = steps * KEYS.len() as u64;
+    let bytes = file_len(&dir.path().join("store.sqlite")) + file_len(&dir.path().join("store.sqlite-wal"));
+    Ok(Measured { ns_per_call: recorded.as_nanos() as f64 / logged as f64, seconds: committed.as_secs_f64(), bytes })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
+}
+
+fn main() -> Result<(), BenchError> {
+    let args = parse_args()?;
+    let points = args.points - args.points % KEYS.len() as u64;
+    if points == 0 {
+        return Err(BenchError::Usage(format!("--points must be at least {}, one step of every key", KEYS.len())));
+    }
+    let mut runs = Vec::with_capacity(args.repeat);
+    for i in 0..args.repeat {
+        let m = once(points)?;
+        if !args.json {
+            println!(
+                "repeat {}: record {:.0} ns/call, sustained {:.0} points/s ({:.3} s), database {:.1} MB ({:.1} bytes/point)",
+                i + 1,
+                m.ns_per_call,
+                points as f64 / m.seconds,
+                m.seconds,
+                m.bytes as f64 / 1e6,
+                m.bytes as f64 / points as f64
+            );
+        }
+        runs.push(m);
+    }
+    let ns = median(runs.iter().map(|m| m.ns_per_call).collect());
+    let seconds = median(runs.iter().map(|m| m.seconds).collect());
+    let best = runs.iter().map(|m| m.seconds).fold(f64::INFINITY, f64::min);
+    let bytes = runs.last().map_or(0, |m| m.bytes);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "impl": "regimen",
+                "store": "SQLite WAL, synchronous=FULL (durable at flush)",
+                "points": points,
+                "measured_points": points,
+                "repeats": args.repeat,
+                "ns_per_call": ns,
+                "points_per_s": points as f64 / seconds,
+                "best_points_per_s": points as f64 / best,
+                "seconds": seconds,
+                "bytes": bytes,
+            })
+        );
+    } else {
+        println!(
+            "median of {}: record {ns:.0} ns/call on the training thread; sustained {:.0} points/s ({seconds:.3} s from first record to end of flush; best {:.0} points/s)",
+            args.repeat,
+            points as f64 / seconds,
+            points as f64 / best
+        );
+    }
     Ok(())
 }

@@ -309,6 +309,29 @@ pub fn heartbeats_and_crashes(h: &Harness) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A resumed run drops what was recorded after its checkpoint's step and runs again.
+pub fn resuming_a_run(h: &Harness) -> Result<(), StoreError> {
+    h.start(&sample_run("r1", 0.1, "mlp"))?;
+    let points: Vec<Write<'_>> = (1..=10).map(|step| scalar("train.loss", step, 1.0 / step as f64)).collect();
+    h.store.write("r1", &points)?;
+    let body = serde_json::json!({"acc": 0.5});
+    for step in [4, 8] {
+        h.store.write("r1", &[Write::Report { split: "val", step, epoch: 1, wall: T0, body: &body }])?;
+    }
+    h.store.write("r1", &[scalar("val.acc", 8, 0.9)])?;
+    h.store.write("r1", &[Write::End { status: RunState::Failed, reason: Some("killed"), at: T0 }])?;
+    h.store.write("r1", &[Write::Resume { from_step: 6, at: h.clock.now() }, scalar("train.loss", 7, 0.25)])?;
+    let detail = h.store.get_run("r1")?;
+    let steps: Vec<u64> = detail.series["train.loss"].iter().map(|p| p.step).collect();
+    assert_eq!(steps, [1, 2, 3, 4, 5, 6, 7], "points after step 6 are dropped, the batch's own kept");
+    assert!(!detail.series.contains_key("val.acc"), "a series left empty disappears");
+    assert_eq!(detail.reports.len(), 1);
+    assert_eq!((detail.row.status, detail.row.ended_at, detail.row.reason.clone()), (RunState::Running, None, None));
+    let summary = detail.row.metrics["train.loss"];
+    assert_eq!((summary.count, summary.last_step, summary.last, summary.best), (7, 7, 0.25, Some(1.0 / 6.0)));
+    Ok(())
+}
+
 /// Deleting a run removes its records and its folder and nothing else.
 pub fn deleting_runs(h: &Harness) -> Result<(), StoreError> {
     h.start(&sample_run("keep", 0.1, "mlp"))?;
@@ -410,7 +433,7 @@ macro_rules! conformance_suite {
             $crate::conformance_suite!(@cases $factory;
                 start_then_get, bad_writes_are_refused, batches_are_atomic, metric_series_and_summaries,
                 reports_notes_and_artifacts, ending_a_run, tags, resolving_ids, listing_runs,
-                heartbeats_and_crashes, deleting_runs, garbage_collection, sink_end_to_end);
+                heartbeats_and_crashes, resuming_a_run, deleting_runs, garbage_collection, sink_end_to_end);
         }
     };
     (@cases $factory:expr; $($case:ident),*) => {

@@ -228,6 +228,16 @@ pub enum Write<'a> {
         /// The time.
         at: Timestamp,
     },
+    /// The run continues from a checkpoint taken at optimizer step `from_step` (a resumed run):
+    /// metric points and reports stored with a later step are dropped, since the run logs those
+    /// steps again, and the run is `running` again with no end. Applies to what was stored before
+    /// the batch; put it first.
+    Resume {
+        /// The step of the checkpoint the run continues from.
+        from_step: u64,
+        /// When.
+        at: Timestamp,
+    },
     /// The run ended.
     End {
         /// How.

@@ -1,45 +1,326 @@
-//! Saving and loading model weights as safetensors, atomically.
+//! Checkpoints: folders that hold everything needed to continue a run, written atomically and
+//! verified on load.
 //!
-//! A checkpoint is written to a temporary file in the same folder, synced, then renamed over the
-//! old one, and the folder is synced: a crash at any instant leaves either the old file or the new
-//! one, never a torn file. (Optimizer state, RNG streams and the data cursor join the checkpoint
-//! with exact resume.)
+//! A checkpoint is a folder under the run's `checkpoints/`, named from a template
+//! (`cnn-shapes-3f9a-lr1e-3-adam-wd0-ep12-step1500-valmacro_f1-0.9731`), holding:
+//! - `model.safetensors`: the weights, readable by any safetensors tool;
+//! - `optimizer.bpk`: the optimizer state (Burn's burnpack format);
+//! - `state.json`: the rest of the training state ([`crate::state::TrainState`]);
+//! - `manifest.json`: the step, epoch and monitored value, and each file's size and BLAKE3 hash.
+//!
+//! Writing goes to a hidden `.NAME.partial` folder; every file is synced, the manifest is written
+//! last, then the folder is renamed into place and its parent synced. A crash at any instant
+//! leaves either no new checkpoint or a complete one. Loading checks every size and hash, and the
+//! caller falls back to the newest checkpoint that verifies, with a warning naming what was wrong.
 
+use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use burn::store::{ModuleSnapshot, SafetensorsStore};
+use regimen_monitor::Mode;
+use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::faults::{self, Fault};
 use crate::model::Network;
 
-/// Writes `model`'s weights to `path` atomically; returns the file size.
-pub fn save_weights<M: Network>(model: &M, path: &Path) -> Result<u64, TrainError> {
-    let error = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
-    let temporary = temporary_path(path);
-    let mut store = SafetensorsStore::from_file(&temporary).overwrite(true);
-    if let Err(e) = model.save_into(&mut store) {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(error(format!("could not write weights ({e}); the previous checkpoint is kept")));
-    }
-    let io = |action: &'static str| {
-        move |source| TrainError::Io { path: path.to_path_buf(), action, source }
-    };
-    File::open(&temporary).and_then(|f| f.sync_all()).map_err(io("sync the checkpoint"))?;
-    std::fs::rename(&temporary, path).map_err(io("move into place the checkpoint"))?;
-    if let Some(folder) = path.parent() {
-        File::open(folder).and_then(|f| f.sync_all()).map_err(io("sync the folder of the checkpoint"))?;
-    }
-    Ok(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
+/// The weights file of a checkpoint.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// The optimizer state file of a checkpoint.
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+/// The training state file of a checkpoint.
+pub const STATE_FILE: &str = "state.json";
+/// The manifest of a checkpoint, written last.
+pub const MANIFEST_FILE: &str = "manifest.json";
+const MANIFEST_FORMAT: u32 = 1;
+
+/// What a checkpoint folder holds, written last so that its presence means the rest is complete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Version of this layout.
+    pub format: u32,
+    /// Optimizer steps taken when it was saved.
+    pub step: u64,
+    /// Epoch (1-based) it was saved in.
+    pub epoch: u64,
+    /// Whether it was saved at the end of `epoch` (otherwise mid-epoch).
+    pub epoch_complete: bool,
+    /// The monitored metric.
+    pub monitor: String,
+    /// Its value at this checkpoint, when it was evaluated here.
+    pub monitor_value: Option<f64>,
+    /// Each file: size and BLAKE3 hash.
+    pub files: BTreeMap<String, FileEntry>,
 }
 
-/// Loads weights saved by [`save_weights`] into `model`, which must have the same architecture.
+/// Size and hash of one file of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Bytes.
+    pub bytes: u64,
+    /// BLAKE3 hash, hex.
+    pub blake3: String,
+}
+
+/// The contents of a checkpoint to write, already encoded.
+pub struct Contents<'a> {
+    /// Weights as safetensors bytes ([`encode_weights`]).
+    pub model: &'a [u8],
+    /// Optimizer state as burnpack bytes.
+    pub optimizer: &'a [u8],
+    /// Training state as JSON.
+    pub state: &'a [u8],
+}
+
+/// A checkpoint on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+}
+
+impl Checkpoint {
+    /// Total bytes of its files.
+    pub fn bytes(&self) -> u64 {
+        self.manifest.files.values().map(|f| f.bytes).sum()
+    }
+
+    /// Its weights file.
+    pub fn model_file(&self) -> PathBuf {
+        self.dir.join(MODEL_FILE)
+    }
+}
+
+/// Encodes a model's weights as safetensors bytes.
+pub fn encode_weights<M: Network>(model: &M) -> Result<Vec<u8>, String> {
+    let mut store = SafetensorsStore::from_bytes(None);
+    model.save_into(&mut store).map_err(|e| e.to_string())?;
+    store.get_bytes().map_err(|e| e.to_string())
+}
+
+/// Writes a checkpoint folder `folder/name` atomically and returns it.
+///
+/// On any error the partial folder is removed and every earlier checkpoint is untouched; the
+/// error names the file and what the operating system said (a full disk says so).
+pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: &Contents<'_>) -> Result<Checkpoint, TrainError> {
+    let partial = folder.join(format!(".{name}.partial"));
+    let result = write_partial(&partial, manifest, contents).and_then(|manifest| {
+        let dir = folder.join(name);
+        let io = |action: &'static str| {
+            let dir = dir.clone();
+            move |source| TrainError::Io { path: dir, action, source }
+        };
+        if dir.exists() {
+            // The same step saved again (a resumed run replaying it): the new one replaces it.
+            std::fs::remove_dir_all(&dir).map_err(io("replace the checkpoint"))?;
+        }
+        std::fs::rename(&partial, &dir).map_err(io("move into place the checkpoint"))?;
+        sync_dir(folder).map_err(io("sync the folder of the checkpoint"))?;
+        Ok(Checkpoint { dir, manifest })
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&partial);
+    }
+    result
+}
+
+fn write_partial(partial: &Path, mut manifest: Manifest, contents: &Contents<'_>) -> Result<Manifest, TrainError> {
+    if partial.exists() {
+        std::fs::remove_dir_all(partial).map_err(|source| TrainError::Io {
+            path: partial.to_path_buf(),
+            action: "remove the leftover partial checkpoint",
+            source,
+        })?;
+    }
+    std::fs::create_dir_all(partial).map_err(|source| TrainError::Io {
+        path: partial.to_path_buf(),
+        action: "create the checkpoint folder",
+        source,
+    })?;
+    manifest.format = MANIFEST_FORMAT;
+    manifest.files.clear();
+    for (file, bytes) in [(MODEL_FILE, contents.model), (OPTIMIZER_FILE, contents.optimizer), (STATE_FILE, contents.state)] {
+        write_synced(&partial.join(file), bytes)?;
+        manifest.files.insert(file.to_string(), FileEntry { bytes: bytes.len() as u64, blake3: hash(bytes) });
+        if file == MODEL_FILE {
+            faults::hit(Fault::CheckpointWrite);
+        }
+    }
+    let text = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    write_synced(&partial.join(MANIFEST_FILE), &text)?;
+    sync_dir(partial).map_err(|source| TrainError::Io {
+        path: partial.to_path_buf(),
+        action: "sync the checkpoint folder",
+        source,
+    })?;
+    Ok(manifest)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let io = |action: &'static str| move |source| TrainError::Io { path: path.to_path_buf(), action, source };
+    faults::disk_full().map_err(io("write the checkpoint file"))?;
+    let mut file = File::create(path).map_err(io("create the checkpoint file"))?;
+    file.write_all(bytes).map_err(io("write the checkpoint file"))?;
+    file.sync_all().map_err(io("sync the checkpoint file"))
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn hash(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+/// Reads a checkpoint's manifest and checks every file's size and hash.
+///
+/// The error says which file is missing, truncated or altered; the caller decides whether to fall
+/// back to another checkpoint.
+pub fn verify(dir: &Path) -> Result<Checkpoint, TrainError> {
+    let corrupt = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let text = std::fs::read(&manifest_path)
+        .map_err(|e| corrupt(format!("has no readable {MANIFEST_FILE} ({e}); it is incomplete")))?;
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|e| corrupt(format!("{MANIFEST_FILE} is not valid ({e})")))?;
+    for (file, entry) in &manifest.files {
+        let bytes = std::fs::read(dir.join(file)).map_err(|e| corrupt(format!("{file} cannot be read ({e})")))?;
+        if bytes.len() as u64 != entry.bytes {
+            return Err(corrupt(format!("{file} has {} bytes, the manifest says {}", bytes.len(), entry.bytes)));
+        }
+        let found = hash(&bytes);
+        if found != entry.blake3 {
+            return Err(corrupt(format!(
+                "{file} is corrupt: its BLAKE3 hash is {}…, the manifest says {}…",
+                &found[..12],
+                &entry.blake3[..12.min(entry.blake3.len())]
+            )));
+        }
+    }
+    for required in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+        if !manifest.files.contains_key(required) {
+            return Err(corrupt(format!("the manifest does not list {required}")));
+        }
+    }
+    Ok(Checkpoint { dir: dir.to_path_buf(), manifest })
+}
+
+/// The checkpoints in `folder`, verified, newest first; with one warning per folder that failed
+/// verification. Leftover `.partial` folders (a write that was interrupted) are removed.
+pub fn scan(folder: &Path) -> (Vec<Checkpoint>, Vec<String>) {
+    let mut good = Vec::new();
+    let mut warnings = Vec::new();
+    let Ok(entries) = std::fs::read_dir(folder) else { return (good, warnings) };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !path.is_dir() {
+            continue;
+        }
+        if name.starts_with('.') {
+            if name.ends_with(".partial") {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+            continue;
+        }
+        match verify(&path) {
+            Ok(checkpoint) => good.push(checkpoint),
+            Err(error) => warnings.push(error.to_string()),
+        }
+    }
+    good.sort_by(|a, b| {
+        (b.manifest.step, b.manifest.epoch_complete).cmp(&(a.manifest.step, a.manifest.epoch_complete))
+    });
+    (good, warnings)
+}
+
+/// The newest verified checkpoint in `folder` (the `last` one), with warnings for newer ones
+/// that failed verification and were skipped.
+pub fn latest(folder: &Path) -> Result<(Checkpoint, Vec<String>), TrainError> {
+    let (good, warnings) = scan(folder);
+    match good.into_iter().next() {
+        Some(checkpoint) => Ok((checkpoint, warnings)),
+        None => Err(TrainError::Checkpoint {
+            path: folder.to_path_buf(),
+            message: if warnings.is_empty() {
+                "holds no checkpoint".to_string()
+            } else {
+                format!("holds no checkpoint that verifies: {}", warnings.join("; "))
+            },
+        }),
+    }
+}
+
+/// The verified checkpoint with the best monitored value in `mode` (the earliest on ties).
+pub fn best(checkpoints: &[Checkpoint], mode: Mode) -> Option<&Checkpoint> {
+    let mut best: Option<&Checkpoint> = None;
+    for checkpoint in checkpoints {
+        let Some(value) = checkpoint.manifest.monitor_value.filter(|v| v.is_finite()) else { continue };
+        let replace = match best.and_then(|b| b.manifest.monitor_value) {
+            None => true,
+            Some(current) => {
+                mode.better(value, current) || (value == current && checkpoint.manifest.step < best.map_or(0, |b| b.manifest.step))
+            }
+        };
+        if replace {
+            best = Some(checkpoint);
+        }
+    }
+    best
+}
+
+/// Which checkpoints to keep besides the newest two and the best.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Retention {
+    /// Also keep the `k` best by the monitored metric.
+    pub top_k: usize,
+    /// Also keep the end of every `n`-th epoch.
+    pub every_epochs: Option<u64>,
+}
+
+/// Deletes the checkpoints that no rule keeps: the newest two (the last and the one before, the
+/// fallback should the last be damaged later), the best, the top `k` and every `n`-th epoch are
+/// kept. Returns the folders deleted.
+pub fn prune(folder: &Path, mode: Mode, retention: Retention) -> Vec<PathBuf> {
+    let (good, _) = scan(folder);
+    let mut keep: Vec<&Path> = good.iter().take(2).map(|c| c.dir.as_path()).collect();
+    let mut ranked: Vec<&Checkpoint> = good.iter().filter(|c| c.manifest.monitor_value.is_some_and(f64::is_finite)).collect();
+    ranked.sort_by(|a, b| {
+        let (x, y) = (a.manifest.monitor_value.unwrap_or(0.0), b.manifest.monitor_value.unwrap_or(0.0));
+        let order = if mode == Mode::Max { y.total_cmp(&x) } else { x.total_cmp(&y) };
+        order.then(a.manifest.step.cmp(&b.manifest.step))
+    });
+    keep.extend(ranked.iter().take(retention.top_k.max(1)).map(|c| c.dir.as_path()));
+    if let Some(n) = retention.every_epochs.filter(|&n| n > 0) {
+        keep.extend(
+            good.iter()
+                .filter(|c| c.manifest.epoch_complete && c.manifest.epoch.is_multiple_of(n))
+                .map(|c| c.dir.as_path()),
+        );
+    }
+    let mut deleted = Vec::new();
+    for checkpoint in &good {
+        if !keep.contains(&checkpoint.dir.as_path()) && std::fs::remove_dir_all(&checkpoint.dir).is_ok() {
+            deleted.push(checkpoint.dir.clone());
+        }
+    }
+    deleted
+}
+
+/// Loads safetensors weights into `model`, which must have the same architecture.
+///
+/// `path` is a weights file or a checkpoint folder (verified first).
 pub fn load_weights<M: Network>(mut model: M, path: &Path) -> Result<M, TrainError> {
-    let error = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
-    if !path.is_file() {
+    let file = if path.is_dir() { verify(path)?.model_file() } else { path.to_path_buf() };
+    let error = |message: String| TrainError::Checkpoint { path: file.clone(), message };
+    if !file.is_file() {
         return Err(error("the file does not exist".into()));
     }
-    let mut store = SafetensorsStore::from_file(path);
+    let mut store = SafetensorsStore::from_file(&file);
     let applied = model
         .load_from(&mut store)
         .map_err(|e| error(format!("could not read weights ({e}); the file may be corrupt")))?;
@@ -53,10 +334,27 @@ pub fn load_weights<M: Network>(mut model: M, path: &Path) -> Result<M, TrainErr
     Ok(model)
 }
 
-fn temporary_path(path: &Path) -> PathBuf {
+/// Writes `bytes` to `path` atomically: a synced temporary file renamed over it, then the folder
+/// synced. On error the temporary file is removed and any earlier file at `path` is untouched.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".tmp");
-    path.with_file_name(name)
+    let temporary = path.with_file_name(name);
+    let result = write_synced(&temporary, bytes).and_then(|()| {
+        std::fs::rename(&temporary, path).map_err(|source| TrainError::Io {
+            path: path.to_path_buf(),
+            action: "move into place",
+            source,
+        })
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result?;
+    if let Some(folder) = path.parent() {
+        let _ = sync_dir(folder);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -66,15 +364,8 @@ mod tests {
     use burn::prelude::*;
 
     fn mlp(device: &Device) -> Mlp {
-        MlpConfig {
-            inputs: 3,
-            hidden: vec![4],
-            outputs: 2,
-            activation: "relu".into(),
-            dropout: 0.0,
-            batch_norm: true,
-        }
-        .init(device)
+        MlpConfig { inputs: 3, hidden: vec![4], outputs: 2, activation: "relu".into(), dropout: 0.0, batch_norm: true }
+            .init(device)
     }
 
     fn outputs(model: &Mlp, device: &Device) -> Vec<f32> {
@@ -82,36 +373,121 @@ mod tests {
         model.valid().forward(input).into_data().try_to_vec::<f32>().unwrap()
     }
 
+    fn manifest(step: u64, value: Option<f64>) -> Manifest {
+        Manifest {
+            format: 0,
+            step,
+            epoch: step / 10,
+            epoch_complete: step.is_multiple_of(10),
+            monitor: "val.loss".into(),
+            monitor_value: value,
+            files: BTreeMap::new(),
+        }
+    }
+
+    fn save_dummy(folder: &Path, step: u64, value: Option<f64>) -> Checkpoint {
+        let state = format!("{{\"step\":{step}}}");
+        let contents = Contents { model: b"weights", optimizer: b"moments", state: state.as_bytes() };
+        save(folder, &format!("ck-step{step}"), manifest(step, value), &contents).unwrap()
+    }
+
     #[test]
-    fn saved_weights_load_into_a_fresh_model() {
+    fn a_checkpoint_round_trips_and_leaves_no_partial_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("last.safetensors");
         let device = Device::flex();
         device.seed(1);
         let saved = mlp(&device);
-        let bytes = save_weights(&saved, &path).unwrap();
-        assert!(bytes > 0);
-        assert!(!dir.path().join("last.safetensors.tmp").exists(), "no temporary file is left");
+        let weights = encode_weights(&saved).unwrap();
+        let contents = Contents { model: &weights, optimizer: b"opt", state: b"{}" };
+        let checkpoint = save(dir.path(), "mlp-ep1", manifest(10, Some(0.5)), &contents).unwrap();
+        assert_eq!(checkpoint.manifest.files.len(), 3);
+        assert_eq!(checkpoint.bytes(), weights.len() as u64 + 5);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec!["mlp-ep1"], "no partial folder is left");
+        assert_eq!(verify(&checkpoint.dir).unwrap(), checkpoint);
+
         device.seed(2);
         let fresh = mlp(&device);
         assert_ne!(outputs(&fresh, &device), outputs(&saved, &device));
-        let loaded = load_weights(fresh, &path).unwrap();
+        let loaded = load_weights(fresh, &checkpoint.dir).unwrap();
         assert_eq!(outputs(&loaded, &device), outputs(&saved, &device));
     }
 
     #[test]
-    fn missing_and_corrupt_files_are_clear_errors() {
+    fn any_flipped_byte_is_detected_and_the_previous_checkpoint_is_used() {
+        let dir = tempfile::tempdir().unwrap();
+        save_dummy(dir.path(), 10, Some(0.5));
+        let newest = save_dummy(dir.path(), 20, Some(0.4));
+        for file in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+            let path = newest.dir.join(file);
+            let original = std::fs::read(&path).unwrap();
+            let mut bytes = original.clone();
+            bytes[0] ^= 0x40;
+            std::fs::write(&path, &bytes).unwrap();
+            let message = verify(&newest.dir).unwrap_err().to_string();
+            assert!(message.contains(file) && message.contains("corrupt"), "{message}");
+            let (chosen, warnings) = latest(dir.path()).unwrap();
+            assert_eq!(chosen.manifest.step, 10, "falls back to the previous good checkpoint");
+            assert!(warnings[0].contains("ck-step20"), "{warnings:?}");
+            std::fs::write(&path, &original).unwrap();
+        }
+        std::fs::write(newest.dir.join(MODEL_FILE), b"short").unwrap();
+        assert!(verify(&newest.dir).unwrap_err().to_string().contains("has 5 bytes"));
+        std::fs::remove_file(newest.dir.join(MANIFEST_FILE)).unwrap();
+        assert!(verify(&newest.dir).unwrap_err().to_string().contains("incomplete"));
+    }
+
+    #[test]
+    fn interrupted_writes_are_ignored_and_cleaned_up() {
+        let dir = tempfile::tempdir().unwrap();
+        save_dummy(dir.path(), 10, None);
+        let partial = dir.path().join(".ck-step20.partial");
+        std::fs::create_dir_all(&partial).unwrap();
+        std::fs::write(partial.join(MODEL_FILE), b"half").unwrap();
+        let (chosen, warnings) = latest(dir.path()).unwrap();
+        assert_eq!(chosen.manifest.step, 10);
+        assert!(warnings.is_empty());
+        assert!(!partial.exists());
+        let empty = tempfile::tempdir().unwrap();
+        assert!(latest(empty.path()).unwrap_err().to_string().contains("holds no checkpoint"));
+    }
+
+    #[test]
+    fn best_follows_the_mode_and_prune_keeps_last_two_best_and_top_k() {
+        let dir = tempfile::tempdir().unwrap();
+        let values = [0.9, 0.5, 0.7, 0.6, 0.8, 0.85];
+        for (i, value) in values.iter().enumerate() {
+            save_dummy(dir.path(), (i as u64 + 1) * 10, Some(*value));
+        }
+        let (good, _) = scan(dir.path());
+        assert_eq!(best(&good, Mode::Min).unwrap().manifest.step, 20);
+        assert_eq!(best(&good, Mode::Max).unwrap().manifest.step, 10);
+
+        let deleted = prune(dir.path(), Mode::Min, Retention { top_k: 2, every_epochs: None });
+        let (kept, _) = scan(dir.path());
+        let steps: Vec<u64> = kept.iter().map(|c| c.manifest.step).collect();
+        assert_eq!(steps, vec![60, 50, 40, 20], "last two, best (20) and second best (40)");
+        assert_eq!(deleted.len(), 2);
+
+        prune(dir.path(), Mode::Min, Retention::default());
+        let steps: Vec<u64> = scan(dir.path()).0.iter().map(|c| c.manifest.step).collect();
+        assert_eq!(steps, vec![60, 50, 20]);
+    }
+
+    #[test]
+    fn missing_and_corrupt_weight_files_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let device = Device::flex();
         let message = load_weights(mlp(&device), &dir.path().join("nope.safetensors")).unwrap_err().to_string();
         assert!(message.contains("nope.safetensors") && message.contains("does not exist"), "{message}");
 
-        let path = dir.path().join("best.safetensors");
-        save_weights(&mlp(&device), &path).unwrap();
+        let path = dir.path().join("model.safetensors");
+        write_atomically(&path, &encode_weights(&mlp(&device)).unwrap()).unwrap();
+        assert!(!dir.path().join("model.safetensors.tmp").exists());
         let mut bytes = std::fs::read(&path).unwrap();
         bytes.truncate(bytes.len() / 2);
         std::fs::write(&path, bytes).unwrap();
         let message = load_weights(mlp(&device), &path).unwrap_err().to_string();
-        assert!(message.contains("best.safetensors"), "{message}");
+        assert!(message.contains("model.safetensors"), "{message}");
     }
 }

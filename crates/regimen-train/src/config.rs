@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use regimen_monitor::{MinDelta, Mode, MonitorSpec, Span, StoppingRules};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -99,6 +100,39 @@ pub struct TrainConfig {
     /// Top-k accuracy to report for classification.
     pub top_k: usize,
 
+    /// The metric that selects the best checkpoint and drives early stopping and
+    /// reduce-on-plateau; `val.macro_f1` for classification and `val.loss` for regression when absent.
+    pub monitor: Option<String>,
+    /// `min` or `max`; inferred from the metric name when absent.
+    pub monitor_mode: Option<String>,
+    /// Smallest change that counts as progress for patience: absolute (`0.001`) or relative (`1%`).
+    pub min_delta: String,
+    /// Stop after this long without progress, with its unit: `5 epochs`, `10 evaluations`,
+    /// `2000 steps`. Off when absent.
+    pub patience: Option<String>,
+    /// Stop at once when the monitored metric is worse than this value.
+    pub es_divergence: Option<f64>,
+    /// Stop when, after the grace period, the monitored metric has not beaten this value.
+    pub es_baseline: Option<f64>,
+    /// Grace period before patience and the baseline may stop the run: `3 epochs`, `500 steps`.
+    pub es_start_from: Option<String>,
+    /// At the end, make the best checkpoint's weights the final model (otherwise the last ones).
+    pub restore_best: bool,
+    /// Besides the last two and the best, keep the `k` best checkpoints.
+    pub keep_top_k: usize,
+    /// Also keep the checkpoint of every `n`-th epoch.
+    pub keep_every: Option<u64>,
+    /// Also checkpoint every this many steps (a checkpoint is always taken at each epoch end).
+    pub checkpoint_every_steps: Option<u64>,
+    /// Also checkpoint when this many minutes have passed since the last checkpoint.
+    pub checkpoint_every_minutes: Option<f64>,
+    /// Start from the weights of this checkpoint folder or safetensors file (fresh optimizer).
+    pub init_from: Option<PathBuf>,
+    /// Template of the run name; `{key}` is any config key, `{dataset}` or `{data_id}`.
+    pub run_name: String,
+    /// Template of checkpoint folder names; adds `{epoch}`, `{step}`, `{metric}` and `{value}`.
+    pub checkpoint_name: String,
+
     /// Seed of initialization, shuffling, augmentation and dropout.
     pub seed: u64,
     /// `cpu`, `cuda[:N]` or `wgpu`.
@@ -151,6 +185,22 @@ impl Default for TrainConfig {
             val_every_steps: None,
             train_eval_subset: None,
             top_k: 3,
+            monitor: None,
+            monitor_mode: None,
+            min_delta: "0".into(),
+            patience: None,
+            es_divergence: None,
+            es_baseline: None,
+            es_start_from: None,
+            restore_best: true,
+            keep_top_k: 0,
+            keep_every: None,
+            checkpoint_every_steps: None,
+            checkpoint_every_minutes: None,
+            init_from: None,
+            run_name: "{model}-{dataset}-{data_id}-lr{lr}-{optimizer}-bs{batch_size}".into(),
+            checkpoint_name: "{model}-{dataset}-{data_id}-lr{lr}-{optimizer}-wd{weight_decay}-ep{epoch}-step{step}-{metric}{value}"
+                .into(),
             seed: 42,
             device: "cpu".into(),
             store: PathBuf::from(".regimen"),
@@ -241,7 +291,45 @@ impl TrainConfig {
         if self.depth == 0 || self.width == 0 {
             return bad("depth/width", format!("{}/{}", self.depth, self.width), "positive");
         }
+        if self.checkpoint_every_steps == Some(0) {
+            return bad("checkpoint_every_steps", "0".into(), "at least 1");
+        }
+        if let Some(minutes) = self.checkpoint_every_minutes
+            && !(minutes.is_finite() && minutes > 0.0)
+        {
+            return bad("checkpoint_every_minutes", minutes.to_string(), "a positive number of minutes");
+        }
+        if !self.checkpoint_name.contains("{step}") {
+            return bad("checkpoint_name", format!("`{}`", self.checkpoint_name), "a template containing {step}, so names are unique");
+        }
+        self.stopping()?;
         Ok(())
+    }
+
+    /// The early-stopping rules these settings describe.
+    pub fn stopping(&self) -> Result<StoppingRules, TrainError> {
+        let config_error = |error: regimen_monitor::MonitorError| TrainError::Config {
+            origin: "the resolved configuration".into(),
+            message: error.to_string(),
+        };
+        let span = |text: &Option<String>| text.as_deref().map(str::parse::<Span>).transpose().map_err(config_error);
+        Ok(StoppingRules {
+            patience: span(&self.patience)?,
+            divergence_threshold: self.es_divergence,
+            baseline: self.es_baseline,
+            grace: span(&self.es_start_from)?,
+        })
+    }
+
+    /// The monitor spec: `monitor` (or the task's default), its mode and `min_delta`.
+    pub fn monitor_spec(&self, default_metric: &str) -> Result<MonitorSpec, TrainError> {
+        let config_error = |error: regimen_monitor::MonitorError| TrainError::Config {
+            origin: "the resolved configuration".into(),
+            message: error.to_string(),
+        };
+        let mode = self.monitor_mode.as_deref().map(str::parse::<Mode>).transpose().map_err(config_error)?;
+        let min_delta: MinDelta = self.min_delta.parse().map_err(config_error)?;
+        MonitorSpec::new(self.monitor.as_deref().unwrap_or(default_metric), mode, min_delta).map_err(config_error)
     }
 }
 

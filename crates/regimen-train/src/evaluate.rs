@@ -111,6 +111,23 @@ impl Meter {
         }
     }
 
+    /// What it has seen, to save in a checkpoint taken mid-epoch.
+    pub fn state(&self) -> MeterState {
+        match self {
+            Meter::Classification(meter, _) => MeterState::Classification(meter.clone()),
+            Meter::Regression(meter) => MeterState::Regression(meter.clone()),
+        }
+    }
+
+    /// Continues from a saved state of a meter for the same task.
+    pub fn restore(&mut self, state: MeterState) {
+        match (self, state) {
+            (Meter::Classification(meter, _), MeterState::Classification(saved)) => *meter = saved,
+            (Meter::Regression(meter), MeterState::Regression(saved)) => *meter = saved,
+            _ => {}
+        }
+    }
+
     /// The full report.
     pub fn report(&self) -> Report {
         match self {
@@ -118,6 +135,16 @@ impl Meter {
             Meter::Regression(meter) => meter.report().into(),
         }
     }
+}
+
+/// A [`Meter`]'s accumulated values, as saved in a checkpoint.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeterState {
+    /// Classification sums and confusion matrix.
+    Classification(ClassificationMeter),
+    /// Regression sums.
+    Regression(RegressionMeter),
 }
 
 /// Copies a batch of outputs to the host as `f32`s.

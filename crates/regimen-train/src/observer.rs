@@ -27,7 +27,7 @@ pub struct StepProgress {
 }
 
 /// What an epoch produced, passed to [`Observer::on_epoch_end`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochSummary {
     /// Epoch (1-based).
     pub epoch: u64,

@@ -15,16 +15,18 @@ use burn::prelude::*;
 use regimen_data::{DatasetIdentity, LoadOptions, PreparedData, SplitSpec, prepare};
 use regimen_events::{Event, EventSink, JsonLinesSink, RunStart, RunStatus, Tee};
 use regimen_metrics::Report;
+use regimen_monitor::Mode;
 use regimen_store::{RunStore, SinkOptions, SqliteStore, StoreError, StoreSink, Timestamp, Write};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::load_weights;
+use crate::checkpoint::{self, Checkpoint, load_weights};
 use crate::config::TrainConfig;
 use crate::device::parse_device;
 use crate::error::TrainError;
 use crate::evaluate::{Meter, Objective, evaluate};
-use crate::fit::{FitContext, fit};
+use crate::fit::{FinalModel, FitContext, fit};
 use crate::model::{BuiltinModel, Network, build_builtin};
+use crate::naming::Fields;
 use crate::observer::{Observer, RunInfo};
 
 /// The outcome of a run, as printed by `--json` and saved as `summary.json`.
@@ -50,8 +52,11 @@ pub struct RunSummary {
     pub r#final: BTreeMap<String, f64>,
     /// The dataset's identity.
     pub dataset: DatasetIdentity,
-    /// Saved weights.
+    /// Saved checkpoints.
     pub checkpoints: Checkpoints,
+    /// The weights the run hands over, and the checkpoint they came from.
+    #[serde(default)]
+    pub final_model: Option<FinalModel>,
     /// Evaluations on the test split made after training, oldest first.
     #[serde(default)]
     pub test_evaluations: Vec<BTreeMap<String, f64>>,
@@ -61,12 +66,12 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
 }
 
-/// Paths of a run's saved weights.
+/// A run's checkpoint folders (see [`crate::checkpoint`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Checkpoints {
-    /// Weights of the epoch with the best monitored metric.
+    /// The checkpoint with the best monitored metric.
     pub best: Option<PathBuf>,
-    /// Weights after the last completed epoch.
+    /// The newest checkpoint.
     pub last: Option<PathBuf>,
 }
 
@@ -117,7 +122,10 @@ where
     let device = parse_device(&config.device)?.autodiff();
     let data = load_data(config)?;
     device.seed(config.seed);
-    let model = build(&data, &device)?;
+    let mut model = build(&data, &device)?;
+    if let Some(source) = &config.init_from {
+        model = load_weights(model, source)?;
+    }
 
     // Opened before the run folder exists, so that a store that cannot be opened leaves nothing
     // behind.
@@ -135,6 +143,73 @@ where
     };
     sink.record(&Event::RunStarted(&start))?;
     sink.flush()?;
+    if let Some(source) = &config.init_from {
+        let message = format!("initialized from the weights of {} (fresh optimizer)", source.display());
+        sink.record(&Event::Notice { level: "info", message: &message })?;
+    }
+    run_fit(model, config, &data, device, &run, None, &mut sink, observer)
+}
+
+/// Continues a run from its newest checkpoint that verifies (or from the checkpoint folder
+/// `target` names), in the same run folder and store record, with the model that `build` creates.
+///
+/// `target` is a run id, a unique id prefix, a run folder or a checkpoint folder. The run's own
+/// `config.toml` is used: a resumed run is the same run. On CPU the result is bitwise identical to
+/// the run that was never interrupted.
+pub fn resume_with<M, F>(store: &Path, target: &str, observer: &mut dyn Observer, build: F) -> Result<RunSummary, TrainError>
+where
+    M: Network,
+    F: FnOnce(&PreparedData, &Device, &TrainConfig) -> Result<M, TrainError>,
+{
+    let target_path = Path::new(target);
+    let (dir, chosen) = if target_path.join(checkpoint::MANIFEST_FILE).is_file() {
+        let run_dir = target_path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+        (run_dir, Some(checkpoint::verify(target_path)?))
+    } else {
+        (find_run(store, target)?, None)
+    };
+    let config = TrainConfig::from_toml_file(&dir.join("config.toml"))?;
+    config.validate()?;
+    let (checkpoint, warnings) = match chosen {
+        Some(checkpoint) => (checkpoint, Vec::new()),
+        None => checkpoint::latest(&dir.join("checkpoints"))?,
+    };
+    let device = parse_device(&config.device)?.autodiff();
+    let data = load_data(&config)?;
+    device.seed(config.seed);
+    let model = build(&data, &device, &config)?;
+    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = Fields::new(&config, &data.identity.name, &data.identity.short_id).render(&config.run_name)?;
+    let run = RunFolder { id, name, dir };
+    let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&store_of(store, &run.dir))?);
+    let mut sink = Tee(JsonLinesSink::open(run.dir.join("events.jsonl"))?, StoreSink::attach(store, SinkOptions::default(), &run.id)?);
+    for warning in &warnings {
+        let message = format!("skipped a damaged checkpoint: {warning}");
+        sink.record(&Event::Notice { level: "warn", message: &message })?;
+        observer.on_notice(&message);
+    }
+    run_fit(model, &config, &data, device, &run, Some(&checkpoint), &mut sink, observer)
+}
+
+/// Continues a run of a built-in model; see [`resume_with`].
+pub fn resume(store: &Path, target: &str, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
+    resume_with(store, target, observer, |data, device, config| {
+        build_builtin(config, &data.shape, data.task.num_outputs(), device)
+    })
+}
+
+/// Runs [`fit`] for a run whose folder and log exist, records how it ended, and writes the summary.
+#[allow(clippy::too_many_arguments)]
+fn run_fit<M: Network>(
+    model: M,
+    config: &TrainConfig,
+    data: &PreparedData,
+    device: Device,
+    run: &RunFolder,
+    resume: Option<&Checkpoint>,
+    sink: &mut dyn EventSink,
+    observer: &mut dyn Observer,
+) -> Result<RunSummary, TrainError> {
     observer.on_run_start(&RunInfo {
         run_id: &run.id,
         name: &run.name,
@@ -142,18 +217,10 @@ where
         dataset: &data.identity,
         parameters: model.num_params(),
     });
-
     let checkpoints = run.dir.join("checkpoints");
     let outcome = fit(
         model,
-        FitContext {
-            config,
-            data: &data,
-            device,
-            checkpoints: Some(&checkpoints),
-            sink: &mut sink,
-            observer,
-        },
+        FitContext { config, data, device, checkpoints: Some(&checkpoints), resume, sink: &mut *sink, observer },
     );
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -164,16 +231,12 @@ where
             return Err(error);
         }
     };
-    sink.record(&Event::RunEnded {
-        status: outcome.status,
-        reason: outcome.reason.as_deref(),
-        seconds: outcome.seconds,
-    })?;
+    sink.record(&Event::RunEnded { status: outcome.status, reason: outcome.reason.as_deref(), seconds: outcome.seconds })?;
     sink.flush()?;
 
     let summary = RunSummary {
-        run_id: run.id,
-        name: run.name,
+        run_id: run.id.clone(),
+        name: run.name.clone(),
         status: outcome.status,
         reason: outcome.reason.clone(),
         epochs: outcome.epochs,
@@ -183,6 +246,7 @@ where
         r#final: outcome.last(),
         dataset: data.identity.clone(),
         checkpoints: Checkpoints { best: outcome.best_checkpoint.clone(), last: outcome.last_checkpoint.clone() },
+        final_model: outcome.final_model.clone(),
         test_evaluations: Vec::new(),
         seconds: outcome.seconds,
         run_dir: run.dir.clone(),
@@ -251,7 +315,13 @@ pub fn evaluate_run(
     split: &str,
     checkpoint: &CheckpointChoice,
 ) -> Result<Evaluation, TrainError> {
-    let dir = find_run(store, run)?;
+    let (dir, checkpoint) = match Path::new(run) {
+        path if path.join(checkpoint::MANIFEST_FILE).is_file() => {
+            let run_dir = path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+            (run_dir, &CheckpointChoice::File(path.to_path_buf()))
+        }
+        _ => (find_run(store, run)?, checkpoint),
+    };
     let config = TrainConfig::from_toml_file(&dir.join("config.toml"))?;
     let mut summary = read_summary(&dir)?;
     let data = load_data(&config)?;
@@ -276,13 +346,17 @@ pub fn evaluate_run(
         }
     };
     let weights = match checkpoint {
-        CheckpointChoice::Best => summary.checkpoints.best.clone(),
-        CheckpointChoice::Last => summary.checkpoints.last.clone(),
         CheckpointChoice::File(path) => Some(path.clone()),
+        choice => {
+            let (good, _) = checkpoint::scan(&dir.join("checkpoints"));
+            let mode = Mode::infer(&summary.monitor).unwrap_or(Mode::Max);
+            let found = if *choice == CheckpointChoice::Best { checkpoint::best(&good, mode) } else { good.first() };
+            found.map(|c| c.dir.clone())
+        }
     }
     .ok_or_else(|| TrainError::Checkpoint {
         path: dir.join("checkpoints"),
-        message: format!("the run saved no {checkpoint:?} checkpoint"),
+        message: format!("the run has no {checkpoint:?} checkpoint that verifies"),
     })?;
     let device = parse_device(&config.device)?;
     let model: BuiltinModel = build_builtin(&config, &data.shape, data.task.num_outputs(), &device)?;
@@ -364,10 +438,7 @@ impl RunFolder {
         let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let stamp: String = now.chars().filter(char::is_ascii_digit).collect();
         let id = format!("{}-{}-{:04x}", &stamp[..8], &stamp[8..14], rand::random::<u16>());
-        let name = format!(
-            "{}-{}-{}-lr{:e}-{}-bs{}",
-            config.model, identity.name, identity.short_id, config.lr, config.optimizer, config.batch_size
-        );
+        let name = Fields::new(config, &identity.name, &identity.short_id).render(&config.run_name)?;
         let dir = config.store.join("runs").join(&id);
         let io = |action: &'static str, source| TrainError::Io { path: dir.clone(), action, source };
         std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| io("create the run folder", e))?;

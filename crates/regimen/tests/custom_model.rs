@@ -49,7 +49,7 @@ fn a_custom_network_gets_logging_checkpoints_and_a_summary() {
     assert_eq!(seen.parameters, 2 * 3 + 3, "spirals: 2 inputs, 3 classes");
     assert_eq!(seen.epochs, 2);
     assert_eq!(summary.epochs, 2);
-    assert!(summary.checkpoints.last.as_ref().unwrap().is_file());
+    assert!(summary.checkpoints.last.as_ref().unwrap().join("model.safetensors").is_file());
     assert!(summary.run_dir.join("events.jsonl").is_file());
     assert!(summary.best.contains_key("val.acc"));
 }

@@ -1,4 +1,5 @@
-//! The commands that read and edit the run store: `runs`, `show`, `note`, `tag`, `rm`, `gc`.
+//! The commands that read and edit the run store: `runs`, `show`, `compare`, `export`, `plot`, `note`,
+//! `tag`, `rm`, `gc`.
 //!
 //! They talk to the store only through the [`RunStore`] trait; `SqliteStore` appears once, in
 //! [`open`], so that another backend changes one function. Each command lives in its own module
@@ -6,6 +7,9 @@
 //! (tables, `--json`); confirmations and notes go to stderr.
 
 mod annotate;
+mod compare;
+mod export;
+mod plot;
 mod remove;
 mod runs;
 mod show;
@@ -24,6 +28,12 @@ pub enum StoreCommand {
     Runs(runs::RunsArgs),
     /// Show everything about one run, with sparklines of its learning curves.
     Show(show::ShowArgs),
+    /// Compare runs: hyperparameters and data that differ, best metrics side by side, the winner.
+    Compare(compare::CompareArgs),
+    /// Export runs as CSV, JSON lines or a TensorBoard event file.
+    Export(export::ExportArgs),
+    /// Draw learning curves of runs into a PNG or SVG picture.
+    Plot(plot::PlotArgs),
     /// Append a note (markdown) to a run.
     Note(annotate::NoteArgs),
     /// Set tags on a run: `regimen tag RUN arch=cnn stage=baseline`.
@@ -47,6 +57,9 @@ pub fn dispatch(command: StoreCommand) -> anyhow::Result<ExitCode> {
     match command {
         StoreCommand::Runs(args) => runs::run(&args),
         StoreCommand::Show(args) => show::run(&args),
+        StoreCommand::Compare(args) => compare::run(&args),
+        StoreCommand::Export(args) => export::run(&args),
+        StoreCommand::Plot(args) => plot::run(&args),
         StoreCommand::Note(args) => annotate::note(&args),
         StoreCommand::Tag(args) => annotate::tag(&args),
         StoreCommand::Rm(args) => remove::rm(&args),

@@ -6,15 +6,18 @@
 //! failed migration leaves the file as it was. Migrations are append-only: a released one is never
 //! edited, a change is a new entry.
 //!
-//! Times are integer milliseconds since the Unix epoch. NaN metric values are stored as NULL (SQLite
-//! has no NaN) and read back as NaN. Metric keys are interned in `metric_keys` so that a million
-//! points cost a million small integer rows rather than a million strings.
+//! Times are integer milliseconds since the Unix epoch. NaN values in summaries are stored as NULL
+//! (SQLite has no NaN) and read back as NaN. Metric keys are interned in `metric_keys`. Metric
+//! points live in `metric_blocks`, packed by [`super::blocks`] (version 2; version 1 kept a row per
+//! point in `metrics`).
 
 use std::path::Path;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::error::StoreError;
+use crate::sqlite::blocks::{BLOCK_POINTS, BlockEncoder};
+use crate::time::Timestamp;
 
 /// One step of the schema's history.
 #[derive(Debug, Clone, Copy)]
@@ -23,10 +26,13 @@ pub(crate) struct Migration {
     pub version: i64,
     /// The statements, run as one batch.
     pub sql: &'static str,
+    /// Moves data in ways SQL cannot express, after `sql` and in the same transaction.
+    pub convert: Option<fn(&Connection) -> rusqlite::Result<()>>,
 }
 
 /// Every migration, oldest first.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration { version: 1, sql: V1 }];
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, sql: V1, convert: None }, Migration { version: 2, sql: V2, convert: Some(pack_points_v2) }];
 
 const V1: &str = "
 CREATE TABLE experiments (
@@ -141,6 +147,53 @@ CREATE TABLE artifacts (
 ) WITHOUT ROWID;
 ";
 
+/// Metric points packed into blocks, one row per series per batch (see [`super::blocks`]); the
+/// rows of `metrics` are moved into blocks by [`pack_points_v2`], which then drops that table.
+const V2: &str = "
+-- `id` orders a series' blocks by arrival: a new row's id is above every existing one. The index
+-- serves a run's series in (key, id) order and deletes by run.
+CREATE TABLE metric_blocks (
+    id      INTEGER PRIMARY KEY,
+    run     INTEGER NOT NULL,
+    key     INTEGER NOT NULL,
+    count   INTEGER NOT NULL,
+    points  BLOB NOT NULL
+);
+CREATE INDEX metric_blocks_by_series ON metric_blocks(run, key);
+";
+
+/// Packs version 1's point rows into blocks, in (step, seq) order, which is the order they were
+/// read back in, and drops the `metrics` table.
+fn pack_points_v2(conn: &Connection) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare("INSERT INTO metric_blocks (run, key, count, points) VALUES (?1, ?2, ?3, ?4)")?;
+    let mut flush = |series: (i64, i64), block: &mut BlockEncoder| -> rusqlite::Result<()> {
+        if block.len() > 0 {
+            insert.execute(params![series.0, series.1, block.len() as i64, block.bytes()])?;
+            block.clear();
+        }
+        Ok(())
+    };
+    let mut select = conn.prepare("SELECT run, key, step, epoch, wall_ms, value FROM metrics ORDER BY run, key, step, seq")?;
+    let mut rows = select.query([])?;
+    let mut block = BlockEncoder::new();
+    let mut current: Option<(i64, i64)> = None;
+    while let Some(row) = rows.next()? {
+        let series: (i64, i64) = (row.get(0)?, row.get(1)?);
+        if let Some(previous) = current.filter(|&c| c != series || block.len() >= BLOCK_POINTS) {
+            flush(previous, &mut block)?;
+        }
+        current = Some(series);
+        let (step, epoch): (i64, i64) = (row.get(2)?, row.get(3)?);
+        let value: Option<f64> = row.get(5)?;
+        block.push(step as u64, epoch as u64, Timestamp(row.get(4)?), value.unwrap_or(f64::NAN));
+    }
+    if let Some(series) = current {
+        flush(series, &mut block)?;
+    }
+    drop(rows);
+    conn.execute_batch("DROP TABLE metrics;")
+}
+
 /// The schema version this build writes.
 pub(crate) fn latest() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)
@@ -157,6 +210,9 @@ pub(crate) fn migrate(conn: &mut Connection, migrations: &[Migration], path: &Pa
     }
     for migration in migrations.iter().filter(|m| m.version > found) {
         tx.execute_batch(migration.sql).map_err(db)?;
+        if let Some(convert) = migration.convert {
+            convert(&tx).map_err(db)?;
+        }
         tx.pragma_update(None, "user_version", migration.version).map_err(db)?;
     }
     tx.commit().map_err(db)?;
@@ -196,7 +252,7 @@ mod tests {
         })?;
         assert_eq!(migrate(&mut conn, MIGRATIONS, Path::new(":memory:"))?, 0);
         assert_eq!(version(&conn), latest());
-        let expected = ["artifacts", "experiments", "metric_keys", "metric_summary", "metrics", "notes", "params", "reports", "runs", "tags"];
+        let expected = ["artifacts", "experiments", "metric_blocks", "metric_keys", "metric_summary", "notes", "params", "reports", "runs", "tags"];
         assert_eq!(tables(&conn), expected);
         // Opening again applies nothing.
         assert_eq!(migrate(&mut conn, MIGRATIONS, Path::new(":memory:"))?, latest());
@@ -206,9 +262,9 @@ mod tests {
     #[test]
     fn upgrades_apply_only_the_missing_migrations_in_order() -> Result<(), StoreError> {
         let history = [
-            Migration { version: 1, sql: "CREATE TABLE a (x INTEGER);" },
-            Migration { version: 2, sql: "ALTER TABLE a ADD COLUMN y TEXT;" },
-            Migration { version: 3, sql: "CREATE TABLE b (z INTEGER); INSERT INTO b SELECT count(*) FROM a;" },
+            Migration { version: 1, sql: "CREATE TABLE a (x INTEGER);", convert: None },
+            Migration { version: 2, sql: "ALTER TABLE a ADD COLUMN y TEXT;", convert: None },
+            Migration { version: 3, sql: "CREATE TABLE b (z INTEGER); INSERT INTO b SELECT count(*) FROM a;", convert: None },
         ];
         let path = Path::new(":memory:");
         let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database { path: path.into(), action: "open", source })?;
@@ -223,14 +279,29 @@ mod tests {
     #[test]
     fn a_failed_migration_leaves_the_file_as_it_was() -> Result<(), StoreError> {
         let history = [
-            Migration { version: 1, sql: "CREATE TABLE a (x INTEGER);" },
-            Migration { version: 2, sql: "CREATE TABLE b (x INTEGER); CREATE TABLE a (y INTEGER);" },
+            Migration { version: 1, sql: "CREATE TABLE a (x INTEGER);", convert: None },
+            Migration { version: 2, sql: "CREATE TABLE b (x INTEGER); CREATE TABLE a (y INTEGER);", convert: None },
         ];
         let path = Path::new(":memory:");
         let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database { path: path.into(), action: "open", source })?;
         assert!(migrate(&mut conn, &history, path).is_err());
         assert_eq!(version(&conn), 0);
         assert!(tables(&conn).is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_conversion_leaves_the_file_as_it_was() -> Result<(), StoreError> {
+        let history = [
+            Migration { version: 1, sql: "CREATE TABLE a (x INTEGER);", convert: None },
+            Migration { version: 2, sql: "CREATE TABLE b (x INTEGER);", convert: Some(|conn| conn.execute_batch("INSERT INTO missing VALUES (1);")) },
+        ];
+        let path = Path::new(":memory:");
+        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database { path: path.into(), action: "open", source })?;
+        assert_eq!(migrate(&mut conn, &history[..1], path)?, 0);
+        assert!(migrate(&mut conn, &history, path).is_err());
+        assert_eq!(version(&conn), 1);
+        assert_eq!(tables(&conn), ["a"]);
         Ok(())
     }
 

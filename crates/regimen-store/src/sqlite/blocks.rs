@@ -1,0 +1,178 @@
+//! Metric points packed into blocks: one row per series per batch, not one row per point.
+//!
+//! A row per point made SQLite's B-tree the bottleneck of the writer: inserting a million
+//! `(run, key, step, seq)` rows cost about 1.5 µs each, capping sustained ingest near 0.6M
+//! points/s. A batch instead appends, for each series it touches, one block of up to
+//! [`BLOCK_POINTS`] points encoded here, so the database sees thousands of rows per million
+//! points and the writer's cost is the encoding, a few nanoseconds a point.
+//!
+//! Nothing reads single points in SQL: listings use `metric_summary`, and a run's series are read
+//! whole and decoded here, so packing loses no query.
+//!
+//! The format, version [`FORMAT`]: one tag byte, then per point the step, epoch and wall time as
+//! zigzag LEB128 varints of the difference from the previous point (wrapping, so any `u64`/`i64`
+//! round-trips), then the value's 8 bytes, little-endian. A point at the next step of the same
+//! epoch a few milliseconds later takes 11 bytes, against 37 for the old row; NaN keeps its bits.
+
+use crate::model::MetricPoint;
+use crate::time::Timestamp;
+
+/// The most points in one block; a series with more in one batch gets several blocks.
+pub(crate) const BLOCK_POINTS: usize = 4096;
+
+/// The tag byte that starts every block; a new encoding gets a new tag.
+const FORMAT: u8 = 1;
+
+/// Appends points to a block being built.
+#[derive(Debug)]
+pub(crate) struct BlockEncoder {
+    bytes: Vec<u8>,
+    count: usize,
+    prev: (u64, u64, i64),
+}
+
+impl BlockEncoder {
+    /// An empty block.
+    pub(crate) fn new() -> BlockEncoder {
+        BlockEncoder { bytes: vec![FORMAT], count: 0, prev: (0, 0, 0) }
+    }
+
+    /// Appends one point.
+    pub(crate) fn push(&mut self, step: u64, epoch: u64, wall: Timestamp, value: f64) {
+        let (prev_step, prev_epoch, prev_wall) = self.prev;
+        put_delta(&mut self.bytes, step.wrapping_sub(prev_step) as i64);
+        put_delta(&mut self.bytes, epoch.wrapping_sub(prev_epoch) as i64);
+        put_delta(&mut self.bytes, wall.0.wrapping_sub(prev_wall));
+        self.bytes.extend_from_slice(&value.to_bits().to_le_bytes());
+        self.prev = (step, epoch, wall.0);
+        self.count += 1;
+    }
+
+    /// How many points the block holds.
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The encoded block.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Empties the block, keeping its buffer.
+    pub(crate) fn clear(&mut self) {
+        self.bytes.truncate(1);
+        self.count = 0;
+        self.prev = (0, 0, 0);
+    }
+}
+
+/// Decodes a block of `count` points onto `out`; `None` when the bytes are not such a block.
+pub(crate) fn decode(bytes: &[u8], count: usize, out: &mut Vec<MetricPoint>) -> Option<()> {
+    let (&format, mut rest) = bytes.split_first()?;
+    if format != FORMAT {
+        return None;
+    }
+    out.reserve(count);
+    let (mut step, mut epoch, mut wall) = (0u64, 0u64, 0i64);
+    for _ in 0..count {
+        step = step.wrapping_add(take_delta(&mut rest)? as u64);
+        epoch = epoch.wrapping_add(take_delta(&mut rest)? as u64);
+        wall = wall.wrapping_add(take_delta(&mut rest)?);
+        let (value, tail) = rest.split_first_chunk::<8>()?;
+        rest = tail;
+        out.push(MetricPoint { step, epoch, wall: Timestamp(wall), value: f64::from_bits(u64::from_le_bytes(*value)) });
+    }
+    rest.is_empty().then_some(())
+}
+
+/// Appends `delta` as a zigzag LEB128 varint: small differences of either sign take one byte.
+fn put_delta(out: &mut Vec<u8>, delta: i64) {
+    let mut v = ((delta << 1) ^ (delta >> 63)) as u64;
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a varint written by [`put_delta`] from the front of `bytes`.
+fn take_delta(bytes: &mut &[u8]) -> Option<i64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&byte, rest) = bytes.split_first()?;
+        *bytes = rest;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return Some((v >> 1) as i64 ^ -((v & 1) as i64));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn roundtrip(points: &[MetricPoint]) -> Option<Vec<MetricPoint>> {
+        let mut block = BlockEncoder::new();
+        for p in points {
+            block.push(p.step, p.epoch, p.wall, p.value);
+        }
+        let mut out = Vec::new();
+        decode(block.bytes(), block.len(), &mut out)?;
+        Some(out)
+    }
+
+    fn same(a: &[MetricPoint], b: &[MetricPoint]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x.step, x.epoch, x.wall, x.value.to_bits()) == (y.step, y.epoch, y.wall, y.value.to_bits()))
+    }
+
+    #[test]
+    fn a_training_series_takes_eleven_bytes_a_point_after_the_first() {
+        let mut block = BlockEncoder::new();
+        for step in 1..=1000u64 {
+            block.push(step, 1 + step / 100, Timestamp(1_714_564_800_000 + 5 * step as i64), 1.0 / step as f64);
+        }
+        assert_eq!(block.len(), 1000);
+        // The tag, then the first point with its wall time in full (6 bytes), then 11 bytes each.
+        assert_eq!(block.bytes().len(), 1 + (1 + 1 + 6 + 8) + 999 * 11);
+        block.clear();
+        assert_eq!((block.len(), block.bytes()), (0, &[FORMAT][..]));
+    }
+
+    #[test]
+    fn extremes_and_nan_round_trip() {
+        let points = [
+            MetricPoint { step: u64::MAX, epoch: 0, wall: Timestamp(i64::MIN), value: f64::NAN },
+            MetricPoint { step: 0, epoch: u64::MAX, wall: Timestamp(i64::MAX), value: f64::NEG_INFINITY },
+            MetricPoint { step: 7, epoch: 7, wall: Timestamp(-1), value: -0.0 },
+        ];
+        let out = roundtrip(&points);
+        assert!(out.as_deref().is_some_and(|out| same(out, &points)), "{out:?}");
+    }
+
+    #[test]
+    fn malformed_blocks_are_refused() {
+        let mut block = BlockEncoder::new();
+        block.push(1, 1, Timestamp(1), 1.0);
+        let bytes = block.bytes().to_vec();
+        let mut out = Vec::new();
+        assert!(decode(&bytes, 2, &mut out).is_none(), "too few points");
+        assert!(decode(&bytes, 0, &mut out).is_none(), "trailing bytes");
+        assert!(decode(&bytes[..bytes.len() - 1], 1, &mut out).is_none(), "truncated value");
+        assert!(decode(&[], 0, &mut out).is_none(), "no tag");
+        assert!(decode(&[9], 0, &mut out).is_none(), "unknown format");
+        assert!(decode(&[FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], 1, &mut out).is_none(), "varint too long");
+    }
+
+    proptest! {
+        #[test]
+        fn any_points_round_trip(raw in proptest::collection::vec((any::<u64>(), any::<u64>(), any::<i64>(), any::<u64>()), 0..200)) {
+            let points: Vec<MetricPoint> =
+                raw.iter().map(|&(step, epoch, wall, bits)| MetricPoint { step, epoch, wall: Timestamp(wall), value: f64::from_bits(bits) }).collect();
+            let out = roundtrip(&points);
+            prop_assert!(out.as_deref().is_some_and(|out| same(out, &points)));
+        }
+    }
+}
