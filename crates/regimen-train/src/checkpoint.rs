@@ -95,11 +95,32 @@ impl Checkpoint {
     }
 }
 
-/// Encodes a model's weights as safetensors bytes.
+/// Encodes a model's weights as safetensors bytes, byte-for-byte the same for the same weights.
 pub fn encode_weights<M: Network>(model: &M) -> Result<Vec<u8>, String> {
     let mut store = SafetensorsStore::from_bytes(None);
     model.save_into(&mut store).map_err(|e| e.to_string())?;
-    store.get_bytes().map_err(|e| e.to_string())
+    let bytes = store.get_bytes().map_err(|e| e.to_string())?;
+    canonical_safetensors(bytes)
+}
+
+/// Rewrites a safetensors header with its keys sorted: Burn writes the metadata from a hash map,
+/// whose order changes from process to process, and equal weights should give equal files (and
+/// hashes). The tensor data and its offsets are unchanged.
+fn canonical_safetensors(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    let invalid = || "the safetensors encoder produced an invalid header".to_string();
+    let length = bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).ok_or_else(invalid)?;
+    let end = usize::try_from(length).ok().and_then(|n| n.checked_add(8)).filter(|&end| end <= bytes.len()).ok_or_else(invalid)?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..end]).map_err(|_| invalid())?;
+    // serde_json's maps are sorted by key.
+    let mut text = serde_json::to_vec(&header).map_err(|_| invalid())?;
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + bytes.len() - end);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[end..]);
+    Ok(out)
 }
 
 /// Writes a checkpoint folder `folder/name` atomically and returns it.
@@ -411,6 +432,19 @@ mod tests {
         assert_ne!(outputs(&fresh, &device), outputs(&saved, &device));
         let loaded = load_weights(fresh, &checkpoint.dir).unwrap();
         assert_eq!(outputs(&loaded, &device), outputs(&saved, &device));
+    }
+
+    #[test]
+    fn equal_weights_encode_to_equal_bytes() {
+        let device = Device::flex();
+        device.seed(3);
+        let model = mlp(&device);
+        let first = encode_weights(&model).unwrap();
+        assert_eq!(first, encode_weights(&model).unwrap());
+        let header = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+        let text = std::str::from_utf8(&first[8..8 + header]).unwrap();
+        assert!(text.starts_with("{\"__metadata__\""), "keys are sorted: {text}");
+        assert_eq!((8 + header) % 8, 0);
     }
 
     #[test]

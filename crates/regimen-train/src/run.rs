@@ -317,6 +317,7 @@ pub fn evaluate_run(
 ) -> Result<Evaluation, TrainError> {
     let (dir, checkpoint) = match Path::new(run) {
         path if path.join(checkpoint::MANIFEST_FILE).is_file() => {
+            checkpoint::verify(path)?;
             let run_dir = path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
             (run_dir, &CheckpointChoice::File(path.to_path_buf()))
         }
