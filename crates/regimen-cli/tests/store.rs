@@ -91,7 +91,7 @@ fn trained_runs_are_listed_filtered_sorted_shown_annotated_evaluated_and_removed
 
     let shown = regimen_text(&["show", fast, "--store", &store]);
     let fingerprint = fast_run["dataset"]["fingerprint"].as_str().unwrap();
-    for needle in [fast, "finished", fingerprint, "stage", "baseline", "lr 1e-2 learns faster", "checkpoint.best", "seed", "val.acc"] {
+    for needle in [fast, "finished", fingerprint, "stage", "baseline", "lr 1e-2 learns faster", "checkpoint", "model.final", "seed", "val.acc"] {
         assert!(shown.contains(needle), "show lacks {needle}:\n{shown}");
     }
     assert!(shown.chars().any(|c| ('▁'..='█').contains(&c)), "show has no sparkline:\n{shown}");
