@@ -107,6 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         data: &data,
         device: device.clone(),
         checkpoints: None,
+        resume: None,
         sink,
         observer,
     };
