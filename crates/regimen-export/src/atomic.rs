@@ -60,15 +60,7 @@ fn temporary_file(path: &Path, folder: &Path) -> io::Result<tempfile::NamedTempF
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entries(folder: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(folder)
-            .expect("readable folder")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::test_run::entries;
 
     #[test]
     fn writes_and_replaces_a_whole_file() {

@@ -160,16 +160,7 @@ fn create_folder(folder: &Path, created: &mut Vec<PathBuf>) -> Result<(), Export
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_run::sample_run;
-
-    fn entries(folder: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(folder)
-            .expect("readable folder")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::test_run::{entries, sample_run};
 
     #[test]
     fn formats_parse_by_name_and_list_themselves_when_unknown() {

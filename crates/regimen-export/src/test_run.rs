@@ -1,6 +1,7 @@
 //! One run with every kind of record, shared by the unit tests of each format.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use regimen_store::{ArtifactRecord, MetricPoint, Note, NoteKind, ParamValue, ReportRecord, RunDetail, RunRow, RunState, Timestamp};
 use serde_json::json;
@@ -59,4 +60,14 @@ pub(crate) fn sample_run() -> RunDetail {
             recorded_at: at(2_500),
         }],
     }
+}
+
+/// The names in `folder`, sorted: what a write left behind.
+pub(crate) fn entries(folder: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .expect("readable folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
