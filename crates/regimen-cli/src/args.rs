@@ -30,6 +30,9 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Evaluate a saved run on its validation or (explicitly) its test split.
     Eval(EvalArgs),
+    /// Check a setup before training: data report, loss at init, input-independent baseline,
+    /// overfit one batch, decreasing loss, gradient flow, determinism. Takes `regimen train`'s flags.
+    Check(Box<crate::check::CheckArgs>),
     /// Find, inspect, annotate and delete recorded runs.
     #[command(flatten)]
     Store(crate::commands::StoreCommand),

@@ -1,6 +1,7 @@
 //! `regimen`: train neural networks the way the recipe says, and keep every run.
 
 mod args;
+mod check;
 mod commands;
 mod progress;
 
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Train(Box::default())) {
         Command::Train(args) => run_train(*args),
         Command::Eval(args) => run_eval(args),
+        Command::Check(args) => check::run(*args),
         Command::Store(command) => commands::dispatch(command),
     };
     match result {

@@ -41,6 +41,7 @@
 
 pub mod balance;
 pub mod constant;
+pub mod diagnose;
 pub mod duplicates;
 mod error;
 pub mod finite;

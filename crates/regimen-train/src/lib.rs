@@ -10,6 +10,7 @@
 //! events live in crates that build without it.
 
 pub mod batches;
+pub mod check;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
