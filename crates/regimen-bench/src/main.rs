@@ -17,7 +17,10 @@ use std::time::Instant;
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 use regimen_data::{DatasetIdentity, PreparedData, Samples, Targets, Task};
-use regimen_events::JsonLinesSink;
+use std::sync::Arc;
+
+use regimen_events::{Event, EventSink, JsonLinesSink, NullSink, RunStart, Tee};
+use regimen_store::{RunStore, SinkOptions, SqliteStore, StoreSink};
 use regimen_train::model::{CnnConfig, MlpConfig};
 use regimen_train::{FitContext, Network, Observer, StepProgress, TrainConfig, fit};
 
@@ -39,6 +42,14 @@ struct Args {
     /// Seed of data and initialization.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// `full`: what `regimen train` records (JSON-lines file and the SQLite run store through its
+    /// background writer), the training loss at every step; `none`: events are dropped (NullSink)
+    /// and nothing is logged between epoch ends.
+    #[arg(long, default_value = "full")]
+    logging: String,
+    /// Per-layer gradient norms every N steps (`regimen train --grad-norm-every`); 0: off.
+    #[arg(long, default_value_t = TrainConfig::default().grad_norm_every)]
+    grad_norm_every: u64,
 }
 
 /// Notes the time at the end of the warm-up and at the end of the timed steps.
@@ -96,11 +107,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         test: random_samples(0, &mut rng),
         normalization: None,
     };
-    let config = TrainConfig { epochs: 1, batch_size: batch, seed: args.seed, ..TrainConfig::default() };
+    let full = match args.logging.as_str() {
+        "full" => true,
+        "none" => false,
+        other => return Err(format!("unknown --logging `{other}`; use full or none").into()),
+    };
+    let config = TrainConfig {
+        epochs: 1,
+        batch_size: batch,
+        seed: args.seed,
+        log_every: if full { 1 } else { u64::MAX },
+        grad_norm_every: args.grad_norm_every,
+        prediction_samples: if full { TrainConfig::default().prediction_samples } else { 0 },
+        ..TrainConfig::default()
+    };
     let device = burn::tensor::Device::flex().autodiff();
     device.seed(args.seed);
-    let log = tempfile::tempdir()?;
-    let mut sink = JsonLinesSink::open(log.path().join("events.jsonl"))?;
+    let log = tempfile::tempdir_in(".")?;
+    let mut sink: Box<dyn EventSink> = if full { Box::new(full_sink(log.path(), &config)?) } else { Box::new(NullSink) };
     let mut stopwatch = Stopwatch { warmup: args.warmup, last: args.warmup + args.steps, started: None, seconds: None };
     let ctx = |sink, observer| FitContext {
         config: &config,
@@ -122,14 +146,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 batch_norm: false,
             }
             .init(&device);
-            run(model, ctx(&mut sink, &mut stopwatch))?;
+            run(model, ctx(sink.as_mut(), &mut stopwatch))?;
         }
         _ => {
             let model = CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }
                 .init(&device)?;
-            run(model, ctx(&mut sink, &mut stopwatch))?;
+            run(model, ctx(sink.as_mut(), &mut stopwatch))?;
         }
     }
+    sink.flush()?;
     let seconds = stopwatch.seconds.ok_or("the timed steps did not complete")?;
     let samples = args.steps as f64 * batch as f64;
     println!(
@@ -142,9 +167,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "seconds": seconds,
             "samples_per_sec": samples / seconds,
             "threads": args.threads,
+            "logging": args.logging,
+            "grad_norm_every": args.grad_norm_every,
         })
     );
     Ok(())
+}
+
+/// The sink `regimen train` uses: the run's JSON-lines file and the SQLite run store, with the run
+/// started in it.
+fn full_sink(dir: &std::path::Path, config: &TrainConfig) -> Result<Tee<JsonLinesSink, StoreSink>, Box<dyn std::error::Error>> {
+    let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(dir.join("store"))?);
+    let mut sink = Tee(JsonLinesSink::open(dir.join("events.jsonl"))?, StoreSink::new(store, SinkOptions::default())?);
+    let start = RunStart {
+        run_id: "bench".into(),
+        name: "bench".into(),
+        started_at: "2026-01-01T00:00:00Z".into(),
+        seed: config.seed,
+        config: serde_json::to_value(config)?,
+        dataset: serde_json::Value::Null,
+        environment: serde_json::Value::Null,
+    };
+    sink.record(&Event::RunStarted(&start))?;
+    sink.flush()?;
+    Ok(sink)
 }
 
 fn run<M: Network>(model: M, ctx: FitContext<'_>) -> Result<(), regimen_train::TrainError> {

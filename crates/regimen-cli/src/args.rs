@@ -221,6 +221,14 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", help_heading = "Logging")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub train_eval_subset: Option<usize>,
+    /// Log per-layer gradient norms every N steps and at the first (0: off) [default: 100].
+    #[arg(long, value_name = "N", help_heading = "Logging")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grad_norm_every: Option<u64>,
+    /// Record predictions on N fixed validation samples at each epoch end (0: off) [default: 16].
+    #[arg(long, value_name = "N", help_heading = "Logging")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction_samples: Option<usize>,
     /// Report top-k accuracy for this k [default: 3].
     #[arg(long, value_name = "K", help_heading = "Logging")]
     #[serde(skip_serializing_if = "Option::is_none")]

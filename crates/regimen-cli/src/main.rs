@@ -85,6 +85,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&json_summary(&summary))?);
     } else {
         eprintln!("{}", progress::summary_table(&summary));
+        if !summary.diagnosis.is_empty() {
+            let report = regimen_train::check::Report::new(summary.diagnosis.clone());
+            eprint!("\ndiagnosis (`regimen diagnose {}` shows it again with the evidence):\n{}", summary.run_id, report.render(interactive));
+        }
     }
     Ok(match summary.status {
         regimen_train::RunStatus::Diverged => ExitCode::from(3),

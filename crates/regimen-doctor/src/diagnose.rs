@@ -118,7 +118,8 @@ pub const HIGH_VARIANCE_ADVICE: &str = "High variance: get more data, regularize
     or try an architecture that generalizes better.";
 
 /// The recipe's verdicts on a run: `underfitting`, `bias_variance` and `overfitting`, in that
-/// order (the order in which to act on them).
+/// order (the order in which to act on them), then `gradient_flow` when the run logged gradient
+/// norms ([`crate::gradients::gradient_flow`]).
 ///
 /// Reads `train_eval.*` (exact metrics on a fixed train subset) in preference to `train.*` (running
 /// metrics of the epoch, under dropout and augmentation, so pessimistic), `*.acc` for
@@ -126,7 +127,9 @@ pub const HIGH_VARIANCE_ADVICE: &str = "High variance: get more data, regularize
 /// overfitting. A check whose metrics the run lacks WARNs and lists the keys it has.
 pub fn diagnose(metrics: &MetricSeries, task: &TaskInfo, options: &DiagnoseOptions) -> Vec<Check> {
     let series = Sorted::new(metrics);
-    vec![underfitting(&series, task), bias_variance(&series, task, options), overfitting(&series, options)]
+    let mut checks = vec![underfitting(&series, task), bias_variance(&series, task, options), overfitting(&series, options)];
+    checks.extend(crate::gradients::gradient_flow(metrics));
+    checks
 }
 
 /// The series sorted by step, without non-finite values.

@@ -21,7 +21,8 @@
 //! | `sample_grid`        | [`grid`]        | a picture of the first batch as the network sees it      |
 //!
 //! After training, [`diagnose::diagnose`] reads a run's metric series and gives the recipe's
-//! verdicts on it (underfitting, bias and variance, overfitting), again as [`Check`]s.
+//! verdicts on it (underfitting, bias and variance, overfitting, and gradient flow from the logged
+//! per-layer gradient norms, [`gradients`]), again as [`Check`]s.
 //!
 //! The report types ([`Check`], [`CheckStatus`], [`Report`]) are shared with the checks that need a
 //! model (loss at init, overfitting one batch), which live with Burn in `regimen-train`.
@@ -46,6 +47,7 @@ pub mod duplicates;
 mod error;
 pub mod finite;
 mod font;
+pub mod gradients;
 pub mod grid;
 mod report;
 pub mod scale;

@@ -18,6 +18,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use burn::optim::ModuleOptimizer;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use regimen_monitor::Mode;
 use serde::{Deserialize, Serialize};
@@ -64,14 +65,26 @@ pub struct FileEntry {
     pub blake3: String,
 }
 
-/// The contents of a checkpoint to write, already encoded.
+/// The bytes of one checkpoint file, ready to be written by another thread.
+pub type Encoded = Box<dyn std::ops::Deref<Target = [u8]> + Send>;
+
+/// Produces one file's bytes when [`save`] asks for them.
+pub type Encoder<'a> = Box<dyn FnOnce() -> Result<Encoded, String> + 'a>;
+
+/// An [`Encoder`] of bytes already at hand.
+pub fn encoded(bytes: Vec<u8>) -> Encoder<'static> {
+    Box::new(move || Ok(Box::new(bytes) as Encoded))
+}
+
+/// The contents of a checkpoint to write, encoded on demand in this order, each file's encoding
+/// overlapping the writing of the one before.
 pub struct Contents<'a> {
     /// Weights as safetensors bytes ([`encode_weights`]).
-    pub model: &'a [u8],
+    pub model: Encoder<'a>,
     /// Optimizer state as burnpack bytes.
-    pub optimizer: &'a [u8],
+    pub optimizer: Encoder<'a>,
     /// Training state as JSON.
-    pub state: &'a [u8],
+    pub state: Encoder<'a>,
 }
 
 /// A checkpoint on disk.
@@ -125,9 +138,10 @@ fn canonical_safetensors(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
 
 /// Writes a checkpoint folder `folder/name` atomically and returns it.
 ///
-/// On any error the partial folder is removed and every earlier checkpoint is untouched; the
+/// The files are encoded on this thread and written, synced and hashed on a helper thread, so
+/// that encoding the optimizer state overlaps writing the weights. On any error the partial folder is removed and every earlier checkpoint is untouched; the
 /// error names the file and what the operating system said (a full disk says so).
-pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: &Contents<'_>) -> Result<Checkpoint, TrainError> {
+pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: Contents<'_>) -> Result<Checkpoint, TrainError> {
     let partial = folder.join(format!(".{name}.partial"));
     let result = write_partial(&partial, manifest, contents).and_then(|manifest| {
         let dir = folder.join(name);
@@ -149,7 +163,7 @@ pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: &Contents<'
     result
 }
 
-fn write_partial(partial: &Path, mut manifest: Manifest, contents: &Contents<'_>) -> Result<Manifest, TrainError> {
+fn write_partial(partial: &Path, mut manifest: Manifest, contents: Contents<'_>) -> Result<Manifest, TrainError> {
     if partial.exists() {
         std::fs::remove_dir_all(partial).map_err(|source| TrainError::Io {
             path: partial.to_path_buf(),
@@ -163,14 +177,7 @@ fn write_partial(partial: &Path, mut manifest: Manifest, contents: &Contents<'_>
         source,
     })?;
     manifest.format = MANIFEST_FORMAT;
-    manifest.files.clear();
-    for (file, bytes) in [(MODEL_FILE, contents.model), (OPTIMIZER_FILE, contents.optimizer), (STATE_FILE, contents.state)] {
-        write_synced(&partial.join(file), bytes)?;
-        manifest.files.insert(file.to_string(), FileEntry { bytes: bytes.len() as u64, blake3: hash(bytes) });
-        if file == MODEL_FILE {
-            faults::hit(Fault::CheckpointWrite);
-        }
-    }
+    manifest.files = write_files(partial, contents)?;
     let text = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
     write_synced(&partial.join(MANIFEST_FILE), &text)?;
     sync_dir(partial).map_err(|source| TrainError::Io {
@@ -179,6 +186,48 @@ fn write_partial(partial: &Path, mut manifest: Manifest, contents: &Contents<'_>
         source,
     })?;
     Ok(manifest)
+}
+
+/// Encodes the files of `contents` in order while a helper thread writes, syncs and hashes each
+/// encoded one; returns their manifest entries.
+fn write_files(partial: &Path, contents: Contents<'_>) -> Result<BTreeMap<String, FileEntry>, TrainError> {
+    let parts = [(MODEL_FILE, contents.model), (OPTIMIZER_FILE, contents.optimizer), (STATE_FILE, contents.state)];
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(&'static str, Encoded)>(1);
+        let writer = scope.spawn(move || -> Result<BTreeMap<String, FileEntry>, TrainError> {
+            let mut files = BTreeMap::new();
+            for (file, encoded) in receiver {
+                let bytes: &[u8] = &encoded;
+                write_synced(&partial.join(file), bytes)?;
+                files.insert(file.to_string(), FileEntry { bytes: bytes.len() as u64, blake3: hash(bytes) });
+                if file == MODEL_FILE {
+                    faults::hit(Fault::CheckpointWrite);
+                }
+            }
+            Ok(files)
+        });
+        let mut failure = None;
+        for (file, encode) in parts {
+            match encode() {
+                // A closed channel means the writer failed; its error is the one to report.
+                Ok(encoded) => {
+                    if sender.send((file, encoded)).is_err() {
+                        break;
+                    }
+                }
+                Err(message) => {
+                    failure = Some(TrainError::Checkpoint { path: partial.join(file), message });
+                    break;
+                }
+            }
+        }
+        drop(sender);
+        let written = writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match failure {
+            Some(error) => Err(error),
+            None => written,
+        }
+    })
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
@@ -355,6 +404,17 @@ pub fn load_weights<M: Network>(mut model: M, path: &Path) -> Result<M, TrainErr
     Ok(model)
 }
 
+/// Loads a checkpoint's optimizer state into `optimizer`, which must be the one the run builds
+/// from its config.
+pub fn load_optimizer(checkpoint: &Checkpoint, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
+    let path = checkpoint.dir.join(OPTIMIZER_FILE);
+    let bytes = std::fs::read(&path).map_err(|source| TrainError::Io { path: path.clone(), action: "read", source })?;
+    optimizer.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Checkpoint {
+        path,
+        message: format!("the optimizer state cannot be read ({e})"),
+    })
+}
+
 /// Writes `bytes` to `path` atomically: a synced temporary file renamed over it, then the folder
 /// synced. On error the temporary file is removed and any earlier file at `path` is untouched.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
@@ -408,8 +468,8 @@ mod tests {
 
     fn save_dummy(folder: &Path, step: u64, value: Option<f64>) -> Checkpoint {
         let state = format!("{{\"step\":{step}}}");
-        let contents = Contents { model: b"weights", optimizer: b"moments", state: state.as_bytes() };
-        save(folder, &format!("ck-step{step}"), manifest(step, value), &contents).unwrap()
+        let contents = Contents { model: encoded(b"weights".to_vec()), optimizer: encoded(b"moments".to_vec()), state: encoded(state.into_bytes()) };
+        save(folder, &format!("ck-step{step}"), manifest(step, value), contents).unwrap()
     }
 
     #[test]
@@ -419,8 +479,8 @@ mod tests {
         device.seed(1);
         let saved = mlp(&device);
         let weights = encode_weights(&saved).unwrap();
-        let contents = Contents { model: &weights, optimizer: b"opt", state: b"{}" };
-        let checkpoint = save(dir.path(), "mlp-ep1", manifest(10, Some(0.5)), &contents).unwrap();
+        let contents = Contents { model: encoded(weights.clone()), optimizer: encoded(b"opt".to_vec()), state: encoded(b"{}".to_vec()) };
+        let checkpoint = save(dir.path(), "mlp-ep1", manifest(10, Some(0.5)), contents).unwrap();
         assert_eq!(checkpoint.manifest.files.len(), 3);
         assert_eq!(checkpoint.bytes(), weights.len() as u64 + 5);
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

@@ -99,6 +99,10 @@ pub struct TrainConfig {
     pub train_eval_subset: Option<usize>,
     /// Top-k accuracy to report for classification.
     pub top_k: usize,
+    /// Log per-layer gradient norms every this many steps (and at the first); 0 turns it off.
+    pub grad_norm_every: u64,
+    /// Record the predictions on this many fixed validation samples at each epoch end; 0 turns it off.
+    pub prediction_samples: usize,
 
     /// The metric that selects the best checkpoint and drives early stopping and
     /// reduce-on-plateau; `val.macro_f1` for classification and `val.loss` for regression when absent.
@@ -185,6 +189,8 @@ impl Default for TrainConfig {
             val_every_steps: None,
             train_eval_subset: None,
             top_k: 3,
+            grad_norm_every: 100,
+            prediction_samples: 16,
             monitor: None,
             monitor_mode: None,
             min_delta: "0".into(),

@@ -27,8 +27,9 @@ use regimen_monitor::{Mode, Monitor, Position, StopReason, Verdict};
 use regimen_schedule::{ScheduleSpec, Scheduler};
 
 use crate::batches::{Batches, EpochPlan, batch_count};
-use crate::checkpoint::{self, Checkpoint, Contents, Manifest, Retention};
+use crate::checkpoint::{self, Checkpoint, Contents, Encoded, Manifest, Retention};
 use crate::config::TrainConfig;
+use crate::diagnosis::LiveDiagnosis;
 use crate::error::TrainError;
 use crate::evaluate::{Meter, Objective, evaluate, host_outputs};
 use crate::faults::{self, Fault};
@@ -62,6 +63,9 @@ pub struct FitOutcome {
     /// The weights the run hands over (`model.safetensors` in the run folder), and where they
     /// came from.
     pub final_model: Option<FinalModel>,
+    /// The recipe's verdict on the run (underfitting, bias and variance, overfitting, gradient
+    /// flow), also recorded as its `diagnosis` report.
+    pub diagnosis: Vec<regimen_doctor::Check>,
     /// Wall-clock seconds of the fit (of this process, when resumed).
     pub seconds: f64,
 }
@@ -160,10 +164,7 @@ impl Saver<'_> {
                 ("value", value.map_or_else(|| "na".to_string(), |v| format!("{v:.4}"))),
             ])
             .render(self.template)?;
-        let encode_error = |message: String| TrainError::Checkpoint { path: self.folder.join(&name), message };
-        let weights = checkpoint::encode_weights(model).map_err(encode_error)?;
-        let optimizer = optimizer.into_bytes().map_err(|e| encode_error(e.to_string()))?;
-        let state_json = serde_json::to_vec(state).map_err(|e| encode_error(e.to_string()))?;
+        let state_json = serde_json::to_vec(state).map_err(|e| TrainError::Checkpoint { path: self.folder.join(&name), message: e.to_string() })?;
         let manifest = Manifest {
             format: 0,
             step: state.step,
@@ -173,8 +174,12 @@ impl Saver<'_> {
             monitor_value: value,
             files: BTreeMap::new(),
         };
-        let contents = Contents { model: &weights, optimizer: &optimizer, state: &state_json };
-        let saved = checkpoint::save(self.folder, &name, manifest, &contents)?;
+        let contents = Contents {
+            model: Box::new(|| checkpoint::encode_weights(model).map(|bytes| Box::new(bytes) as Encoded)),
+            optimizer: Box::new(|| optimizer.into_bytes().map(|bytes| Box::new(bytes) as Encoded).map_err(|e| e.to_string())),
+            state: checkpoint::encoded(state_json),
+        };
+        let saved = checkpoint::save(self.folder, &name, manifest, contents)?;
         self.last_saved = Instant::now();
         sink.record(&Event::Artifact { kind: "checkpoint", path: &saved.dir.display().to_string(), bytes: saved.bytes() })?;
         for deleted in checkpoint::prune(self.folder, self.mode, self.retention) {
@@ -264,20 +269,13 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
     let (mut first_epoch, mut first_batch) = (1u64, 0u64);
     if let Some(checkpoint) = resume {
         let state = read_state(checkpoint, config, data)?;
-        model = checkpoint::load_weights(model, &checkpoint.dir)?;
+        // `checkpoint` was verified when it was chosen: read the files once more, not hash them twice.
+        model = checkpoint::load_weights(model, &checkpoint.model_file())?;
         model = assign_param_ids(model, &state.param_ids).ok_or_else(|| TrainError::Checkpoint {
             path: checkpoint.dir.clone(),
             message: "its parameters do not match the model's; it was saved from a different model".into(),
         })?;
-        let bytes = std::fs::read(checkpoint.dir.join(checkpoint::OPTIMIZER_FILE)).map_err(|source| TrainError::Io {
-            path: checkpoint.dir.join(checkpoint::OPTIMIZER_FILE),
-            action: "read",
-            source,
-        })?;
-        optimizer = optimizer.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Checkpoint {
-            path: checkpoint.dir.join(checkpoint::OPTIMIZER_FILE),
-            message: format!("the optimizer state cannot be read ({e})"),
-        })?;
+        optimizer = checkpoint::load_optimizer(checkpoint, optimizer)?;
         scheduler.restore(state.scheduler)?;
         monitor.restore(state.monitor);
         train_meter.restore(state.train_meter);
@@ -292,6 +290,7 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
         sink.record(&Event::Notice { level: "info", message: &message })?;
         observer.on_notice(&message);
     }
+    let mut live = LiveDiagnosis::new(data, config.grad_norm_every, config.prediction_samples);
     let mut saver = checkpoints.map(|folder| Saver {
         folder,
         fields: Fields::new(config, &data.identity.name, &data.identity.short_id),
@@ -353,6 +352,9 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
                 let outputs = model.forward(batch.input(&device));
                 let loss = objective.loss(outputs.clone(), &batch.targets, &device);
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
+                if live.gradients_due(step + 1, step_in_epoch == steps_per_epoch) {
+                    live.log_gradients(&model, &grads, (step + 1, epoch), sink, observer)?;
+                }
                 model = optimizer.step(lr, model, grads);
                 let loss_value = f64::from(loss.into_scalar::<f32>());
                 let host = host_outputs(outputs.detach());
@@ -476,6 +478,7 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
             stop = Some(Stop::interrupted(step, epoch));
         }
         history.push(EpochSummary { epoch, step, metrics, seconds });
+        live.epoch_end(&valid, &plain, &history, sink, observer)?;
         let diverged = stop.as_ref().is_some_and(|s| s.status == RunStatus::Diverged);
         if let Some(saver) = saver.as_mut()
             && !diverged
@@ -495,6 +498,7 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
         }
     }
 
+    let diagnosis = live.finish(&history, sink)?;
     let final_model = match checkpoints {
         Some(folder) => hand_over(folder, spec.mode, config.restore_best, sink)?,
         None => None,
@@ -520,6 +524,7 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
         best_checkpoint,
         last_checkpoint,
         final_model,
+        diagnosis,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -633,6 +638,7 @@ mod tests {
             best_checkpoint: None,
             last_checkpoint: None,
             final_model: None,
+            diagnosis: Vec::new(),
             seconds: 3.0,
         };
         let best = outcome.best();

@@ -14,6 +14,7 @@ pub mod check;
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+pub mod diagnosis;
 pub mod error;
 pub mod evaluate;
 pub mod faults;

@@ -60,6 +60,10 @@ pub struct RunSummary {
     /// Evaluations on the test split made after training, oldest first.
     #[serde(default)]
     pub test_evaluations: Vec<BTreeMap<String, f64>>,
+    /// The recipe's verdict on the run (underfitting, bias and variance, overfitting, gradient
+    /// flow), as `regimen diagnose` gives it.
+    #[serde(default)]
+    pub diagnosis: Vec<regimen_doctor::Check>,
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
     /// The run's folder.
@@ -248,6 +252,7 @@ fn run_fit<M: Network>(
         checkpoints: Checkpoints { best: outcome.best_checkpoint.clone(), last: outcome.last_checkpoint.clone() },
         final_model: outcome.final_model.clone(),
         test_evaluations: Vec::new(),
+        diagnosis: outcome.diagnosis.clone(),
         seconds: outcome.seconds,
         run_dir: run.dir.clone(),
     };

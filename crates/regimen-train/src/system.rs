@@ -21,9 +21,12 @@ pub fn device_memory_bytes(device: &Device) -> Option<u64> {
 /// every time. With glibc's defaults, buffers above 128 KiB are mapped and unmapped per step and
 /// the heap is trimmed after each free, so every step faults in and zeroes fresh pages: a third of
 /// an MLP step went to the kernel, and this setting doubled its throughput (see BENCHMARKS.md).
-/// It raises the mmap threshold to its maximum (32 MiB) and disables trimming, the same effect as
-/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.trim_threshold=…`. The cost is that
-/// peak heap memory stays reserved until the process exits, which suits a training process.
+/// It raises the mmap threshold to its maximum (32 MiB), stops the main thread from mapping even
+/// larger blocks (a checkpoint of a 100 MB model encodes 4× faster and loads 3× faster when its
+/// buffers are reused rather than faulted in afresh) and disables trimming, the same effect as
+/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=…`.
+/// The cost is that peak heap memory stays reserved until the process exits, which suits a
+/// training process.
 ///
 /// Call it once at the start of `main`, before other threads start. It does nothing on platforms
 /// other than Linux with glibc.
@@ -33,5 +36,8 @@ pub fn keep_freed_memory() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        // Larger blocks too come from the heap and are reused (threads other than main still map
+        // what their arenas cannot hold).
+        libc::mallopt(libc::M_MMAP_MAX, 0);
     }
 }

@@ -8,6 +8,7 @@
 
 mod annotate;
 mod compare;
+mod diagnose;
 mod export;
 mod plot;
 mod remove;
@@ -34,6 +35,9 @@ pub enum StoreCommand {
     Export(export::ExportArgs),
     /// Draw learning curves of runs into a PNG or SVG picture.
     Plot(plot::PlotArgs),
+    /// The recipe's verdict on a run (underfitting, bias/variance, overfitting, gradient flow) with
+    /// its evidence: epoch numbers, gradient norms, predictions on a fixed validation batch.
+    Diagnose(diagnose::DiagnoseArgs),
     /// Append a note (markdown) to a run.
     Note(annotate::NoteArgs),
     /// Set tags on a run: `regimen tag RUN arch=cnn stage=baseline`.
@@ -60,6 +64,7 @@ pub fn dispatch(command: StoreCommand) -> anyhow::Result<ExitCode> {
         StoreCommand::Compare(args) => compare::run(&args),
         StoreCommand::Export(args) => export::run(&args),
         StoreCommand::Plot(args) => plot::run(&args),
+        StoreCommand::Diagnose(args) => diagnose::run(&args),
         StoreCommand::Note(args) => annotate::note(&args),
         StoreCommand::Tag(args) => annotate::tag(&args),
         StoreCommand::Rm(args) => remove::rm(&args),

@@ -1,0 +1,220 @@
+//! Checkpoint save and load throughput against the disk's own sequential speed, measured in the
+//! same run on the same folder (`bench/checkpoint/run.sh` builds and runs it).
+//!
+//! The model is an MLP 784-4096-4096-1024-10 (24.3M parameters, 97 MB of `f32` weights) after
+//! one Adam step, so its checkpoint holds the weights and both Adam moments (about 290 MB), as a
+//! real checkpoint does. Each repetition, interleaved so that drift in the disk's speed hits both
+//! sides alike:
+//!
+//! - **disk write**: the same number of bytes written in 8 MiB chunks to one file and fsynced,
+//!   the way `dd conv=fsync` measures a disk;
+//! - **save**: what the training loop does at a checkpoint (`checkpoint::save`): encode the weights
+//!   as safetensors and the optimizer as burnpack while a helper thread writes, fsyncs and hashes
+//!   (BLAKE3) the files already encoded into a partial folder, then rename and fsync the folder;
+//! - **disk read (cold)**: the reference file read back after dropping it from the page cache
+//!   (`posix_fadvise(DONTNEED)`, no root needed);
+//! - **load (cold)**: what `--resume` does, from a cold cache: verify the manifest hashes, load
+//!   the weights into the model and the optimizer state.
+//!
+//! Prints a table with medians and the ratios, and one JSON line per repetition with `--json`.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use clap::Parser;
+use regimen_train::checkpoint::{self, Contents, Encoded, Manifest};
+use regimen_train::model::MlpConfig;
+use regimen_train::optim::build_optimizer;
+use regimen_train::{Network, TrainConfig};
+
+/// Chunk of the reference sequential write and read.
+const CHUNK: usize = 8 << 20;
+
+#[derive(Parser)]
+struct Args {
+    /// Folder to write in; it must be on the disk to measure (not a tmpfs). Created if missing.
+    #[arg(long, default_value = "bench/out/checkpoint")]
+    dir: PathBuf,
+    /// Interleaved repetitions; the table shows medians.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Hidden sizes of the MLP (the default makes a 97 MB model).
+    #[arg(long, value_delimiter = ',', default_value = "4096,4096,1024")]
+    hidden: Vec<usize>,
+    /// Also print one JSON object per repetition.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One repetition's timings, in seconds.
+#[derive(Default, Clone, Copy)]
+struct Timings {
+    disk_write: f64,
+    save: f64,
+    encode_weights: f64,
+    encode: f64,
+    disk_read: f64,
+    verify: f64,
+    load_weights: f64,
+    load: f64,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    regimen_train::system::keep_freed_memory();
+    std::fs::create_dir_all(&args.dir)?;
+    let device = burn::tensor::Device::flex().autodiff();
+    device.seed(7);
+    let model = MlpConfig { inputs: 784, hidden: args.hidden.clone(), outputs: 10, activation: "relu".into(), dropout: 0.0, batch_norm: false }
+        .init(&device);
+    let config = TrainConfig::default();
+    let mut optimizer = build_optimizer(&config);
+    // One Adam step so that the optimizer holds both moments for every parameter.
+    let input = Tensor::<2>::random([32, 784], burn::tensor::Distribution::Default, &device);
+    let loss = model.forward(input).powf_scalar(2.0).mean();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let model = optimizer.step(1e-3, model, grads);
+    let parameters = model.num_params();
+
+    let state = serde_json::to_vec(&config)?;
+    let mut rows = Vec::with_capacity(args.repeat);
+    let mut bytes = 0u64;
+    for rep in 0..args.repeat {
+        let name = format!("bench-{rep}");
+        let started = Instant::now();
+        let manifest = Manifest {
+            format: 0,
+            step: 1,
+            epoch: 1,
+            epoch_complete: true,
+            monitor: "val.loss".into(),
+            monitor_value: Some(1.0),
+            files: Default::default(),
+        };
+        let contents = Contents {
+            model: Box::new(|| checkpoint::encode_weights(&model).map(|bytes| Box::new(bytes) as Encoded)),
+            optimizer: Box::new(|| optimizer.into_bytes().map(|bytes| Box::new(bytes) as Encoded).map_err(|e| e.to_string())),
+            state: checkpoint::encoded(state.clone()),
+        };
+        let saved = checkpoint::save(&args.dir, &name, manifest, contents)?;
+        let save = started.elapsed().as_secs_f64();
+        // Encoding alone, for the breakdown (the save above overlaps it with writing).
+        let encoding = Instant::now();
+        drop(checkpoint::encode_weights(&model)?);
+        let encode_weights = encoding.elapsed().as_secs_f64();
+        drop(optimizer.into_bytes()?);
+        let encode = encoding.elapsed().as_secs_f64();
+        bytes = saved.bytes();
+
+        let reference = args.dir.join("sequential.bin");
+        let disk_write = sequential_write(&reference, bytes)?;
+        let disk_read = cold_read(&reference)?;
+        std::fs::remove_file(&reference)?;
+
+        for file in std::fs::read_dir(&saved.dir)? {
+            drop_from_cache(&file?.path())?;
+        }
+        let started = Instant::now();
+        let verified = checkpoint::verify(&saved.dir)?;
+        let verify = started.elapsed().as_secs_f64();
+        let fresh = MlpConfig { inputs: 784, hidden: args.hidden.clone(), outputs: 10, activation: "relu".into(), dropout: 0.0, batch_norm: false }
+            .init(&device);
+        let weights_started = Instant::now();
+        let loaded = checkpoint::load_weights(fresh, &verified.model_file())?;
+        let load_weights = weights_started.elapsed().as_secs_f64();
+        let _optimizer = checkpoint::load_optimizer(&verified, build_optimizer(&config))?;
+        let load = started.elapsed().as_secs_f64() - weights_started.duration_since(started).as_secs_f64() + verify;
+        assert_eq!(loaded.num_params(), parameters);
+        std::fs::remove_dir_all(&saved.dir)?;
+
+        let timings = Timings { disk_write, save, encode_weights, encode, disk_read, verify, load_weights, load };
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "bench": "checkpoint", "rep": rep, "bytes": bytes, "parameters": parameters,
+                    "disk_write_s": disk_write, "save_s": save, "encode_weights_s": encode_weights, "encode_s": encode,
+                    "disk_read_cold_s": disk_read, "verify_s": verify, "load_weights_s": load_weights, "load_cold_s": load,
+                })
+            );
+        }
+        rows.push(timings);
+    }
+
+    let median = |pick: fn(&Timings) -> f64| {
+        let mut values: Vec<f64> = rows.iter().map(pick).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let mb = bytes as f64 / 1e6;
+    let rate = |seconds: f64| mb / seconds;
+    let (disk_write, save, encode, disk_read, load) =
+        (median(|t| t.disk_write), median(|t| t.save), median(|t| t.encode), median(|t| t.disk_read), median(|t| t.load));
+    let (encode_weights, verify, load_weights) = (median(|t| t.encode_weights), median(|t| t.verify), median(|t| t.load_weights));
+    eprintln!(
+        "checkpoint of an MLP with {:.1}M parameters ({:.0} MB of weights), {mb:.0} MB in all with Adam's state; folder {}; median of {}",
+        parameters as f64 / 1e6,
+        parameters as f64 * 4.0 / 1e6,
+        args.dir.display(),
+        args.repeat
+    );
+    println!("| operation | seconds | MB/s | vs disk |");
+    println!("|---|---:|---:|---:|");
+    println!("| disk sequential write + fsync | {disk_write:.3} | {:.0} | 1.00× |", rate(disk_write));
+    println!(
+        "| **checkpoint save** (encode, hash, write, fsync, rename; encoding alone takes {encode:.3} s: weights {encode_weights:.3} s, optimizer {:.3} s) | {save:.3} | {:.0} | **{:.2}×** |",
+        encode - encode_weights,
+        rate(save),
+        disk_write / save
+    );
+    println!("| disk sequential read (cold cache) | {disk_read:.3} | {:.0} | 1.00× |", rate(disk_read));
+    println!(
+        "| **checkpoint load** (cold cache: verify hashes {verify:.3} s, weights {load_weights:.3} s, optimizer {:.3} s) | {load:.3} | {:.0} | **{:.2}×** |",
+        load - verify - load_weights,
+        rate(load),
+        disk_read / load
+    );
+    Ok(())
+}
+
+/// Writes `bytes` bytes in [`CHUNK`]s and fsyncs; returns the seconds it took.
+fn sequential_write(path: &Path, bytes: u64) -> std::io::Result<f64> {
+    let chunk: Vec<u8> = (0..CHUNK).map(|i| (i * 31 % 251) as u8).collect();
+    let started = Instant::now();
+    let mut file = File::create(path)?;
+    let mut left = bytes as usize;
+    while left > 0 {
+        let n = left.min(CHUNK);
+        file.write_all(&chunk[..n])?;
+        left -= n;
+    }
+    file.sync_all()?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Reads `path` from a cold page cache in [`CHUNK`]s; returns the seconds it took.
+fn cold_read(path: &Path) -> std::io::Result<f64> {
+    drop_from_cache(path)?;
+    let mut buffer = vec![0u8; CHUNK];
+    let started = Instant::now();
+    let mut file = File::open(path)?;
+    while file.read(&mut buffer)? > 0 {}
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Asks the kernel to drop a (synced) file's pages from the page cache.
+fn drop_from_cache(path: &Path) -> std::io::Result<()> {
+    let file = File::open(path)?;
+    file.sync_all()?;
+    // SAFETY: a valid open descriptor; the call only advises the kernel.
+    let code = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if code != 0 {
+        return Err(std::io::Error::from_raw_os_error(code));
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! `regimen diagnose RUN`: the recipe's verdict on a run (underfitting, bias and variance,
+//! overfitting, gradient flow) and the evidence behind it, recomputed from what the store holds,
+//! so it works for any run: finished, stopped early, crashed or still running.
+//!
+//! The evidence is the per-epoch train and validation numbers the verdicts read, the per-layer
+//! gradient norms, and the predictions on the fixed validation batch epoch by epoch ("prediction
+//! dynamics"). Exit code 1 when a verdict FAILs, as for `regimen check`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Args;
+use regimen_doctor::diagnose::{DiagnoseOptions, MetricSeries, TaskInfo, diagnose};
+use regimen_doctor::gradients::GRAD_NORM_KEY;
+use regimen_doctor::{CheckStatus, Report};
+use regimen_store::RunDetail;
+use regimen_train::diagnosis::PREDICTIONS_REPORT;
+use serde_json::{Value, json};
+
+use super::{StoreArg, emit, metric_text, open};
+
+/// The epoch-level numbers shown as evidence, in this order when the run has them.
+const EVIDENCE_KEYS: [&str; 6] = ["train.loss", "val.loss", "train_eval.acc", "train.acc", "val.acc", "val.r2"];
+
+/// Flags of `regimen diagnose`.
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// Run id, or a unique prefix of it.
+    pub run: String,
+    /// The error you hope to reach (a person's or the best known), as a fraction: the bias is
+    /// measured from it.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub target_error: f64,
+    /// Print `{"run_id", "status", "checks", "evidence"}` as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+/// Diagnoses one run.
+pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    if !(0.0..1.0).contains(&args.target_error) {
+        anyhow::bail!("--target-error {} is not a fraction in [0, 1), e.g. 0.02 for 2% error", args.target_error);
+    }
+    let store = open(&args.store.store)?;
+    let detail = store.get_run(&args.run)?;
+    let series: MetricSeries =
+        detail.series.iter().map(|(key, points)| (key.clone(), points.iter().map(|p| (p.step, p.epoch, p.value)).collect())).collect();
+    let task = task_of(&detail);
+    let options = DiagnoseOptions { target_error: args.target_error, ..DiagnoseOptions::default() };
+    let report = Report::new(diagnose(&series, &task, &options));
+    let predictions = prediction_dynamics(&detail);
+    if args.json {
+        let value = json!({
+            "run_id": detail.row.run_id,
+            "name": detail.row.name,
+            "run_status": detail.row.status.to_string(),
+            "status": report.status().as_str(),
+            "checks": report.checks,
+            "evidence": {
+                "epochs": epoch_table(&series),
+                "grad_norms": grad_summary(&series),
+                "predictions": predictions,
+            },
+        });
+        emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+    } else {
+        emit(&render(&detail, &series, &report, &predictions))?;
+    }
+    Ok(if report.status() == CheckStatus::Fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The task and its trivial baseline, from the run's newest classification or regression report
+/// (`train` first: its class supports give the majority share the model must beat).
+fn task_of(detail: &RunDetail) -> TaskInfo {
+    let newest = |split: &str| detail.reports.iter().rev().find(|r| r.split == split).map(|r| &r.body);
+    let Some(body) = newest("train").or_else(|| newest("val")) else {
+        return TaskInfo::Regression;
+    };
+    if body["kind"] != "classification" {
+        return TaskInfo::Regression;
+    }
+    let supports: Vec<f64> = body["per_class"].as_array().map(|c| c.iter().filter_map(|x| x["support"].as_f64()).collect()).unwrap_or_default();
+    let total: f64 = supports.iter().sum();
+    let majority = supports.iter().copied().fold(0.0, f64::max);
+    TaskInfo::Classification { classes: supports.len().max(1), majority_share: (total > 0.0).then(|| majority / total) }
+}
+
+/// One row per epoch end with the numbers the verdicts read.
+fn epoch_table(series: &MetricSeries) -> Vec<Value> {
+    let mut rows: BTreeMap<u64, BTreeMap<&str, f64>> = BTreeMap::new();
+    for key in EVIDENCE_KEYS {
+        // Points are in step order, so a mid-epoch validation is overwritten by its epoch's end.
+        for &(_, epoch, value) in series.get(key).into_iter().flatten() {
+            rows.entry(epoch).or_default().insert(key, value);
+        }
+    }
+    rows.into_iter().map(|(epoch, values)| json!({ "epoch": epoch, "metrics": values })).collect()
+}
+
+/// Per layer: the first, last, smallest and largest logged gradient norm.
+fn grad_summary(series: &MetricSeries) -> BTreeMap<String, Value> {
+    series
+        .iter()
+        .filter(|(key, _)| key.as_str() == GRAD_NORM_KEY || key.starts_with(&format!("{GRAD_NORM_KEY}.")))
+        .filter_map(|(key, points)| {
+            let (first, last) = (points.first()?, points.last()?);
+            let (min, max) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.2), hi.max(p.2)));
+            let layer = key.strip_prefix(&format!("{GRAD_NORM_KEY}.")).unwrap_or("(all layers)");
+            Some((layer.to_string(), json!({ "first": first.2, "first_step": first.0, "last": last.2, "last_step": last.0, "min": min, "max": max, "points": points.len() })))
+        })
+        .collect()
+}
+
+/// The predictions on the fixed validation batch, one entry per epoch (the newest record of each
+/// epoch wins: a resumed run records its epoch again).
+fn prediction_dynamics(detail: &RunDetail) -> Vec<Value> {
+    let mut by_epoch: BTreeMap<u64, Value> = BTreeMap::new();
+    for report in detail.reports.iter().filter(|r| r.split == PREDICTIONS_REPORT) {
+        let mut body = report.body.clone();
+        body["epoch"] = json!(report.epoch);
+        body["step"] = json!(report.step);
+        by_epoch.insert(report.epoch, body);
+    }
+    by_epoch.into_values().collect()
+}
+
+fn render(detail: &RunDetail, series: &MetricSeries, report: &Report, predictions: &[Value]) -> String {
+    let row = &detail.row;
+    let mut out = format!("run {} · {} · {}\n\n", row.run_id, row.name, row.status);
+    out.push_str(&report.render(std::io::stdout().is_terminal()));
+
+    let epochs = epoch_table(series);
+    if !epochs.is_empty() {
+        let keys: Vec<&str> = EVIDENCE_KEYS.iter().copied().filter(|k| series.contains_key(*k)).collect();
+        out.push_str("\nevidence: epoch ends\n  epoch");
+        for key in &keys {
+            let _ = write!(out, " {key:>14}");
+        }
+        out.push('\n');
+        for row in &epochs {
+            let _ = write!(out, "  {:>5}", row["epoch"].as_u64().unwrap_or_default());
+            for key in &keys {
+                let cell = row["metrics"][key].as_f64().map_or_else(|| "-".to_string(), metric_text);
+                let _ = write!(out, " {cell:>14}");
+            }
+            out.push('\n');
+        }
+    }
+
+    let grads = grad_summary(series);
+    if !grads.is_empty() {
+        out.push_str("\nevidence: gradient norms per layer (first → last logged, min–max)\n");
+        for (layer, s) in &grads {
+            let number = |key: &str| s[key].as_f64().map_or_else(|| "NaN".to_string(), metric_text);
+            let _ = writeln!(
+                out,
+                "  {layer:<24} {} → {}  ({}–{}, {} points)",
+                number("first"),
+                number("last"),
+                number("min"),
+                number("max"),
+                s["points"]
+            );
+        }
+    }
+
+    if let Some(first) = predictions.first() {
+        let samples = first["predicted"].as_array().map_or(0, Vec::len);
+        let classification = first.get("confidence").is_some();
+        out.push_str("\nevidence: predictions on the fixed validation batch, by epoch");
+        out.push_str(if classification { " (predicted class, * when wrong)\n" } else { " (predicted value)\n" });
+        let _ = write!(out, "  {:<8}", "sample");
+        for p in predictions {
+            let _ = write!(out, " {:>7}", format!("ep{}", p["epoch"]));
+        }
+        out.push_str("  target\n");
+        for i in 0..samples {
+            let _ = write!(out, "  {i:<8}");
+            for p in predictions {
+                let cell = if classification {
+                    let wrong = p["predicted"][i] != p["targets"][i];
+                    format!("{}{}", p["predicted"][i], if wrong { "*" } else { "" })
+                } else {
+                    p["predicted"][i].as_f64().map_or_else(|| "-".into(), |v| format!("{v:.3}"))
+                };
+                let _ = write!(out, " {cell:>7}");
+            }
+            let _ = writeln!(out, "  {}", first["targets"][i]);
+        }
+    }
+    out
+}
