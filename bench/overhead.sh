@@ -11,7 +11,7 @@
 #   grad-norm-every-10  the same with norms every 10 steps (ten times the default rate)
 # The grad-norm pairs time the steps that compute norms along with those that do not, which
 # is the cost a run pays. Targets: logging < 2%, grad norms < 3% of step time.
-# Raw JSON lines go to bench/out/overhead.jsonl.
+# Raw JSON lines go to bench/out/overhead.jsonl. REGIMEN_BENCH=PATH uses a prebuilt regimen-bench.
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -35,9 +35,11 @@ done
 source "$BENCH_DIR/quiet.sh"
 export RAYON_NUM_THREADS="$THREADS"
 
-echo "[bench] building regimen-bench (release)" >&2
-cargo build --release --quiet -p regimen-bench
-BIN="$ROOT/target/release/regimen-bench"
+if [[ -z "${REGIMEN_BENCH:-}" ]]; then
+    echo "[bench] building regimen-bench (release)" >&2
+    cargo build --release --quiet -p regimen-bench
+fi
+BIN="${REGIMEN_BENCH:-$ROOT/target/release/regimen-bench}"
 mkdir -p "$BENCH_DIR/out"
 JSONL="$BENCH_DIR/out/overhead.jsonl"
 : > "$JSONL"
@@ -75,16 +77,32 @@ done
 python3 - "$JSONL" <<'PY'
 import json, statistics, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
-print("| model | what | off (samples/s) | on (samples/s) | step-time overhead, median of pairs | target |")
+med = statistics.median
+print("A/B: interleaved pairs, median of the per-pair step-time ratios (noisy: single runs vary by several %)")
+print()
+print("| model | what | off (samples/s) | on (samples/s) | step-time overhead | target |")
 print("|---|---|---:|---:|---:|---|")
 for model in dict.fromkeys(r["model"] for r in rows):
-    of = lambda label: [r["samples_per_sec"] for r in rows if r["model"] == model and r["label"] == label]
-    off = of("logging:off")
+    of = lambda label: [r for r in rows if r["model"] == model and r["label"] == label]
+    off = [r["samples_per_sec"] for r in of("logging:off")]
     for label, what, target in [("logging", "full logging (file + store, loss every step)", "< 2%"),
                                 ("grad", "per-layer grad norms every 100 steps", "< 3%"),
                                 ("grad10", "per-layer grad norms every 10 steps", "")]:
-        on = of(label + ":on")
-        ratios = [a / b - 1 for a, b in zip(off, on)]  # step time on / step time off - 1
-        print(f"| {model} | {what} | {statistics.median(off):,.0f} | {statistics.median(on):,.0f} "
-              f"| {100 * statistics.median(ratios):+.2f}% | {target} |")
+        on = [r["samples_per_sec"] for r in of(label + ":on")]
+        ratios = [a / b - 1 for a, b in zip(off, on)]
+        print(f"| {model} | {what} | {med(off):,.0f} | {med(on):,.0f} | {100 * med(ratios):+.2f}% | {target} |")
+print()
+print("Direct: the same runs, cost measured inside the process, as a share of the step time")
+print()
+print("| model | step ms | sink calls µs/step | store writer CPU µs/step | logging share | grad-norm call ms | share at every 100 | at every 10 |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for model in dict.fromkeys(r["model"] for r in rows):
+    full = [r for r in rows if r["model"] == model and r["label"] == "logging:on"]
+    off = [r for r in rows if r["model"] == model and r["label"] == "logging:off"]
+    step = med([r["seconds"] / r["steps"] for r in off])
+    sink = med([r["sink_seconds_per_step"] for r in full])
+    writer = med([r["writer_cpu_seconds_per_step"] for r in full])
+    grad = med([r["grad_norm_seconds_per_call"] for r in rows if r["model"] == model])
+    print(f"| {model} | {1e3 * step:.2f} | {1e6 * sink:.1f} | {1e6 * writer:.1f} | {100 * (sink + writer) / step:.3f}% "
+          f"| {1e3 * grad:.3f} | {100 * grad / (100 * step):.3f}% | {100 * grad / (10 * step):.3f}% |")
 PY

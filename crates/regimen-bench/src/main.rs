@@ -12,14 +12,16 @@
 //! (`regimen_train::system::keep_freed_memory`); `REGIMEN_GLIBC_DEFAULTS=1` leaves glibc's
 //! defaults, to measure what that setting is worth.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use rand::{Rng, SeedableRng};
 use regimen_data::{DatasetIdentity, PreparedData, Samples, Targets, Task};
 use std::sync::Arc;
 
-use regimen_events::{Event, EventSink, JsonLinesSink, NullSink, RunStart, Tee};
+use burn::optim::GradientsParams;
+use regimen_events::{Event, EventSink, JsonLinesSink, NullSink, RunStart, SinkError, Tee};
+use regimen_train::check::grads::layer_grad_norms;
 use regimen_store::{RunStore, SinkOptions, SqliteStore, StoreSink};
 use regimen_train::model::{CnnConfig, MlpConfig};
 use regimen_train::{FitContext, Network, Observer, StepProgress, TrainConfig, fit};
@@ -124,7 +126,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = burn::tensor::Device::flex().autodiff();
     device.seed(args.seed);
     let log = tempfile::tempdir_in(".")?;
-    let mut sink: Box<dyn EventSink> = if full { Box::new(full_sink(log.path(), &config)?) } else { Box::new(NullSink) };
+    let inner: Box<dyn EventSink> = if full { Box::new(full_sink(log.path(), &config)?) } else { Box::new(NullSink) };
+    let mut sink = TimedSink { inner, spent: Duration::ZERO };
+    let writer_cpu_before = writer_cpu_seconds();
     let mut stopwatch = Stopwatch { warmup: args.warmup, last: args.warmup + args.steps, started: None, seconds: None };
     let ctx = |sink, observer| FitContext {
         config: &config,
@@ -146,15 +150,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 batch_norm: false,
             }
             .init(&device);
-            run(model, ctx(sink.as_mut(), &mut stopwatch))?;
+            run(model, ctx(&mut sink, &mut stopwatch))?;
         }
         _ => {
             let model = CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }
                 .init(&device)?;
-            run(model, ctx(sink.as_mut(), &mut stopwatch))?;
+            run(model, ctx(&mut sink, &mut stopwatch))?;
         }
     }
     sink.flush()?;
+    let writer_cpu = writer_cpu_seconds() - writer_cpu_before;
+    let grad_norm_call = match args.model.as_str() {
+        "mlp" => grad_norm_seconds(
+            MlpConfig { inputs: 784, hidden: vec![512, 512], outputs: 10, activation: "relu".into(), dropout: 0.0, batch_norm: false }
+                .init(&device),
+            batch,
+            &device,
+        ),
+        _ => grad_norm_seconds(
+            CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }.init(&device)?,
+            batch,
+            &device,
+        ),
+    };
+    let all_steps = (args.warmup + args.steps) as f64;
     let seconds = stopwatch.seconds.ok_or("the timed steps did not complete")?;
     let samples = args.steps as f64 * batch as f64;
     println!(
@@ -169,6 +188,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "threads": args.threads,
             "logging": args.logging,
             "grad_norm_every": args.grad_norm_every,
+            // Direct measurements of what logging and diagnosis cost, free of run-to-run noise:
+            // time the training thread spent in the sink per step, CPU time of the store's
+            // writer thread per step (it competes for the cores), and one per-layer gradient
+            // norm computation.
+            "sink_seconds_per_step": sink.spent.as_secs_f64() / all_steps,
+            "writer_cpu_seconds_per_step": writer_cpu / all_steps,
+            "grad_norm_seconds_per_call": grad_norm_call,
         })
     );
     Ok(())
@@ -191,6 +217,61 @@ fn full_sink(dir: &std::path::Path, config: &TrainConfig) -> Result<Tee<JsonLine
     sink.record(&Event::RunStarted(&start))?;
     sink.flush()?;
     Ok(sink)
+}
+
+/// A sink that times the calls the training thread makes into it.
+struct TimedSink {
+    inner: Box<dyn EventSink>,
+    spent: Duration,
+}
+
+impl EventSink for TimedSink {
+    fn record(&mut self, event: &Event<'_>) -> Result<(), SinkError> {
+        let started = Instant::now();
+        let result = self.inner.record(event);
+        self.spent += started.elapsed();
+        result
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        let started = Instant::now();
+        let result = self.inner.flush();
+        self.spent += started.elapsed();
+        result
+    }
+}
+
+/// CPU seconds used so far by the store's writer thread (0 when there is none), from
+/// `/proc/self/task/*/stat`, in clock ticks of 10 ms.
+fn writer_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok())
+        .filter(|stat| stat.contains("(regimen-store-w"))
+        .filter_map(|stat| {
+            // Fields after the `(comm)`: state is the first, utime and stime the 12th and 13th.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+        })
+        .sum::<f64>()
+        / 100.0
+}
+
+/// Median seconds of one per-layer gradient norm computation (what `--grad-norm-every` adds to a
+/// step that logs norms) for `model` on a random batch.
+fn grad_norm_seconds<M: Network>(model: M, batch: usize, device: &burn::tensor::Device) -> f64 {
+    let input = burn::tensor::Tensor::<2>::random([batch, 784], burn::tensor::Distribution::Default, device);
+    let loss = model.forward(input).powf_scalar(2.0).mean();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let mut times: Vec<f64> = (0..15)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(layer_grad_norms(&model, &grads));
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 fn run<M: Network>(model: M, ctx: FitContext<'_>) -> Result<(), regimen_train::TrainError> {

@@ -127,3 +127,56 @@ fn reading_commands_do_not_create_a_store_and_say_when_there_is_none() {
     let stderr = regimen_fails(&["runs", "--store", &missing_arg, "--sort", "-"]);
     assert!(stderr.contains('^'), "{stderr}");
 }
+
+/// Runs `regimen note RUN --edit` with `editor` as $EDITOR (and no $VISUAL).
+fn note_with_editor(store: &str, run: &str, editor: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args(["note", run, "--edit", "--store", store])
+        .env_remove("VISUAL")
+        .env("EDITOR", editor)
+        .output()
+        .unwrap()
+}
+
+/// Writes an executable shell script that stands in for a person at the editor.
+fn editor_script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn note_edit_opens_the_editor_and_keeps_the_draft_when_the_editor_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let store_arg = store.display().to_string();
+    let run = train_tiny(&store, "0.01");
+    let run = run["run_id"].as_str().unwrap();
+
+    // An editor that fails after writing: nothing is saved, the draft stays and says so.
+    let failing = editor_script(dir.path(), "failing", "printf 'half a thought\\n' >> \"$1\"; exit 3");
+    let out = note_with_editor(&store_arg, run, &failing);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("exited with exit status: 3") && stderr.contains("draft is kept"), "{stderr}");
+    let draft = store.join(format!("note-{run}.md"));
+    assert!(std::fs::read_to_string(&draft).unwrap().contains("half a thought"));
+
+    // Opening it again continues the draft; the hint line is not saved, the draft is removed.
+    let finishing = editor_script(dir.path(), "finishing", "printf '## lr 1e-2\\nconverges in 2 epochs\\n' >> \"$1\"");
+    let out = note_with_editor(&store_arg, run, &finishing);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!draft.exists());
+    let shown = regimen_text(&["show", run, "--store", &store_arg]);
+    assert!(shown.contains("half a thought") && shown.contains("converges in 2 epochs"), "{shown}");
+    assert!(!shown.contains("this line is removed"), "{shown}");
+
+    // Saving only the hint cancels.
+    let unchanged = editor_script(dir.path(), "unchanged", "true");
+    let out = note_with_editor(&store_arg, run, &unchanged);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the note is empty; nothing was saved"));
+    // Text and --edit together are refused.
+    let both = regimen(&["note", run, "text", "--edit", "--store", &store_arg]);
+    assert!(!both.status.success() && String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
+}

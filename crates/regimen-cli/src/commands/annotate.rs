@@ -1,10 +1,16 @@
 //! `regimen note` and `regimen tag`: what a person adds to a run after the fact.
 
-use std::process::ExitCode;
+use std::path::Path;
+use std::process::{Command, ExitCode};
 
+use anyhow::Context;
 use clap::Args;
 
 use super::{StoreArg, open};
+
+/// The comment at the top of a note opened with `--edit`; removed from what is saved.
+const EDIT_HINT: &str = "<!-- Write the note for run {run} in markdown below; this line is removed. \
+Save an empty note to cancel. -->\n";
 
 /// Flags of `regimen note`.
 #[derive(Debug, Args)]
@@ -12,7 +18,11 @@ pub struct NoteArgs {
     /// Run id, or a unique prefix of it.
     pub run: String,
     /// The note, in markdown; quote it.
-    pub text: String,
+    #[arg(required_unless_present = "edit", conflicts_with = "edit")]
+    pub text: Option<String>,
+    /// Write the note in your editor ($VISUAL, else $EDITOR, else vi) instead.
+    #[arg(long, short)]
+    pub edit: bool,
     #[command(flatten)]
     pub store: StoreArg,
 }
@@ -42,9 +52,51 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 pub fn note(args: &NoteArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store.store)?;
     let id = store.resolve(&args.run)?;
-    store.add_note(&id, &args.text)?;
+    let draft = args.store.store.join(format!("note-{id}.md"));
+    let text = match &args.text {
+        Some(text) => text.clone(),
+        None => edit_note(&id, &draft)?,
+    };
+    if text.trim().is_empty() {
+        anyhow::bail!("the note is empty; nothing was saved");
+    }
+    store.add_note(&id, &text)?;
+    if args.text.is_none() {
+        let _ = std::fs::remove_file(&draft);
+    }
     eprintln!("noted on run {id}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens `draft` (a hint, or what an earlier failed edit left there) in the user's editor and
+/// returns the text without the hint. The draft stays on disk until the note is saved, so a crash
+/// or a failing editor loses nothing.
+fn edit_note(run: &str, draft: &Path) -> anyhow::Result<String> {
+    let hint = EDIT_HINT.replace("{run}", run);
+    if !draft.exists() {
+        std::fs::write(draft, &hint).with_context(|| format!("could not write the draft {}", draft.display()))?;
+    }
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .unwrap_or_else(|| "vi".to_string());
+    // Through the shell, as git does, so that EDITOR may carry arguments (`code --wait`).
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$@\""))
+        .arg(&editor)
+        .arg(draft)
+        .status()
+        .with_context(|| format!("could not start the editor `{editor}`"))?;
+    if !status.success() {
+        anyhow::bail!(
+            "the editor `{editor}` exited with {status}; nothing was saved, and your draft is kept in {} \
+             (`regimen note {run} --edit` opens it again)",
+            draft.display()
+        );
+    }
+    let text = std::fs::read_to_string(draft).with_context(|| format!("could not read the draft {}", draft.display()))?;
+    Ok(text.replacen(&hint, "", 1))
 }
 
 /// Sets tags.
