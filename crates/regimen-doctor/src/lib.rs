@@ -52,6 +52,12 @@ pub mod grid;
 mod report;
 pub mod scale;
 mod stats;
+
+/// How checks write numbers in `measured` and in messages, shared with the model checks of
+/// `regimen-train` so that one report reads alike.
+pub mod format {
+    pub use crate::stats::{num, pct, round_sig};
+}
 #[cfg(test)]
 mod testing;
 

@@ -219,7 +219,7 @@ fn moments(values: &[f32], k: f64) -> Moments {
 }
 
 /// `x` rounded to 4 significant digits as a JSON number; `null` when not finite.
-pub(crate) fn num(x: f64) -> Value {
+pub fn num(x: f64) -> Value {
     if !x.is_finite() {
         return Value::Null;
     }
@@ -227,7 +227,7 @@ pub(crate) fn num(x: f64) -> Value {
 }
 
 /// `x` rounded to 4 significant digits.
-pub(crate) fn round_sig(x: f64) -> f64 {
+pub fn round_sig(x: f64) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return x;
     }
@@ -273,7 +273,7 @@ pub(crate) fn fmt_count(n: usize) -> String {
 }
 
 /// A fraction as a percentage with one decimal: `99.0%`.
-pub(crate) fn pct(fraction: f64) -> String {
+pub fn pct(fraction: f64) -> String {
     format!("{:.1}%", 100.0 * fraction)
 }
 

@@ -1,21 +1,9 @@
-//! Numbers in messages and in `measured`, formatted as `regimen-doctor`'s data checks format them,
-//! so that the two halves of one report read alike.
+//! Numbers in messages and in `measured`: `regimen-doctor`'s formatting, plus the sentence form
+//! the model checks use (no thousands separators, scientific from 1e6).
 
 use serde_json::Value;
 
-/// `x` rounded to 4 significant digits.
-pub(crate) fn round_sig(x: f64) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return x;
-    }
-    // Through decimal text, which rounds exactly where scaling by a power of ten would not.
-    format!("{x:.3e}").parse().unwrap_or(x)
-}
-
-/// `x` rounded to 4 significant digits as a JSON number; `null` when not finite.
-pub(crate) fn num(x: f64) -> Value {
-    if x.is_finite() { Value::from(round_sig(x)) } else { Value::Null }
-}
+pub(crate) use regimen_doctor::format::{num, pct, round_sig};
 
 /// A list of numbers as a JSON array of [`num`]s.
 pub(crate) fn nums(values: impl IntoIterator<Item = f64>) -> Value {
@@ -38,11 +26,6 @@ pub(crate) fn fmt_num(x: f64) -> String {
     let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
     let text = format!("{r:.decimals$}");
     if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
-}
-
-/// A fraction as a percentage with one decimal: `99.0%`.
-pub(crate) fn pct(fraction: f64) -> String {
-    format!("{:.1}%", 100.0 * fraction)
 }
 
 #[cfg(test)]
