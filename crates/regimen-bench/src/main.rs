@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use burn::optim::GradientsParams;
 use regimen_events::{Event, EventSink, JsonLinesSink, NullSink, RunStart, SinkError, Tee};
-use regimen_train::check::grads::layer_grad_norms;
 use regimen_store::{RunStore, SinkOptions, SqliteStore, StoreSink};
+use regimen_train::check::grads::layer_grad_norms;
 use regimen_train::model::{CnnConfig, MlpConfig};
 use regimen_train::{FitContext, Network, Observer, StepProgress, TrainConfig, fit};
 
@@ -153,8 +153,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             run(model, ctx(&mut sink, &mut stopwatch))?;
         }
         _ => {
-            let model = CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }
-                .init(&device)?;
+            let model =
+                CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }
+                    .init(&device)?;
             run(model, ctx(&mut sink, &mut stopwatch))?;
         }
     }
@@ -162,13 +163,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let writer_cpu = writer_cpu_seconds() - writer_cpu_before;
     let grad_norm_call = match args.model.as_str() {
         "mlp" => grad_norm_seconds(
-            MlpConfig { inputs: 784, hidden: vec![512, 512], outputs: 10, activation: "relu".into(), dropout: 0.0, batch_norm: false }
-                .init(&device),
+            MlpConfig {
+                inputs: 784,
+                hidden: vec![512, 512],
+                outputs: 10,
+                activation: "relu".into(),
+                dropout: 0.0,
+                batch_norm: false,
+            }
+            .init(&device),
             batch,
             &device,
         ),
         _ => grad_norm_seconds(
-            CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }.init(&device)?,
+            CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }
+                .init(&device)?,
             batch,
             &device,
         ),
@@ -202,7 +211,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 /// The sink `regimen train` uses: the run's JSON-lines file and the SQLite run store, with the run
 /// started in it.
-fn full_sink(dir: &std::path::Path, config: &TrainConfig) -> Result<Tee<JsonLinesSink, StoreSink>, Box<dyn std::error::Error>> {
+fn full_sink(
+    dir: &std::path::Path,
+    config: &TrainConfig,
+) -> Result<Tee<JsonLinesSink, StoreSink>, Box<dyn std::error::Error>> {
     let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(dir.join("store"))?);
     let mut sink = Tee(JsonLinesSink::open(dir.join("events.jsonl"))?, StoreSink::new(store, SinkOptions::default())?);
     let start = RunStart {

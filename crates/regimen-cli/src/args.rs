@@ -329,7 +329,12 @@ impl TrainArgs {
         let mut flags = toml::Table::try_from(self).context("could not encode the flags")?;
         let store = flags.remove("store").and_then(|v| v.as_str().map(PathBuf::from));
         let mut given: Vec<String> = flags.keys().map(|k| format!("--{}", k.replace('_', "-"))).collect();
-        for (set, flag) in [(self.config.is_some(), "--config"), (self.no_normalize, "--no-normalize"), (self.augment, "--augment"), (self.no_restore_best, "--no-restore-best")] {
+        for (set, flag) in [
+            (self.config.is_some(), "--config"),
+            (self.no_normalize, "--no-normalize"),
+            (self.augment, "--augment"),
+            (self.no_restore_best, "--no-restore-best"),
+        ] {
             if set {
                 given.push(flag.to_string());
             }
@@ -459,7 +464,10 @@ mod tests {
 
     #[test]
     fn resume_refuses_settings_other_than_the_store() {
-        let parse = |args: &[&str]| match Cli::try_parse_from(std::iter::once("regimen").chain(args.iter().copied())).unwrap().command {
+        let parse = |args: &[&str]| match Cli::try_parse_from(std::iter::once("regimen").chain(args.iter().copied()))
+            .unwrap()
+            .command
+        {
             Some(Command::Train(args)) => args.resume_store(),
             other => panic!("expected train, got {other:?}"),
         };
@@ -470,7 +478,17 @@ mod tests {
 
     #[test]
     fn early_stopping_flags_reach_the_config() {
-        let config = resolve(&["train", "--patience", "3 epochs", "--monitor", "val.acc", "--min-delta", "1%", "--no-restore-best"]).unwrap();
+        let config = resolve(&[
+            "train",
+            "--patience",
+            "3 epochs",
+            "--monitor",
+            "val.acc",
+            "--min-delta",
+            "1%",
+            "--no-restore-best",
+        ])
+        .unwrap();
         assert_eq!(config.patience.as_deref(), Some("3 epochs"));
         assert_eq!(config.monitor.as_deref(), Some("val.acc"));
         assert!(!config.restore_best);

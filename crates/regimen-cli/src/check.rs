@@ -77,7 +77,9 @@ impl CheckObserver for Stages {
 /// Runs `regimen check`: exit code 0 when no check FAILs, 1 when one does.
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.train.resume.is_some() {
-        anyhow::bail!("regimen check judges a fresh setup; drop --resume (check the run's config with --config RUN_DIR/config.toml)");
+        anyhow::bail!(
+            "regimen check judges a fresh setup; drop --resume (check the run's config with --config RUN_DIR/config.toml)"
+        );
     }
     if args.train.init_from.is_some() {
         anyhow::bail!("regimen check judges a freshly initialized model (loss at init, init well); drop --init-from");
@@ -122,7 +124,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         println!("{text}");
     } else {
         print!("{}", report.render(std::io::stdout().is_terminal()));
-        eprintln!("{:.1} s · report saved to {} (picture of the first batch: {})", started.elapsed().as_secs_f64(), path.display(), GRID_FILE);
+        eprintln!(
+            "{:.1} s · report saved to {} (picture of the first batch: {})",
+            started.elapsed().as_secs_f64(),
+            path.display(),
+            GRID_FILE
+        );
     }
     Ok(if report.status() == CheckStatus::Fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -87,7 +87,11 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{}", progress::summary_table(&summary));
         if !summary.diagnosis.is_empty() {
             let report = regimen_train::check::Report::new(summary.diagnosis.clone());
-            eprint!("\ndiagnosis (`regimen diagnose {}` shows it again with the evidence):\n{}", summary.run_id, report.render(interactive));
+            eprint!(
+                "\ndiagnosis (`regimen diagnose {}` shows it again with the evidence):\n{}",
+                summary.run_id,
+                report.render(interactive)
+            );
         }
     }
     Ok(match summary.status {

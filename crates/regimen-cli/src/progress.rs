@@ -57,11 +57,9 @@ impl Observer for ProgressView {
             return;
         }
         let bar = ProgressBar::new(steps);
-        let style = ProgressStyle::with_template(
-            "epoch {prefix} {bar:30.cyan/blue} {pos}/{len} {msg} ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let style = ProgressStyle::with_template("epoch {prefix} {bar:30.cyan/blue} {pos}/{len} {msg} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
         bar.set_style(style);
         bar.set_prefix(format!("{epoch}/{epochs}"));
         bar.enable_steady_tick(Duration::from_millis(200));
@@ -149,11 +147,12 @@ fn indent(text: &str) -> String {
 pub fn summary_table(summary: &RunSummary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "\nrun {} ({})", summary.run_id, summary.name);
-    let _ = writeln!(out, "status: {}{}", summary.status.as_str(), summary
-        .reason
-        .as_deref()
-        .map(|r| format!(" — {r}"))
-        .unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "status: {}{}",
+        summary.status.as_str(),
+        summary.reason.as_deref().map(|r| format!(" — {r}")).unwrap_or_default()
+    );
     let d = &summary.dataset;
     let _ = writeln!(
         out,
@@ -170,7 +169,13 @@ pub fn summary_table(summary: &RunSummary) -> String {
     let _ = writeln!(out, "\nsaved in {}", summary.run_dir.display());
     if let Some(model) = &summary.final_model {
         let origin = if model.restored_best { "best" } else { "last" };
-        let _ = writeln!(out, "  final model: {} ({origin} weights, epoch {}, step {})", model.path.display(), model.epoch, model.step);
+        let _ = writeln!(
+            out,
+            "  final model: {} ({origin} weights, epoch {}, step {})",
+            model.path.display(),
+            model.epoch,
+            model.step
+        );
     }
     if let Some(best) = &summary.checkpoints.best {
         let _ = writeln!(out, "  best checkpoint: {}", best.display());
@@ -179,10 +184,6 @@ pub fn summary_table(summary: &RunSummary) -> String {
         let _ = writeln!(out, "  last checkpoint: {}", last.display());
     }
     let _ = writeln!(out, "  events: {}", summary.run_dir.join("events.jsonl").display());
-    let _ = write!(
-        out,
-        "evaluate on the held-out test split with: regimen eval {} --split test",
-        summary.run_id
-    );
+    let _ = write!(out, "evaluate on the held-out test split with: regimen eval {} --split test", summary.run_id);
     out
 }

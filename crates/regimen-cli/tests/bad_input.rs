@@ -7,7 +7,17 @@ use common::*;
 
 fn train_on(data: &std::path::Path, extra: &[&str]) -> String {
     let store = tempfile::tempdir().unwrap();
-    let mut args = vec!["train", "--data", data.to_str().unwrap(), "--store", store.path().to_str().unwrap(), "--epochs", "1", "--model", "mlp"];
+    let mut args = vec![
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--store",
+        store.path().to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--model",
+        "mlp",
+    ];
     args.extend_from_slice(extra);
     regimen_fails(&args)
 }
@@ -95,7 +105,8 @@ fn unknown_builtin_dataset_lists_the_builtins() {
 #[test]
 fn cnn_on_tabular_data_explains_the_mismatch() {
     let store = tempfile::tempdir().unwrap();
-    let stderr = regimen_fails(&["train", "--dataset", "spirals", "--model", "cnn", "--store", store.path().to_str().unwrap()]);
+    let stderr =
+        regimen_fails(&["train", "--dataset", "spirals", "--model", "cnn", "--store", store.path().to_str().unwrap()]);
     assert!(stderr.contains("--model mlp"), "{stderr}");
 }
 

@@ -16,8 +16,9 @@ fn check(store: &Path, args: &[&str]) -> (i32, Value) {
     let out = regimen(&all);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "regimen {all:?} panicked:\n{stderr}");
-    let report = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout of {all:?} is not JSON ({e}):\n{}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("stdout of {all:?} is not JSON ({e}):\n{}\n{stderr}", String::from_utf8_lossy(&out.stdout))
+    });
     (out.status.code().unwrap_or(-1), report)
 }
 
@@ -38,14 +39,30 @@ fn not_passing(report: &Value) -> Vec<String> {
     report["checks"]
         .as_array()
         .map(|checks| {
-            checks.iter().filter(|c| c["status"] != "pass").map(|c| format!("{} {}: {}", c["status"], c["name"], c["message"])).collect()
+            checks
+                .iter()
+                .filter(|c| c["status"] != "pass")
+                .map(|c| format!("{} {}: {}", c["status"], c["name"], c["message"]))
+                .collect()
         })
         .unwrap_or_default()
 }
 
 /// A small, quick CNN setup on `shapes` (the checks' budgets cut to match).
-const SMALL: &[&str] =
-    &["--dataset-size", "600", "--channels", "4,8", "--batch-size", "32", "--steps", "40", "--overfit-steps", "150", "--determinism-steps", "3"];
+const SMALL: &[&str] = &[
+    "--dataset-size",
+    "600",
+    "--channels",
+    "4,8",
+    "--batch-size",
+    "32",
+    "--steps",
+    "40",
+    "--overfit-steps",
+    "150",
+    "--determinism-steps",
+    "3",
+];
 
 #[test]
 fn help_lists_the_train_flags_and_the_budgets() {
@@ -131,8 +148,20 @@ fn write_table(path: &Path, rows: usize, label: impl Fn(usize) -> usize, informa
     std::fs::write(path, text).unwrap();
 }
 
-const TABLE: &[&str] =
-    &["--model", "mlp", "--hidden", "32,32", "--batch-size", "32", "--steps", "60", "--overfit-steps", "200", "--determinism-steps", "3"];
+const TABLE: &[&str] = &[
+    "--model",
+    "mlp",
+    "--hidden",
+    "32,32",
+    "--batch-size",
+    "32",
+    "--steps",
+    "60",
+    "--overfit-steps",
+    "200",
+    "--determinism-steps",
+    "3",
+];
 
 #[test]
 fn a_learnable_table_passes_the_model_checks() {
@@ -177,7 +206,8 @@ fn hash(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-const IMAGES: &[&str] = &["--model", "mlp", "--hidden", "64", "--batch-size", "32", "--steps", "60", "--determinism-steps", "3"];
+const IMAGES: &[&str] =
+    &["--model", "mlp", "--hidden", "64", "--batch-size", "32", "--steps", "60", "--determinism-steps", "3"];
 
 #[test]
 fn shuffled_labels_overfit_one_batch_but_stay_at_chance() {
@@ -216,7 +246,11 @@ fn inputs_that_carry_nothing_fail_the_input_independent_baseline() {
     args.extend(["--data", &data, "--label", "label"]);
     let (code, report) = check(dir.path(), &args);
     assert_eq!(status(&report, "input_independent_baseline"), "fail", "{:#?}", not_passing(&report));
-    assert_eq!(status(&report, "overfit_one_batch"), "fail", "identical inputs with different labels cannot be memorized");
+    assert_eq!(
+        status(&report, "overfit_one_batch"),
+        "fail",
+        "identical inputs with different labels cannot be memorized"
+    );
     assert_eq!(code, 1);
 }
 

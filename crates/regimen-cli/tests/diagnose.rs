@@ -7,7 +7,10 @@ use common::{regimen, regimen_json};
 use serde_json::Value;
 
 fn check<'a>(checks: &'a Value, name: &str) -> &'a Value {
-    checks.as_array().and_then(|c| c.iter().find(|c| c["name"] == name)).unwrap_or_else(|| panic!("no {name} in {checks}"))
+    checks
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no {name} in {checks}"))
 }
 
 /// `regimen diagnose RUN --json` for the only run of `store`.
@@ -24,19 +27,43 @@ fn an_overfitting_run_is_flagged_as_it_trains_with_the_high_variance_remedies() 
     let store_arg = store.path().to_str().unwrap();
     // 50 training images for a 512×512 MLP: it memorizes them and the validation loss climbs.
     let out = regimen(&[
-        "train", "--dataset", "shapes", "--dataset-size", "500", "--val-fraction", "0.4", "--test-fraction", "0.5",
-        "--model", "mlp", "--hidden", "512,512", "--epochs", "20", "--lr", "3e-3", "--store", store_arg, "--json",
+        "train",
+        "--dataset",
+        "shapes",
+        "--dataset-size",
+        "500",
+        "--val-fraction",
+        "0.4",
+        "--test-fraction",
+        "0.5",
+        "--model",
+        "mlp",
+        "--hidden",
+        "512,512",
+        "--epochs",
+        "20",
+        "--lr",
+        "3e-3",
+        "--store",
+        store_arg,
+        "--json",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("Overfitting: the validation loss has stayed above its best"), "warned while training:\n{stderr}");
+    assert!(
+        stderr.contains("Overfitting: the validation loss has stayed above its best"),
+        "warned while training:\n{stderr}"
+    );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     let diagnosis = &summary["diagnosis"];
     assert_eq!(check(diagnosis, "overfitting")["status"], "warn", "{diagnosis:#}");
     let bias_variance = check(diagnosis, "bias_variance");
     assert_eq!(bias_variance["measured"]["high_variance"], true, "{bias_variance:#}");
     assert_eq!(bias_variance["measured"]["high_bias"], false, "{bias_variance:#}");
-    assert!(bias_variance["advice"].as_str().unwrap().starts_with("High variance: get more data, regularize"), "{bias_variance}");
+    assert!(
+        bias_variance["advice"].as_str().unwrap().starts_with("High variance: get more data, regularize"),
+        "{bias_variance}"
+    );
     assert_eq!(check(diagnosis, "underfitting")["status"], "pass");
 
     // The same verdict from the store, with the evidence.
@@ -46,7 +73,9 @@ fn an_overfitting_run_is_flagged_as_it_trains_with_the_high_variance_remedies() 
     assert_eq!(check(&report["checks"], "bias_variance")["measured"]["high_variance"], true);
     let epochs = report["evidence"]["epochs"].as_array().unwrap();
     assert_eq!(epochs.len(), 20);
-    assert!(epochs[19]["metrics"]["val.loss"].as_f64().unwrap() > epochs[0]["metrics"]["val.loss"].as_f64().unwrap() * 0.9);
+    assert!(
+        epochs[19]["metrics"]["val.loss"].as_f64().unwrap() > epochs[0]["metrics"]["val.loss"].as_f64().unwrap() * 0.9
+    );
     // One gradient norm per layer (weight and bias aggregated), logged at step 1 and each epoch end.
     let grads = report["evidence"]["grad_norms"].as_object().unwrap();
     let layers: Vec<&String> = grads.keys().collect();
@@ -73,8 +102,18 @@ fn a_linear_model_on_spirals_underfits_with_the_high_bias_remedies() {
     let config = store.path().join("linear.toml");
     std::fs::write(&config, "hidden = []\n").unwrap();
     let summary = regimen_json(&[
-        "train", "--dataset", "spirals", "--model", "mlp", "--config", config.to_str().unwrap(), "--epochs", "10",
-        "--store", store_arg, "--json",
+        "train",
+        "--dataset",
+        "spirals",
+        "--model",
+        "mlp",
+        "--config",
+        config.to_str().unwrap(),
+        "--epochs",
+        "10",
+        "--store",
+        store_arg,
+        "--json",
     ]);
     let diagnosis = &summary["diagnosis"];
     let underfitting = check(diagnosis, "underfitting");

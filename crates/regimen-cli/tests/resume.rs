@@ -13,9 +13,33 @@ use serde_json::Value;
 /// A small run that exercises every random stream and every piece of state: dropout, noise
 /// augmentation (prefetched batches), mid-epoch validation, step checkpoints, a plateau schedule.
 const RUN: &[&str] = &[
-    "train", "--dataset", "spirals", "--dataset-size", "400", "--model", "mlp", "--hidden", "32,32", "--dropout", "0.2",
-    "--augment-noise", "0.05", "--epochs", "4", "--batch-size", "16", "--checkpoint-every-steps", "5",
-    "--val-every-steps", "7", "--schedule", "plateau:patience=0", "--monitor", "val.acc", "--log-every", "3",
+    "train",
+    "--dataset",
+    "spirals",
+    "--dataset-size",
+    "400",
+    "--model",
+    "mlp",
+    "--hidden",
+    "32,32",
+    "--dropout",
+    "0.2",
+    "--augment-noise",
+    "0.05",
+    "--epochs",
+    "4",
+    "--batch-size",
+    "16",
+    "--checkpoint-every-steps",
+    "5",
+    "--val-every-steps",
+    "7",
+    "--schedule",
+    "plateau:patience=0",
+    "--monitor",
+    "val.acc",
+    "--log-every",
+    "3",
 ];
 
 fn with_store(args: &[&str], store: &Path) -> Vec<String> {
@@ -60,7 +84,8 @@ fn series(store: &Path, run_id: &str) -> Vec<(String, u64, String)> {
     let out = tempfile::tempdir().unwrap();
     let file = out.path().join("run.jsonl");
     let store_arg = store.display().to_string();
-    let done = regimen(&["export", run_id, "--format", "jsonl", "--out", file.to_str().unwrap(), "--store", &store_arg]);
+    let done =
+        regimen(&["export", run_id, "--format", "jsonl", "--out", file.to_str().unwrap(), "--store", &store_arg]);
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     let mut points: Vec<(String, u64, String)> = std::fs::read_to_string(&file)
         .unwrap()
@@ -90,7 +115,12 @@ fn sigkill_at_many_points_then_resume_gives_the_uninterrupted_run_bit_for_bit() 
     let mut args = with_store(RUN, store.path());
     for (i, fault) in faults.iter().enumerate() {
         let killed = regimen_with_fault(&args, Some(fault));
-        assert_eq!(killed.status.signal(), Some(9), "{fault} should SIGKILL the run:\n{}", String::from_utf8_lossy(&killed.stderr));
+        assert_eq!(
+            killed.status.signal(),
+            Some(9),
+            "{fault} should SIGKILL the run:\n{}",
+            String::from_utf8_lossy(&killed.stderr)
+        );
         let run_dir = only_run_dir(store.path());
         let newest = newest_checkpoint(&run_dir);
         assert!(newest.join("model.safetensors").is_file(), "kill {i} ({fault}) left no loadable checkpoint");
@@ -98,7 +128,13 @@ fn sigkill_at_many_points_then_resume_gives_the_uninterrupted_run_bit_for_bit() 
             let name = e.unwrap().file_name().to_string_lossy().into_owned();
             name.ends_with(".tmp")
         }));
-        args = vec!["train".into(), "--resume".into(), run_dir.display().to_string(), "--store".into(), store.path().display().to_string()];
+        args = vec![
+            "train".into(),
+            "--resume".into(),
+            run_dir.display().to_string(),
+            "--store".into(),
+            store.path().display().to_string(),
+        ];
     }
     args.push("--json".into());
     let done = regimen_with_fault(&args, None);
@@ -107,14 +143,22 @@ fn sigkill_at_many_points_then_resume_gives_the_uninterrupted_run_bit_for_bit() 
     assert_eq!(resumed["status"], "finished");
     assert_eq!(resumed["steps"], expected["steps"]);
     let run_dir = only_run_dir(store.path());
-    assert_eq!(resumed["run_id"].as_str().unwrap(), run_dir.file_name().unwrap().to_str().unwrap(), "the same run continues");
+    assert_eq!(
+        resumed["run_id"].as_str().unwrap(),
+        run_dir.file_name().unwrap().to_str().unwrap(),
+        "the same run continues"
+    );
 
     let read = |path: PathBuf| std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
-        read(newest_checkpoint(&run_dir).join("model.safetensors")) == read(newest_checkpoint(&expected_dir).join("model.safetensors")),
+        read(newest_checkpoint(&run_dir).join("model.safetensors"))
+            == read(newest_checkpoint(&expected_dir).join("model.safetensors")),
         "final weights differ from the uninterrupted run"
     );
-    assert!(read(run_dir.join("model.safetensors")) == read(expected_dir.join("model.safetensors")), "final models differ");
+    assert!(
+        read(run_dir.join("model.safetensors")) == read(expected_dir.join("model.safetensors")),
+        "final models differ"
+    );
     let expected_series = series(reference.path(), expected["run_id"].as_str().unwrap());
     let resumed_series = series(store.path(), resumed["run_id"].as_str().unwrap());
     assert!(expected_series.len() > 50, "{}", expected_series.len());
@@ -148,7 +192,12 @@ fn a_damaged_checkpoint_is_detected_and_the_previous_one_is_used() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let name = newest.file_name().unwrap().to_str().unwrap();
-    assert!(stderr.contains("skipped a damaged checkpoint") && stderr.contains(name) && stderr.contains("model.safetensors is corrupt"), "{stderr}");
+    assert!(
+        stderr.contains("skipped a damaged checkpoint")
+            && stderr.contains(name)
+            && stderr.contains("model.safetensors is corrupt"),
+        "{stderr}"
+    );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["status"], "finished");
 }
@@ -186,16 +235,41 @@ fn a_full_disk_during_a_checkpoint_write_fails_clearly_and_keeps_the_previous_ch
     assert!(runs[0]["reason"].as_str().unwrap_or_default().contains("No space left"), "{runs}");
 
     let resumed = regimen(&["train", "--resume", run_dir.to_str().unwrap(), "--store", store.path().to_str().unwrap()]);
-    assert!(resumed.status.success(), "the run resumes once there is space:\n{}", String::from_utf8_lossy(&resumed.stderr));
+    assert!(
+        resumed.status.success(),
+        "the run resumes once there is space:\n{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
 }
 
 #[test]
 fn an_overfitting_run_stops_early_and_hands_over_its_best_epoch() {
     let store = tempfile::tempdir().unwrap();
     let summary = regimen_json(&[
-        "train", "--dataset", "shapes", "--dataset-size", "500", "--val-fraction", "0.4", "--test-fraction", "0.5",
-        "--model", "mlp", "--hidden", "512,512", "--epochs", "60", "--lr", "3e-3", "--monitor", "val.loss",
-        "--patience", "4 epochs", "--store", store.path().to_str().unwrap(), "--json",
+        "train",
+        "--dataset",
+        "shapes",
+        "--dataset-size",
+        "500",
+        "--val-fraction",
+        "0.4",
+        "--test-fraction",
+        "0.5",
+        "--model",
+        "mlp",
+        "--hidden",
+        "512,512",
+        "--epochs",
+        "60",
+        "--lr",
+        "3e-3",
+        "--monitor",
+        "val.loss",
+        "--patience",
+        "4 epochs",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--json",
     ]);
     assert_eq!(summary["status"], "stopped_early", "{summary}");
     let epochs = summary["epochs"].as_u64().unwrap();
@@ -239,7 +313,8 @@ fn ctrl_c_saves_a_checkpoint_records_the_run_interrupted_and_resume_continues_it
     let mut args = with_store(RUN, store.path());
     let epochs = args.iter().position(|a| a == "--epochs").unwrap() + 1;
     args[epochs] = "400".to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_regimen")).args(&args).env_remove("REGIMEN_STORE").spawn().unwrap();
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_regimen")).args(&args).env_remove("REGIMEN_STORE").spawn().unwrap();
     // Wait until training is under way (a checkpoint exists), then press Ctrl-C.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -261,6 +336,7 @@ fn ctrl_c_saves_a_checkpoint_records_the_run_interrupted_and_resume_continues_it
     assert_eq!(runs[0]["status"], "interrupted", "{runs}");
     let run_dir = only_run_dir(store.path());
     let state: Value =
-        serde_json::from_str(&std::fs::read_to_string(newest_checkpoint(&run_dir).join("state.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(newest_checkpoint(&run_dir).join("state.json")).unwrap())
+            .unwrap();
     assert!(state["step"].as_u64().unwrap() < 400 * 15, "stopped early: {}", state["step"]);
 }

@@ -12,8 +12,22 @@ use serde_json::Value;
 fn train_tiny(store: &Path, lr: &str) -> Value {
     let store = store.display().to_string();
     regimen_json(&[
-        "train", "--dataset", "spirals", "--dataset-size", "300", "--model", "mlp", "--hidden", "16", "--epochs", "2",
-        "--lr", lr, "--store", &store, "--json",
+        "train",
+        "--dataset",
+        "spirals",
+        "--dataset-size",
+        "300",
+        "--model",
+        "mlp",
+        "--hidden",
+        "16",
+        "--epochs",
+        "2",
+        "--lr",
+        lr,
+        "--store",
+        &store,
+        "--json",
     ])
 }
 
@@ -68,7 +82,8 @@ fn trained_runs_are_listed_filtered_sorted_shown_annotated_evaluated_and_removed
 
     // Sorting follows the metric, descending with `-`.
     let sorted = regimen_json(&["runs", "--store", &store, "--sort", "-metrics.val.acc", "--json"]);
-    let accs: Vec<f64> = sorted.as_array().unwrap().iter().map(|r| r["metrics"]["val.acc"]["best"].as_f64().unwrap()).collect();
+    let accs: Vec<f64> =
+        sorted.as_array().unwrap().iter().map(|r| r["metrics"]["val.acc"]["best"].as_f64().unwrap()).collect();
     assert!(accs[0] >= accs[1], "{accs:?}");
     let ascending = regimen_json(&["runs", "--store", &store, "--sort", "metrics.val.acc", "--limit", "1", "--json"]);
     assert_eq!(ids(&ascending), [ids(&sorted)[1]]);
@@ -91,7 +106,18 @@ fn trained_runs_are_listed_filtered_sorted_shown_annotated_evaluated_and_removed
 
     let shown = regimen_text(&["show", fast, "--store", &store]);
     let fingerprint = fast_run["dataset"]["fingerprint"].as_str().unwrap();
-    for needle in [fast, "finished", fingerprint, "stage", "baseline", "lr 1e-2 learns faster", "checkpoint", "model.final", "seed", "val.acc"] {
+    for needle in [
+        fast,
+        "finished",
+        fingerprint,
+        "stage",
+        "baseline",
+        "lr 1e-2 learns faster",
+        "checkpoint",
+        "model.final",
+        "seed",
+        "val.acc",
+    ] {
         assert!(shown.contains(needle), "show lacks {needle}:\n{shown}");
     }
     assert!(shown.chars().any(|c| ('▁'..='█').contains(&c)), "show has no sparkline:\n{shown}");
@@ -159,7 +185,10 @@ fn note_edit_opens_the_editor_and_keeps_the_draft_when_the_editor_fails() {
     let failing = editor_script(dir.path(), "failing", "printf 'half a thought\\n' >> \"$1\"; exit 3");
     let out = note_with_editor(&store_arg, run, &failing);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("exited with exit status: 3") && stderr.contains("draft is kept"), "{stderr}");
+    assert!(
+        !out.status.success() && stderr.contains("exited with exit status: 3") && stderr.contains("draft is kept"),
+        "{stderr}"
+    );
     let draft = store.join(format!("note-{run}.md"));
     assert!(std::fs::read_to_string(&draft).unwrap().contains("half a thought"));
 

@@ -70,7 +70,11 @@ fn metric_series(run_dir: &str) -> Vec<(String, u64, u64)> {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|e| e["event"] == "scalar" && !e["key"].as_str().unwrap().starts_with("sys."))
         .map(|e| {
-            (e["key"].as_str().unwrap().to_string(), e["step"].as_u64().unwrap(), e["value"].as_f64().unwrap().to_bits())
+            (
+                e["key"].as_str().unwrap().to_string(),
+                e["step"].as_u64().unwrap(),
+                e["value"].as_f64().unwrap().to_bits(),
+            )
         })
         .collect()
 }
@@ -82,8 +86,22 @@ fn same_seed_twice_gives_bitwise_identical_metrics_and_another_seed_does_not() {
     let run = |seed: &str| {
         regimen_json(&args(
             &[
-                "train", "--dataset", "shapes", "--dataset-size", "400", "--epochs", "2", "--channels", "8",
-                "--dropout", "0.2", "--augment", "--log-every", "2", "--seed", seed,
+                "train",
+                "--dataset",
+                "shapes",
+                "--dataset-size",
+                "400",
+                "--epochs",
+                "2",
+                "--channels",
+                "8",
+                "--dropout",
+                "0.2",
+                "--augment",
+                "--log-every",
+                "2",
+                "--seed",
+                seed,
             ],
             &extra,
         ))
@@ -101,9 +119,30 @@ fn mlp_trains_on_spirals_with_sgd_and_a_schedule() {
     let extra = fast(store.path());
     let json = regimen_json(&args(
         &[
-            "train", "--dataset", "spirals", "--model", "mlp", "--hidden", "64,64", "--epochs", "3",
-            "--optimizer", "sgd", "--lr", "0.1", "--nesterov", "--schedule", "cosine:warmup=10",
-            "--weight-decay", "1e-4", "--grad-clip", "5", "--train-eval-subset", "200", "--val-every-steps", "20",
+            "train",
+            "--dataset",
+            "spirals",
+            "--model",
+            "mlp",
+            "--hidden",
+            "64,64",
+            "--epochs",
+            "3",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "0.1",
+            "--nesterov",
+            "--schedule",
+            "cosine:warmup=10",
+            "--weight-decay",
+            "1e-4",
+            "--grad-clip",
+            "5",
+            "--train-eval-subset",
+            "200",
+            "--val-every-steps",
+            "20",
         ],
         &extra,
     ));
@@ -119,7 +158,19 @@ fn csv_classification_with_named_label_column() {
     write_csv(&csv, 120);
     let extra = fast(&dir.path().join("store"));
     let json = regimen_json(&args(
-        &["train", "--data", csv.to_str().unwrap(), "--label", "species", "--model", "mlp", "--epochs", "3", "--lr", "0.01"],
+        &[
+            "train",
+            "--data",
+            csv.to_str().unwrap(),
+            "--label",
+            "species",
+            "--model",
+            "mlp",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.01",
+        ],
         &extra,
     ));
     assert_eq!(json["status"], "finished");
@@ -139,7 +190,21 @@ fn csv_regression_reports_r2() {
     std::fs::write(&csv, text).unwrap();
     let extra = fast(&dir.path().join("store"));
     let json = regimen_json(&args(
-        &["train", "--data", csv.to_str().unwrap(), "--label", "price", "--task", "regression", "--model", "mlp", "--epochs", "15", "--lr", "0.01"],
+        &[
+            "train",
+            "--data",
+            csv.to_str().unwrap(),
+            "--label",
+            "price",
+            "--task",
+            "regression",
+            "--model",
+            "mlp",
+            "--epochs",
+            "15",
+            "--lr",
+            "0.01",
+        ],
         &extra,
     ));
     assert!(json["final"]["val.r2"].is_number(), "{json}");
@@ -167,7 +232,23 @@ fn cifar_binary_batches_train_a_small_resnet() {
     write_cifar_like(dir.path(), 50);
     let extra = fast(&dir.path().join("store"));
     let json = regimen_json(&args(
-        &["train", "--data", dir.path().to_str().unwrap(), "--format", "cifar", "--model", "resnet", "--depth", "1", "--width", "4", "--epochs", "1", "--batch-size", "8"],
+        &[
+            "train",
+            "--data",
+            dir.path().to_str().unwrap(),
+            "--format",
+            "cifar",
+            "--model",
+            "resnet",
+            "--depth",
+            "1",
+            "--width",
+            "4",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+        ],
         &extra,
     ));
     assert_eq!(json["status"], "finished");
@@ -180,7 +261,18 @@ fn png_folder_trains_with_augmentation() {
     let data = write_png_folder(&dir.path().join("images"), 20, 12);
     let extra = fast(&dir.path().join("store"));
     let json = regimen_json(&args(
-        &["train", "--data", data.to_str().unwrap(), "--channels", "4", "--epochs", "2", "--augment", "--augment-noise", "0.05"],
+        &[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--channels",
+            "4",
+            "--epochs",
+            "2",
+            "--augment",
+            "--augment-noise",
+            "0.05",
+        ],
         &extra,
     ));
     assert_eq!(json["status"], "finished");
@@ -193,16 +285,32 @@ fn config_file_is_used_and_the_resolved_config_is_saved() {
     std::fs::write(&config, "dataset = \"spirals\"\nmodel = \"mlp\"\nepochs = 1\nhidden = [16]\n").unwrap();
     let extra = fast(&dir.path().join("store"));
     let json = regimen_json(&args(&["train", "--config", config.to_str().unwrap(), "--lr", "0.02"], &extra));
-    let saved = std::fs::read_to_string(std::path::Path::new(json["run_dir"].as_str().unwrap()).join("config.toml")).unwrap();
-    assert!(saved.contains("lr = 0.02") && saved.contains("hidden = [16]") && saved.contains("dataset = \"spirals\""), "{saved}");
+    let saved =
+        std::fs::read_to_string(std::path::Path::new(json["run_dir"].as_str().unwrap()).join("config.toml")).unwrap();
+    assert!(
+        saved.contains("lr = 0.02") && saved.contains("hidden = [16]") && saved.contains("dataset = \"spirals\""),
+        "{saved}"
+    );
 }
 
 #[test]
 fn diverging_run_stops_with_a_clear_reason_and_keeps_good_checkpoints() {
     let store = tempfile::tempdir().unwrap();
     let out = regimen(&[
-        "train", "--dataset", "spirals", "--model", "mlp", "--epochs", "30", "--lr", "1e6", "--optimizer", "sgd",
-        "--store", store.path().to_str().unwrap(), "--json",
+        "train",
+        "--dataset",
+        "spirals",
+        "--model",
+        "mlp",
+        "--epochs",
+        "30",
+        "--lr",
+        "1e6",
+        "--optimizer",
+        "sgd",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--json",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "diverged runs exit with 3:\n{stderr}");

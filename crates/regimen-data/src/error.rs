@@ -422,11 +422,7 @@ fn idx_kind(magic: u32) -> &'static str {
 }
 
 fn idx_example(magic: u32) -> &'static str {
-    if magic == crate::load::idx::IMAGES_MAGIC {
-        "train-images-idx3-ubyte"
-    } else {
-        "train-labels-idx1-ubyte"
-    }
+    if magic == crate::load::idx::IMAGES_MAGIC { "train-images-idx3-ubyte" } else { "train-labels-idx1-ubyte" }
 }
 
 fn format_dims(dims: &[usize]) -> String {

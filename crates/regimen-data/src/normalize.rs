@@ -104,11 +104,8 @@ mod tests {
 
     #[test]
     fn per_column_statistics() {
-        let mut s = Samples {
-            shape: vec![2],
-            features: vec![1.0, 5.0, 3.0, 5.0],
-            targets: Targets::Values(vec![0.0, 0.0]),
-        };
+        let mut s =
+            Samples { shape: vec![2], features: vec![1.0, 5.0, 3.0, 5.0], targets: Targets::Values(vec![0.0, 0.0]) };
         let n = Normalization::fit(&s);
         assert_eq!(n.per, NormAxis::Column);
         assert_eq!(n.mean, vec![2.0, 5.0]);

@@ -7,7 +7,7 @@
 use crate::error::DataError;
 use crate::normalize::Normalization;
 use crate::split::{DatasetIdentity, SplitSpec, fingerprint, split_indices};
-use crate::types::{Source, Samples, Task};
+use crate::types::{Samples, Source, Task};
 
 /// The data of a run, split and normalized, with its identity.
 #[derive(Debug, Clone, PartialEq)]

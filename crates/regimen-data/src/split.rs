@@ -367,7 +367,8 @@ mod tests {
     }
 
     fn contents(source: &Source, rows: &[usize]) -> Vec<Vec<u32>> {
-        let mut c: Vec<Vec<u32>> = rows.iter().map(|&i| source.data.row(i).iter().map(|v| v.to_bits()).collect()).collect();
+        let mut c: Vec<Vec<u32>> =
+            rows.iter().map(|&i| source.data.row(i).iter().map(|v| v.to_bits()).collect()).collect();
         c.sort();
         c
     }
@@ -464,7 +465,10 @@ mod tests {
         let mut s = source(30, 2);
         s.task = Task::Classification { classes: vec!["0".into(), "1".into(), "2".into()] };
         let err = split_indices(&s, &SplitSpec::Auto, 0);
-        assert!(matches!(err, Err(DataError::EmptySplit { class: Some(ref c), available: 0, .. }) if c == "2"), "{err:?}");
+        assert!(
+            matches!(err, Err(DataError::EmptySplit { class: Some(ref c), available: 0, .. }) if c == "2"),
+            "{err:?}"
+        );
     }
 
     #[test]

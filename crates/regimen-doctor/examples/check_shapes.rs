@@ -27,7 +27,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         checks
     };
     timed("finite", &|| vec![finite::finite_features(&splits), finite::valid_targets(&splits)]);
-    timed("balance", &|| balance::class_balance(&splits).into_iter().chain([balance::label_distribution(&splits)]).collect());
+    timed("balance", &|| {
+        balance::class_balance(&splits).into_iter().chain([balance::label_distribution(&splits)]).collect()
+    });
     timed("constant", &|| vec![constant::constant_features(&splits)]);
     timed("scale", &|| vec![scale::input_scale(&splits, &seen)]);
     timed("duplicates", &|| duplicates::duplicate_checks(&splits));

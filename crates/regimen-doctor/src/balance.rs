@@ -74,8 +74,10 @@ fn imbalance(counts: &[usize]) -> Option<(f64, usize, usize)> {
 pub fn class_balance(splits: &Splits<'_>) -> Option<Check> {
     let Task::Classification { classes } = splits.task else { return None };
     let k = classes.len();
-    let counts: Vec<(SplitName, Vec<usize>)> = splits.each().iter().map(|(name, s)| (*name, class_counts(s, k))).collect();
-    let (mut counts_json, mut ratio_json, mut share_json, mut missing_json) = (json!({}), json!({}), json!({}), json!({}));
+    let counts: Vec<(SplitName, Vec<usize>)> =
+        splits.each().iter().map(|(name, s)| (*name, class_counts(s, k))).collect();
+    let (mut counts_json, mut ratio_json, mut share_json, mut missing_json) =
+        (json!({}), json!({}), json!({}), json!({}));
     let mut worst: Option<(f64, SplitName, usize, usize)> = None;
     for (name, c) in &counts {
         let key = name.to_string();
@@ -100,9 +102,13 @@ pub fn class_balance(splits: &Splits<'_>) -> Option<Check> {
     let elsewhere = |c: usize| counts[1].1[c] + counts[2].1[c];
     let unlearnable: Vec<usize> = (0..k).filter(|&c| train[c] == 0 && elsewhere(c) > 0).collect();
     let absent: Vec<usize> = (0..k).filter(|&c| train[c] == 0 && elsewhere(c) == 0).collect();
-    let unevaluated: Vec<(SplitName, usize)> =
-        counts[1..].iter().flat_map(|(name, c)| (0..k).filter(|&j| c[j] == 0 && train[j] > 0).map(move |j| (*name, j))).collect();
-    let quoted = |list: &[usize]| list.iter().map(|&c| format!("\"{}\"", class_name(splits.task, c))).collect::<Vec<_>>().join(", ");
+    let unevaluated: Vec<(SplitName, usize)> = counts[1..]
+        .iter()
+        .flat_map(|(name, c)| (0..k).filter(|&j| c[j] == 0 && train[j] > 0).map(move |j| (*name, j)))
+        .collect();
+    let quoted = |list: &[usize]| {
+        list.iter().map(|&c| format!("\"{}\"", class_name(splits.task, c))).collect::<Vec<_>>().join(", ")
+    };
 
     let mut status = CheckStatus::Pass;
     let mut sentences = Vec::new();
@@ -151,7 +157,8 @@ pub fn class_balance(splits: &Splits<'_>) -> Option<Check> {
     }
     if !unevaluated.is_empty() {
         status = status.max(CheckStatus::Warn);
-        let list: Vec<String> = unevaluated.iter().take(5).map(|(s, c)| format!("\"{}\" in {s}", class_name(splits.task, *c))).collect();
+        let list: Vec<String> =
+            unevaluated.iter().take(5).map(|(s, c)| format!("\"{}\" in {s}", class_name(splits.task, *c))).collect();
         sentences.push(format!(
             "{} class(es) are missing from val or test ({}{}), so their errors go unmeasured.",
             unevaluated.len(),
@@ -162,7 +169,11 @@ pub fn class_balance(splits: &Splits<'_>) -> Option<Check> {
     }
     if !absent.is_empty() {
         status = status.max(CheckStatus::Warn);
-        sentences.push(format!("{} declared class(es) {} have no samples at all; their outputs are dead.", absent.len(), quoted(&absent)));
+        sentences.push(format!(
+            "{} declared class(es) {} have no samples at all; their outputs are dead.",
+            absent.len(),
+            quoted(&absent)
+        ));
         advice.push("Remove classes without data from --classes.");
     }
 
@@ -209,8 +220,12 @@ fn class_distribution(splits: &Splits<'_>, k: usize) -> Check {
             }
             continue;
         }
-        let tv: f64 =
-            0.5 * train.iter().zip(&other).map(|(&a, &b)| (a as f64 / n_train as f64 - b as f64 / n_other as f64).abs()).sum::<f64>();
+        let tv: f64 = 0.5
+            * train
+                .iter()
+                .zip(&other)
+                .map(|(&a, &b)| (a as f64 / n_train as f64 - b as f64 / n_other as f64).abs())
+                .sum::<f64>();
         let (chi2, df) = chi_square(&train, &other);
         let p = chi_square_p(chi2, df);
         tv_json[&key] = num(tv);
@@ -237,13 +252,21 @@ fn class_distribution(splits: &Splits<'_>, k: usize) -> Check {
         }
     }
     let check = if shifted.is_empty() {
-        let detail = if summary.is_empty() { String::new() } else { format!(" (total variation from train: {})", summary.join(", ")) };
+        let detail = if summary.is_empty() {
+            String::new()
+        } else {
+            format!(" (total variation from train: {})", summary.join(", "))
+        };
         Check::pass("label_distribution", format!("Val and test have the class proportions of train{detail}."))
     } else {
         Check::warn("label_distribution", format!("{} Metrics on that split will not predict train behaviour, and vice versa.", shifted.join(" ")))
             .with_advice("Make sure the splits come from the same source and are stratified; if the shift is real (a test set from later data), expect it in production and judge models on a split that has it.")
     };
-    check.with("total_variation", tv_json).with("chi_square", chi_json).with("p_value", p_json).with("proportions", share_json)
+    check
+        .with("total_variation", tv_json)
+        .with("chi_square", chi_json)
+        .with("p_value", p_json)
+        .with("proportions", share_json)
 }
 
 fn proportions(counts: &[usize]) -> Value {
@@ -296,7 +319,9 @@ fn normal_upper(z: f64) -> f64 {
                 + t * (0.374_091_96
                     + t * (0.096_784_18
                         + t * (-0.186_288_06
-                            + t * (0.278_868_07 + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     let erfc = if x >= 0.0 { y } else { 2.0 - y };
     0.5 * erfc
@@ -345,7 +370,12 @@ fn target_distribution(splits: &Splits<'_>) -> Check {
             && no >= MIN_SAMPLES_FOR_SPREAD
             && !(1.0 / TARGET_SPREAD_RATIO_WARN..=TARGET_SPREAD_RATIO_WARN).contains(&ratio)
         {
-            shifted.push(format!("{} targets have std {} against {} in train.", capitalize(&name.to_string()), fmt_num(so), fmt_num(st)));
+            shifted.push(format!(
+                "{} targets have std {} against {} in train.",
+                capitalize(&name.to_string()),
+                fmt_num(so),
+                fmt_num(st)
+            ));
         }
     }
     let check = if shifted.is_empty() {
@@ -357,7 +387,11 @@ fn target_distribution(splits: &Splits<'_>) -> Check {
         Check::warn("label_distribution", format!("{} Errors on that split will not predict train behaviour.", shifted.join(" ")))
             .with_advice("Make sure the splits come from the same source and were split at random; if the shift is real, judge models on a split that has it.")
     };
-    check.with("mean", mean_json).with("std", std_json).with("standardized_mean_difference", smd_json).with("p_value", p_json)
+    check
+        .with("mean", mean_json)
+        .with("std", std_json)
+        .with("standardized_mean_difference", smd_json)
+        .with("p_value", p_json)
 }
 
 #[cfg(test)]
@@ -378,7 +412,8 @@ mod tests {
 
     #[test]
     fn balanced_passes() {
-        let (train, val, test) = (with_labels(labels(&[50, 45])), with_labels(labels(&[10, 10])), with_labels(labels(&[9, 11])));
+        let (train, val, test) =
+            (with_labels(labels(&[50, 45])), with_labels(labels(&[10, 10])), with_labels(labels(&[9, 11])));
         let task = classes(2);
         let check = class_balance(&Splits { task: &task, train: &train, val: &val, test: &test });
         let Some(check) = check else { panic!("classification has a balance check") };
@@ -390,9 +425,12 @@ mod tests {
 
     #[test]
     fn ninety_nine_to_one_warns() {
-        let (train, val, test) = (with_labels(labels(&[990, 10])), with_labels(labels(&[99, 1])), with_labels(labels(&[99, 1])));
+        let (train, val, test) =
+            (with_labels(labels(&[990, 10])), with_labels(labels(&[99, 1])), with_labels(labels(&[99, 1])));
         let task = classes(2);
-        let Some(check) = class_balance(&Splits { task: &task, train: &train, val: &val, test: &test }) else { panic!() };
+        let Some(check) = class_balance(&Splits { task: &task, train: &train, val: &val, test: &test }) else {
+            panic!()
+        };
         assert_eq!(check.status, CheckStatus::Warn, "{check:?}");
         assert_eq!(check.measured["imbalance_ratio"]["train"], 99.0);
         assert_eq!(check.measured["majority_share"]["train"], 0.99);
@@ -403,14 +441,19 @@ mod tests {
     #[test]
     fn missing_classes() {
         let task = classes(3);
-        let (train, val, test) = (with_labels(labels(&[20, 20, 20])), with_labels(labels(&[5, 5, 0])), with_labels(labels(&[5, 5, 5])));
-        let Some(check) = class_balance(&Splits { task: &task, train: &train, val: &val, test: &test }) else { panic!() };
+        let (train, val, test) =
+            (with_labels(labels(&[20, 20, 20])), with_labels(labels(&[5, 5, 0])), with_labels(labels(&[5, 5, 5])));
+        let Some(check) = class_balance(&Splits { task: &task, train: &train, val: &val, test: &test }) else {
+            panic!()
+        };
         assert_eq!(check.status, CheckStatus::Warn, "{check:?}");
         assert_eq!(check.measured["missing"]["val"], json!(["c2"]));
         assert!(check.message.contains("\"c2\" in val"), "{}", check.message);
 
         let (train, val) = (with_labels(labels(&[20, 20, 0])), with_labels(labels(&[5, 5, 5])));
-        let Some(check) = class_balance(&Splits { task: &task, train: &train, val: &val, test: &test }) else { panic!() };
+        let Some(check) = class_balance(&Splits { task: &task, train: &train, val: &val, test: &test }) else {
+            panic!()
+        };
         assert_eq!(check.status, CheckStatus::Fail, "{check:?}");
         assert!(check.message.contains("\"c2\""), "{}", check.message);
     }
@@ -425,8 +468,11 @@ mod tests {
     #[test]
     fn same_distribution_passes() {
         let task = classes(3);
-        let (train, val, test) =
-            (with_labels(labels(&[300, 200, 100])), with_labels(labels(&[100, 66, 34])), with_labels(labels(&[95, 70, 35])));
+        let (train, val, test) = (
+            with_labels(labels(&[300, 200, 100])),
+            with_labels(labels(&[100, 66, 34])),
+            with_labels(labels(&[95, 70, 35])),
+        );
         let check = label_distribution(&Splits { task: &task, train: &train, val: &val, test: &test });
         assert_eq!(check.status, CheckStatus::Pass, "{check:?}");
         assert!(check.measured["total_variation"]["val"].as_f64().is_some_and(|tv| tv < 0.01));
@@ -435,8 +481,11 @@ mod tests {
     #[test]
     fn shifted_distribution_warns() {
         let task = classes(3);
-        let (train, val, test) =
-            (with_labels(labels(&[300, 200, 100])), with_labels(labels(&[100, 66, 34])), with_labels(labels(&[20, 30, 150])));
+        let (train, val, test) = (
+            with_labels(labels(&[300, 200, 100])),
+            with_labels(labels(&[100, 66, 34])),
+            with_labels(labels(&[20, 30, 150])),
+        );
         let check = label_distribution(&Splits { task: &task, train: &train, val: &val, test: &test });
         assert_eq!(check.status, CheckStatus::Warn, "{check:?}");
         assert!(check.message.starts_with("Test differs"), "{}", check.message);

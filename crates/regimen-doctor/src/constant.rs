@@ -51,7 +51,8 @@ fn profile(samples: &regimen_data::Samples) -> Profile {
     let mut candidate = vec![0u32; d];
     let mut votes = vec![0u32; d];
     for row in rows(samples) {
-        let columns = row.iter().zip(min.iter_mut().zip(max.iter_mut())).zip(candidate.iter_mut().zip(votes.iter_mut()));
+        let columns =
+            row.iter().zip(min.iter_mut().zip(max.iter_mut())).zip(candidate.iter_mut().zip(votes.iter_mut()));
         for ((&v, (lo, hi)), (cand, vote)) in columns {
             *lo = lo.min(v);
             *hi = hi.max(v);
@@ -103,7 +104,10 @@ pub fn constant_features(splits: &Splits<'_>) -> Check {
     let (status, message, advice) = if d > 0 && constant.len() == d && train.len() > 1 {
         (
             CheckStatus::Fail,
-            format!("All {} {unit} are constant on the train split: every sample looks the same to the network.", fmt_count(d)),
+            format!(
+                "All {} {unit} are constant on the train split: every sample looks the same to the network.",
+                fmt_count(d)
+            ),
             Some("Check the loader: the features were probably not read (all zeros, or one file repeated)."),
         )
     } else if layout.is_image() {
@@ -118,7 +122,9 @@ pub fn constant_features(splits: &Splits<'_>) -> Check {
             (
                 CheckStatus::Warn,
                 format!("{sentence} Most of each image never changes."),
-                Some("Look at a few images: crop the padding away, or check that the loader reads the right width and height."),
+                Some(
+                    "Look at a few images: crop the padding away, or check that the loader reads the right width and height.",
+                ),
             )
         } else {
             let normal = if constant.is_empty() { "" } else { " Constant border pixels are normal for images." };
@@ -209,7 +215,8 @@ mod tests {
         assert_eq!((check.measured["constant"].as_u64(), check.measured["near_constant"].as_u64()), (Some(0), Some(1)));
         assert!(check.message.contains("column 1 holds one value in 1,999 of 2,000 rows"), "{}", check.message);
         // -0.0 and 0.0 are one value.
-        let flipped: Vec<f32> = train.features.iter().enumerate().map(|(i, &v)| if i % 6 == 1 && v == 0.0 { -0.0 } else { v }).collect();
+        let flipped: Vec<f32> =
+            train.features.iter().enumerate().map(|(i, &v)| if i % 6 == 1 && v == 0.0 { -0.0 } else { v }).collect();
         let check = run(&Samples { features: flipped, ..train });
         assert_eq!(check.measured["near_constant"], 1);
     }

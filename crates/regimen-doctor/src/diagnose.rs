@@ -127,7 +127,8 @@ pub const HIGH_VARIANCE_ADVICE: &str = "High variance: get more data, regularize
 /// overfitting. A check whose metrics the run lacks WARNs and lists the keys it has.
 pub fn diagnose(metrics: &MetricSeries, task: &TaskInfo, options: &DiagnoseOptions) -> Vec<Check> {
     let series = Sorted::new(metrics);
-    let mut checks = vec![underfitting(&series, task), bias_variance(&series, task, options), overfitting(&series, options)];
+    let mut checks =
+        vec![underfitting(&series, task), bias_variance(&series, task, options), overfitting(&series, options)];
     checks.extend(crate::gradients::gradient_flow(metrics));
     checks
 }
@@ -164,11 +165,7 @@ impl Sorted {
 
     /// The keys the run has, for a message.
     fn available(&self) -> String {
-        if self.series.is_empty() {
-            "none".into()
-        } else {
-            self.series.keys().cloned().collect::<Vec<_>>().join(", ")
-        }
+        if self.series.is_empty() { "none".into() } else { self.series.keys().cloned().collect::<Vec<_>>().join(", ") }
     }
 }
 
@@ -183,8 +180,11 @@ struct Error {
 /// The latest training error: from `train_eval.acc` or `train.acc` (classification), or
 /// `train_eval.r2` or `train.r2` (regression).
 fn train_error(series: &Sorted, task: &TaskInfo) -> Option<Error> {
-    let keys: &[&'static str] =
-        if matches!(task, TaskInfo::Classification { .. }) { &["train_eval.acc", "train.acc"] } else { &["train_eval.r2", "train.r2"] };
+    let keys: &[&'static str] = if matches!(task, TaskInfo::Classification { .. }) {
+        &["train_eval.acc", "train.acc"]
+    } else {
+        &["train_eval.r2", "train.r2"]
+    };
     error_of(series, keys)
 }
 
@@ -201,7 +201,9 @@ fn baseline(task: &TaskInfo) -> (f64, String) {
         TaskInfo::Classification { classes, majority_share } => {
             let chance = 1.0 / classes.max(1) as f64;
             match majority_share {
-                Some(share) if share > chance => (1.0 - share, format!("always answering the majority class ({} accuracy)", pct(share))),
+                Some(share) if share > chance => {
+                    (1.0 - share, format!("always answering the majority class ({} accuracy)", pct(share)))
+                }
                 _ => (1.0 - chance, format!("chance ({} accuracy for {classes} classes)", pct(chance))),
             }
         }
@@ -275,9 +277,14 @@ fn underfitting(series: &Sorted, task: &TaskInfo) -> Check {
 /// the target error, variance the validation error over the training error; each above its
 /// tolerance WARNs with its remedies, the larger first.
 fn bias_variance(series: &Sorted, task: &TaskInfo, options: &DiagnoseOptions) -> Check {
-    let val_keys: &[&'static str] = if matches!(task, TaskInfo::Classification { .. }) { &["val.acc"] } else { &["val.r2"] };
+    let val_keys: &[&'static str] =
+        if matches!(task, TaskInfo::Classification { .. }) { &["val.acc"] } else { &["val.r2"] };
     let (Some(train), Some(val)) = (train_error(series, task), error_of(series, val_keys)) else {
-        return missing("bias_variance", "training and validation accuracy or R² (train.acc and val.acc, or train.r2 and val.r2)", series);
+        return missing(
+            "bias_variance",
+            "training and validation accuracy or R² (train.acc and val.acc, or train.r2 and val.r2)",
+            series,
+        );
     };
     // The training error at the validation's evaluation, so both describe the same weights.
     let train_points = series.first(&[train.key]).map(|(_, p)| p).unwrap_or_default();
@@ -301,17 +308,26 @@ fn bias_variance(series: &Sorted, task: &TaskInfo, options: &DiagnoseOptions) ->
     );
     let mut check = match (high_bias, high_variance) {
         (false, false) => Check::pass("bias_variance", format!("Low bias and low variance: {numbers}.")),
-        (true, false) => Check::warn("bias_variance", format!("High bias: {numbers}. Work on the training error first.")).with_advice(HIGH_BIAS_ADVICE),
-        (false, true) => Check::warn("bias_variance", format!("High variance: {numbers}. The model fits its training data but does not generalize."))
-            .with_advice(HIGH_VARIANCE_ADVICE),
+        (true, false) => {
+            Check::warn("bias_variance", format!("High bias: {numbers}. Work on the training error first."))
+                .with_advice(HIGH_BIAS_ADVICE)
+        }
+        (false, true) => Check::warn(
+            "bias_variance",
+            format!("High variance: {numbers}. The model fits its training data but does not generalize."),
+        )
+        .with_advice(HIGH_VARIANCE_ADVICE),
         (true, true) => {
             let (first, advice) = if bias >= variance {
                 ("bias", format!("{HIGH_BIAS_ADVICE} Then: {HIGH_VARIANCE_ADVICE}"))
             } else {
                 ("variance", format!("{HIGH_VARIANCE_ADVICE} Then: {HIGH_BIAS_ADVICE}"))
             };
-            Check::warn("bias_variance", format!("High bias and high variance: {numbers}. The larger gap, the {first}, comes first."))
-                .with_advice(advice)
+            Check::warn(
+                "bias_variance",
+                format!("High bias and high variance: {numbers}. The larger gap, the {first}, comes first."),
+            )
+            .with_advice(advice)
         }
     };
     check.measure("train_error", num(train_error));
@@ -352,7 +368,11 @@ fn overfitting(series: &Sorted, options: &DiagnoseOptions) -> Check {
     let mut check = if val.len() < k + 1 {
         Check::pass(
             "overfitting",
-            format!("Only {} evaluation(s) of the validation loss; judging overfitting needs at least {}.", val.len(), k + 1),
+            format!(
+                "Only {} evaluation(s) of the validation loss; judging overfitting needs at least {}.",
+                val.len(),
+                k + 1
+            ),
         )
         .with("skipped", true)
     } else if since >= k && rise > options.overfit_min_rise && train_fell {
@@ -374,7 +394,10 @@ fn overfitting(series: &Sorted, options: &DiagnoseOptions) -> Check {
     } else if since == 0 {
         Check::pass(
             "overfitting",
-            format!("The validation loss is at its best at the last evaluation, {} at epoch {last_epoch} (step {last_step}).", fmt_num(last_value)),
+            format!(
+                "The validation loss is at its best at the last evaluation, {} at epoch {last_epoch} (step {last_step}).",
+                fmt_num(last_value)
+            ),
         )
     } else {
         Check::pass(
@@ -444,7 +467,10 @@ mod tests {
             ("val.acc", &[0.6, 0.86, 0.94, 0.97, 0.98]),
         ]);
         let checks = diagnose(&metrics, &five_classes(), &DiagnoseOptions::default());
-        assert_eq!(checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["underfitting", "bias_variance", "overfitting"]);
+        assert_eq!(
+            checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["underfitting", "bias_variance", "overfitting"]
+        );
         for check in &checks {
             assert_eq!(check.status, CheckStatus::Pass, "{check:?}");
         }
@@ -488,10 +514,14 @@ mod tests {
         let over = overfitting(&Sorted::new(&metrics), &DiagnoseOptions { overfit_evals: 2, ..options });
         assert_eq!(over.status, CheckStatus::Warn);
         // Both losses rising is divergence or a learning-rate problem, not overfitting.
-        let metrics = run(&[("train.loss", &[1.0, 0.5, 0.6, 0.7, 0.8, 0.9]), ("val.loss", &[1.0, 0.5, 0.6, 0.7, 0.8, 0.9])]);
+        let metrics =
+            run(&[("train.loss", &[1.0, 0.5, 0.6, 0.7, 0.8, 0.9]), ("val.loss", &[1.0, 0.5, 0.6, 0.7, 0.8, 0.9])]);
         assert_eq!(overfitting(&Sorted::new(&metrics), &options).status, CheckStatus::Pass);
         // A rise within noise does not count.
-        let metrics = run(&[("train.loss", &[1.0, 0.5, 0.4, 0.3, 0.2, 0.1]), ("val.loss", &[1.0, 0.5, 0.501, 0.502, 0.503, 0.505])]);
+        let metrics = run(&[
+            ("train.loss", &[1.0, 0.5, 0.4, 0.3, 0.2, 0.1]),
+            ("val.loss", &[1.0, 0.5, 0.501, 0.502, 0.503, 0.505]),
+        ]);
         assert_eq!(overfitting(&Sorted::new(&metrics), &options).status, CheckStatus::Pass);
     }
 
@@ -555,7 +585,11 @@ mod tests {
         assert!(bv.message.starts_with("High bias and high variance"), "{}", bv.message);
         assert!(bv.message.contains("the bias, comes first"), "{}", bv.message);
         // A known target error moves the bias: 30% training error against a 28% human error.
-        let bv = bias_variance(&Sorted::new(&metrics), &five_classes(), &DiagnoseOptions { target_error: 0.28, ..DiagnoseOptions::default() });
+        let bv = bias_variance(
+            &Sorted::new(&metrics),
+            &five_classes(),
+            &DiagnoseOptions { target_error: 0.28, ..DiagnoseOptions::default() },
+        );
         assert_eq!(bv.measured["high_bias"], false);
         assert!(bv.message.starts_with("High variance"), "{}", bv.message);
     }
@@ -590,7 +624,8 @@ mod tests {
 
     #[test]
     fn unsorted_points_and_nan_values_are_handled() {
-        let mut metrics = run(&[("train.loss", &[1.0, 0.5, 0.3, 0.2, 0.1, 0.05]), ("val.loss", &[1.0, 0.4, 0.5, 0.6, 0.7, 0.8])]);
+        let mut metrics =
+            run(&[("train.loss", &[1.0, 0.5, 0.3, 0.2, 0.1, 0.05]), ("val.loss", &[1.0, 0.4, 0.5, 0.6, 0.7, 0.8])]);
         if let Some(points) = metrics.get_mut("val.loss") {
             points.reverse();
             points.push((650, 6, f64::NAN));

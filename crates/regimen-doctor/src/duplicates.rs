@@ -100,7 +100,8 @@ struct AllRows<'a> {
 impl<'a> AllRows<'a> {
     fn new(splits: &Splits<'a>) -> AllRows<'a> {
         let len = splits.train.sample_len();
-        let count = |s: &Samples| if len == 0 || s.sample_len() != len { 0 } else { s.len().min(s.features.len() / len) };
+        let count =
+            |s: &Samples| if len == 0 || s.sample_len() != len { 0 } else { s.len().min(s.features.len() / len) };
         let sizes = [count(splits.train), count(splits.val), count(splits.test)];
         AllRows {
             task: splits.task,
@@ -304,7 +305,12 @@ fn exact_groups(rows: &AllRows<'_>) -> (Vec<u32>, Vec<u32>) {
 }
 
 fn example_text(rows: &AllRows<'_>, pairs: &[(usize, usize)], joiner: &str) -> String {
-    pairs.iter().take(3).map(|&(a, b)| format!("{} {joiner} {}", rows.name(b), rows.name(a))).collect::<Vec<_>>().join(", ")
+    pairs
+        .iter()
+        .take(3)
+        .map(|&(a, b)| format!("{} {joiner} {}", rows.name(b), rows.name(a)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn examples_json(rows: &AllRows<'_>, pairs: &[(usize, usize)]) -> Value {
@@ -336,8 +342,13 @@ fn duplicates_check(rows: &AllRows<'_>, o: &Overlap) -> Check {
             .collect();
         let sentence = format!("{}, e.g. {}.", counts.join("; "), example_text(rows, &o.within_examples, "="));
         if fractions[worst] > DUPLICATE_WARN_FRACTION {
-            Check::warn("duplicates", format!("{sentence} Copies weigh those samples more in training and in the metrics."))
-                .with_advice("Deduplicate each split (keep one copy of each row), unless the copies are deliberate oversampling.")
+            Check::warn(
+                "duplicates",
+                format!("{sentence} Copies weigh those samples more in training and in the metrics."),
+            )
+            .with_advice(
+                "Deduplicate each split (keep one copy of each row), unless the copies are deliberate oversampling.",
+            )
         } else {
             Check::pass("duplicates", format!("{sentence} Few enough to be harmless."))
         }
@@ -359,7 +370,12 @@ fn leakage_check(rows: &AllRows<'_>, o: &Overlap) -> Check {
         .iter()
         .filter(|(c, ..)| *c > 0)
         .map(|(c, n, a, b)| {
-            format!("{} of {} {a} rows ({}) copy a {b} row", fmt_count(*c), fmt_count(*n), pct(*c as f64 / (*n).max(1) as f64))
+            format!(
+                "{} of {} {a} rows ({}) copy a {b} row",
+                fmt_count(*c),
+                fmt_count(*n),
+                pct(*c as f64 / (*n).max(1) as f64)
+            )
         })
         .collect();
     let check = if found.is_empty() {
@@ -370,7 +386,11 @@ fn leakage_check(rows: &AllRows<'_>, o: &Overlap) -> Check {
             found.join("; "),
             example_text(rows, &o.cross_examples, "=")
         );
-        let check = if worst > LEAKAGE_FAIL_FRACTION { Check::fail("leakage", message) } else { Check::warn("leakage", message) };
+        let check = if worst > LEAKAGE_FAIL_FRACTION {
+            Check::fail("leakage", message)
+        } else {
+            Check::warn("leakage", message)
+        };
         check.with_advice(
             "Remove from val and test every row that also appears in an earlier split, or deduplicate the whole dataset before splitting; if the data shipped its own test split, that split overlaps the training data.",
         )
@@ -421,7 +441,8 @@ fn conflicts_check(rows: &AllRows<'_>, group: &[u32], order: &[u32]) -> Check {
     let example = examples
         .first()
         .map(|&(a, b)| {
-            let quoted = |g: usize| if classification { format!("\"{}\"", rows.label_text(g)) } else { rows.label_text(g) };
+            let quoted =
+                |g: usize| if classification { format!("\"{}\"", rows.label_text(g)) } else { rows.label_text(g) };
             format!("{} is {} but {} is {}", rows.name(a), quoted(a), rows.name(b), quoted(b))
         })
         .unwrap_or_default();
@@ -567,7 +588,8 @@ impl Sketch {
         if self.cell_weight.is_empty() {
             return true;
         }
-        let (sa, sb) = (&self.pooled[a * self.dims..(a + 1) * self.dims], &self.pooled[b * self.dims..(b + 1) * self.dims]);
+        let (sa, sb) =
+            (&self.pooled[a * self.dims..(a + 1) * self.dims], &self.pooled[b * self.dims..(b + 1) * self.dims]);
         let bound: f32 = sa.iter().zip(sb).zip(&self.cell_weight).map(|((x, y), w)| (x - y) * (x - y) * w).sum();
         bound.is_nan() || bound <= limit
     }
@@ -641,7 +663,8 @@ fn near_groups(rows: &AllRows<'_>, exact: &[u32], sketch: &Sketch, inv_std: &[f3
                         if sets.find(r) == sets.find(m) {
                             joined = true;
                         } else if sketch.may_be_close(r as usize, m as usize, limit)
-                            && close(rows.row(r as usize), rows.row(m as usize), inv_std, NEAR_DUPLICATE_MAX_RMS).is_some()
+                            && close(rows.row(r as usize), rows.row(m as usize), inv_std, NEAR_DUPLICATE_MAX_RMS)
+                                .is_some()
                         {
                             sets.union(r, m);
                             joined = true;
@@ -691,9 +714,11 @@ fn near_check(splits: &Splits<'_>, rows: &AllRows<'_>, exact: &[u32], exact_grou
     let cross_worst = (o.val_in_train as f64 / val).max(o.test_in_train as f64 / test).max(o.test_in_val as f64 / test);
     let within_worst = (0..3).map(|s| o.within[s] as f64 / rows.size(s).max(1) as f64).fold(0.0, f64::max);
     let mut found = Vec::new();
-    for (count, size, a, b) in
-        [(o.val_in_train, val, "val", "train"), (o.test_in_train, test, "test", "train"), (o.test_in_val, test, "test", "val")]
-    {
+    for (count, size, a, b) in [
+        (o.val_in_train, val, "val", "train"),
+        (o.test_in_train, test, "test", "train"),
+        (o.test_in_val, test, "test", "val"),
+    ] {
         if count > 0 {
             found.push(format!(
                 "{} of {} {a} rows ({}) nearly copy a {b} row",
@@ -706,11 +731,18 @@ fn near_check(splits: &Splits<'_>, rows: &AllRows<'_>, exact: &[u32], exact_grou
     for s in 0..3 {
         if o.within[s] > 0 {
             let name = split_name(s);
-            found.push(format!("{} of {} {name} rows nearly copy another {name} row", fmt_count(o.within[s]), fmt_count(rows.size(s))));
+            found.push(format!(
+                "{} of {} {name} rows nearly copy another {name} row",
+                fmt_count(o.within[s]),
+                fmt_count(rows.size(s))
+            ));
         }
     }
-    let criterion =
-        format!("within {} train std RMS, not exact copies; compared on {}", fmt_num(NEAR_DUPLICATE_MAX_RMS), sketch.description);
+    let criterion = format!(
+        "within {} train std RMS, not exact copies; compared on {}",
+        fmt_num(NEAR_DUPLICATE_MAX_RMS),
+        sketch.description
+    );
     let check = if found.is_empty() {
         Check::pass("near_duplicates", format!("No near-copies within or across splits ({criterion})."))
     } else {
@@ -772,7 +804,8 @@ mod tests {
     #[test]
     fn distinct_splits_pass() {
         let task = classes(3);
-        let (train, val, test) = (random_rows(300, 20, 3, 0), random_rows(100, 20, 3, 1000), random_rows(100, 20, 3, 2000));
+        let (train, val, test) =
+            (random_rows(300, 20, 3, 0), random_rows(100, 20, 3, 1000), random_rows(100, 20, 3, 2000));
         let checks = run(&task, &train, &val, &test);
         for check in &checks {
             assert_eq!(check.status, CheckStatus::Pass, "{check:?}");
@@ -839,9 +872,16 @@ mod tests {
             labels[3] = 0;
             labels[4] = 1;
         }
-        let check = named(&run(&task, &train, &random_rows(30, 10, 2, 500), &random_rows(30, 10, 2, 600)), "conflicting_labels").clone();
+        let check = named(
+            &run(&task, &train, &random_rows(30, 10, 2, 500), &random_rows(30, 10, 2, 600)),
+            "conflicting_labels",
+        )
+        .clone();
         assert_eq!(check.status, CheckStatus::Warn, "{check:?}");
-        assert_eq!((check.measured["groups"].as_u64(), check.measured["unavoidable_errors"].as_u64()), (Some(1), Some(1)));
+        assert_eq!(
+            (check.measured["groups"].as_u64(), check.measured["unavoidable_errors"].as_u64()),
+            (Some(1), Some(1))
+        );
         assert!(check.message.contains("train 3 is \"c0\" but train 4 is \"c1\""), "{}", check.message);
     }
 
@@ -888,7 +928,8 @@ mod tests {
     fn few_features_skip_near_duplicates() {
         let task = classes(2);
         let s = random_rows(100, 2, 2, 0);
-        let near = named(&run(&task, &s, &random_rows(10, 2, 2, 500), &random_rows(10, 2, 2, 600)), "near_duplicates").clone();
+        let near =
+            named(&run(&task, &s, &random_rows(10, 2, 2, 500), &random_rows(10, 2, 2, 600)), "near_duplicates").clone();
         assert_eq!(near.measured["skipped"], true);
     }
 

@@ -176,7 +176,10 @@ fn value_targets(splits: &Splits<'_>) -> Check {
         )
         .with_advice("Standardize the targets (subtract the train mean, divide by the train std) or change their unit, and undo it when reporting errors.")
     } else {
-        Check::pass("valid_targets", format!("All regression targets are finite; train mean {}, std {}.", fmt_num(mean), fmt_num(std)))
+        Check::pass(
+            "valid_targets",
+            format!("All regression targets are finite; train mean {}, std {}.", fmt_num(mean), fmt_num(std)),
+        )
     };
     check.with("non_finite", non_finite).with("train_mean", num(mean)).with("train_std", num(std))
 }
@@ -211,7 +214,8 @@ mod tests {
 
     #[test]
     fn nan_fails_and_names_the_first() {
-        let (train, mut val, mut test) = (random_rows(20, 3, 2, 0), random_rows(5, 3, 2, 100), random_rows(5, 3, 2, 200));
+        let (train, mut val, mut test) =
+            (random_rows(20, 3, 2, 0), random_rows(5, 3, 2, 100), random_rows(5, 3, 2, 200));
         val.features[2 * 3 + 1] = f32::NAN;
         val.features[4 * 3] = f32::NAN;
         test.features[0] = f32::NEG_INFINITY;
@@ -240,7 +244,10 @@ mod tests {
     fn labels_out_of_range_fail() {
         let (train, val, mut test) = (random_rows(20, 3, 2, 0), random_rows(5, 3, 2, 100), random_rows(5, 3, 2, 200));
         let task = classes(2);
-        assert_eq!(valid_targets(&Splits { task: &task, train: &train, val: &val, test: &test }).status, CheckStatus::Pass);
+        assert_eq!(
+            valid_targets(&Splits { task: &task, train: &train, val: &val, test: &test }).status,
+            CheckStatus::Pass
+        );
         test.targets = Targets::Classes(vec![0, 1, 2, 1, 0]);
         let check = valid_targets(&Splits { task: &task, train: &train, val: &val, test: &test });
         assert_eq!(check.status, CheckStatus::Fail);

@@ -11,9 +11,9 @@
 //! [`gradient_flow`] replays it over a finished run's series for `regimen diagnose`. Like the rest
 //! of the crate it works on numbers only.
 
+use crate::Check;
 use crate::diagnose::MetricSeries;
 use crate::stats::{fmt_num, num};
-use crate::Check;
 
 /// Key of the global gradient norm series; each layer's is this with `.<layer>` appended.
 pub const GRAD_NORM_KEY: &str = "grad_norm";
@@ -71,7 +71,8 @@ impl GradientWatch {
         let problems: Vec<&Check> = self.exploding.iter().chain(&self.vanishing).collect();
         match problems.as_slice() {
             [] => {
-                let (low, high) = self.earlier.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &n| (lo.min(n), hi.max(n)));
+                let (low, high) =
+                    self.earlier.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &n| (lo.min(n), hi.max(n)));
                 let mut check = if self.earlier.is_empty() {
                     Check::warn("gradient_flow", "No gradient norms were logged (--grad-norm-every 0?).")
                 } else {
@@ -95,7 +96,11 @@ impl GradientWatch {
             [first, second, ..] => {
                 let mut check = (*first).clone();
                 check.message = format!("{} {}", first.message, second.message);
-                check.advice = Some(format!("{} {}", first.advice.clone().unwrap_or_default(), second.advice.clone().unwrap_or_default()));
+                check.advice = Some(format!(
+                    "{} {}",
+                    first.advice.clone().unwrap_or_default(),
+                    second.advice.clone().unwrap_or_default()
+                ));
                 check.measured.extend(second.measured.clone());
                 check
             }
@@ -218,7 +223,11 @@ mod tests {
         }
         let raised = watch.observe(6, 2, &layers(&[20.0, 20.0]));
         assert_eq!(raised.len(), 1);
-        assert!(raised[0].message.contains("Exploding") && raised[0].message.contains("step 6"), "{}", raised[0].message);
+        assert!(
+            raised[0].message.contains("Exploding") && raised[0].message.contains("step 6"),
+            "{}",
+            raised[0].message
+        );
         assert!(watch.observe(7, 2, &layers(&[40.0, 40.0])).is_empty(), "warns once");
         assert_eq!(watch.verdict().status, CheckStatus::Warn);
     }
@@ -269,7 +278,8 @@ mod tests {
         let mut metrics = MetricSeries::new();
         assert!(gradient_flow(&metrics).is_none());
         metrics.insert("grad_norm".into(), vec![(1, 1, 1.4)]);
-        metrics.insert("grad_norm.input".into(), (1..=6).map(|s| (s * 10, 1, if s == 6 { 1e-9 } else { 1.0 })).collect());
+        metrics
+            .insert("grad_norm.input".into(), (1..=6).map(|s| (s * 10, 1, if s == 6 { 1e-9 } else { 1.0 })).collect());
         metrics.insert("grad_norm.output".into(), (1..=6).map(|s| (s * 10, 1, 1.0)).collect());
         let check = gradient_flow(&metrics).unwrap();
         assert_eq!(check.status, CheckStatus::Warn);

@@ -49,7 +49,13 @@ const NON_FINITE: Rgb<u8> = Rgb([255, 0, 255]);
 ///
 /// Fails when the buffer does not hold one sample of `shape` per target, or the file cannot be
 /// written.
-pub fn sample_grid(features: &[f32], shape: &[usize], targets: &BatchTargets, task: &Task, path: &Path) -> Result<Check, GridError> {
+pub fn sample_grid(
+    features: &[f32],
+    shape: &[usize],
+    targets: &BatchTargets,
+    task: &Task,
+    path: &Path,
+) -> Result<Check, GridError> {
     let len: usize = shape.iter().product();
     let n = targets.len();
     if len == 0 || features.len() != n * len {
@@ -57,7 +63,9 @@ pub fn sample_grid(features: &[f32], shape: &[usize], targets: &BatchTargets, ta
     }
     let captions: Vec<String> = (0..n.min(GRID_MAX_TILES))
         .map(|i| match targets {
-            BatchTargets::Classes(c) => format!("{} {}", c[i], class_name(task, usize::try_from(c[i]).unwrap_or(usize::MAX))),
+            BatchTargets::Classes(c) => {
+                format!("{} {}", c[i], class_name(task, usize::try_from(c[i]).unwrap_or(usize::MAX)))
+            }
             BatchTargets::Values(v) => fmt_num(f64::from(v[i])),
         })
         .collect();
@@ -81,19 +89,29 @@ pub fn sample_grid(features: &[f32], shape: &[usize], targets: &BatchTargets, ta
 
     let shown = n.min(GRID_MAX_TILES);
     let (picture, blank) = render(&features[..shown * len], channels, height, width, &captions);
-    picture.save_with_format(path, ImageFormat::Png).map_err(|source| GridError::Write { path: path.to_path_buf(), source })?;
+    picture
+        .save_with_format(path, ImageFormat::Png)
+        .map_err(|source| GridError::Write { path: path.to_path_buf(), source })?;
 
     let shown_text = if shown < n { format!("the first {shown} of {n} images") } else { format!("{n} images") };
-    let channel_note = if channels == 1 || channels == 3 { String::new() } else { format!(" Only channel 0 of {channels} is drawn.") };
+    let channel_note =
+        if channels == 1 || channels == 3 { String::new() } else { format!(" Only channel 0 of {channels} is drawn.") };
     let (status, message) = if summary.non_finite > 0 {
         (
             CheckStatus::Fail,
-            format!("The first batch holds {} NaN or infinite values (magenta in {}).", fmt_count(summary.non_finite), path.display()),
+            format!(
+                "The first batch holds {} NaN or infinite values (magenta in {}).",
+                fmt_count(summary.non_finite),
+                path.display()
+            ),
         )
     } else if blank as f64 > BLANK_WARN_FRACTION * shown as f64 {
         (
             CheckStatus::Warn,
-            format!("{blank} of {shown} images of the first batch are blank (one value everywhere); see {}.", path.display()),
+            format!(
+                "{blank} of {shown} images of the first batch are blank (one value everywhere); see {}.",
+                path.display()
+            ),
         )
     } else {
         (
@@ -171,9 +189,12 @@ fn render(features: &[f32], channels: usize, height: usize, width: usize, captio
     let plane = height * width;
     let mut blank = 0;
     for (i, sample) in features.chunks_exact(len).enumerate() {
-        let (x0, y0) = (PAD + (i as u32 % columns) * (tile_w + PAD), PAD + (i as u32 / columns) * (tile_h + CAPTION + PAD));
-        let (lo, hi) =
-            sample.iter().filter(|v| v.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (x0, y0) =
+            (PAD + (i as u32 % columns) * (tile_w + PAD), PAD + (i as u32 / columns) * (tile_h + CAPTION + PAD));
+        let (lo, hi) = sample
+            .iter()
+            .filter(|v| v.is_finite())
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         if hi <= lo || hi.is_nan() {
             blank += 1;
         }
@@ -262,7 +283,9 @@ mod tests {
             }
         }
         let targets = BatchTargets::Classes(vec![0, 1, 2, 3, 4]);
-        let task = Task::Classification { classes: ["circle", "ring", "square", "triangle", "cross"].map(String::from).to_vec() };
+        let task = Task::Classification {
+            classes: ["circle", "ring", "square", "triangle", "cross"].map(String::from).to_vec(),
+        };
         let check = sample_grid(&features, &[1, 28, 28], &targets, &task, &path)?;
         assert_eq!(check.status, CheckStatus::Pass, "{check:?}");
         let picture = decode(&path);
@@ -343,7 +366,13 @@ mod tests {
         let path = Path::new("unused.png");
         let err = sample_grid(&[0.0; 5], &[1, 2, 2], &BatchTargets::Classes(vec![0]), &classes(1), path);
         assert!(matches!(err, Err(GridError::Shape { values: 5, labels: 1, .. })), "{err:?}");
-        let err = sample_grid(&[0.0; 4], &[1, 2, 2], &BatchTargets::Classes(vec![0]), &classes(1), Path::new("/nonexistent/dir/x.png"));
+        let err = sample_grid(
+            &[0.0; 4],
+            &[1, 2, 2],
+            &BatchTargets::Classes(vec![0]),
+            &classes(1),
+            Path::new("/nonexistent/dir/x.png"),
+        );
         assert!(matches!(err, Err(GridError::Write { .. })), "{err:?}");
     }
 }

@@ -176,8 +176,11 @@ impl Report {
         let (dim, bold, reset) = if color { ("\x1b[2m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
         let mut out = String::new();
         for check in &self.checks {
-            let label =
-                if color { format!("{}{}{reset}", check.status.color(), check.status.label()) } else { check.status.label().to_owned() };
+            let label = if color {
+                format!("{}{}{reset}", check.status.color(), check.status.label())
+            } else {
+                check.status.label().to_owned()
+            };
             let name = format!("{bold}{:<name_width$}{reset}", check.name);
             for (i, line) in wrap(&check.message, text_width).iter().enumerate() {
                 if i == 0 {
@@ -187,7 +190,8 @@ impl Report {
                 }
             }
             if !check.measured.is_empty() && (all_numbers || check.status != CheckStatus::Pass) {
-                let tokens: Vec<String> = check.measured.iter().map(|(k, v)| format!("{k}={}", short_value(v))).collect();
+                let tokens: Vec<String> =
+                    check.measured.iter().map(|(k, v)| format!("{k}={}", short_value(v))).collect();
                 for line in wrap_tokens(&tokens, text_width.saturating_sub(10).max(20)) {
                     out.push_str(&format!("{pad}{dim}{line}{reset}\n"));
                 }
@@ -200,7 +204,8 @@ impl Report {
             }
         }
         let status = self.status();
-        let verdict = if color { format!("{}{}{reset}", status.color(), status.label()) } else { status.label().to_owned() };
+        let verdict =
+            if color { format!("{}{}{reset}", status.color(), status.label()) } else { status.label().to_owned() };
         out.push_str(&format!(
             "{} checks: {} pass, {} warn, {} fail. Verdict: {verdict}\n",
             self.checks.len(),

@@ -54,7 +54,8 @@ pub fn input_scale(splits: &Splits<'_>, seen_train: &Samples) -> Check {
     let worst_mean = (0..seen.mean.len()).max_by(|&a, &b| seen.mean[a].abs().total_cmp(&seen.mean[b].abs()));
     let worst_std = varying.iter().copied().max_by(|&a, &b| seen.std[a].ln().abs().total_cmp(&seen.std[b].ln().abs()));
     let mean_abs_max = worst_mean.map_or(0.0, |g| seen.mean[g].abs());
-    let (std_min, std_max) = varying.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &g| (lo.min(seen.std[g]), hi.max(seen.std[g])));
+    let (std_min, std_max) =
+        varying.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &g| (lo.min(seen.std[g]), hi.max(seen.std[g])));
     let centred = mean_abs_max <= NORMALIZED_MEAN_TOLERANCE;
     let scaled = varying.is_empty() || (std_min >= NORMALIZED_STD_MIN && std_max <= NORMALIZED_STD_MAX);
     let (abs_max, at) = seen.abs_max;
@@ -66,8 +67,10 @@ pub fn input_scale(splits: &Splits<'_>, seen_train: &Samples) -> Check {
         (false, Some(g), _) | (true, _, Some(g)) => Some(g),
         _ => worst_mean,
     };
-    let describe_group = |g: usize| format!("{per} {g} has mean {} and std {}", fmt_num(seen.mean[g]), fmt_num(seen.std[g]));
-    let location = at.map(|(sample, feature)| format!("sample {sample}, {}", layout.describe(feature))).unwrap_or_default();
+    let describe_group =
+        |g: usize| format!("{per} {g} has mean {} and std {}", fmt_num(seen.mean[g]), fmt_num(seen.std[g]));
+    let location =
+        at.map(|(sample, feature)| format!("sample {sample}, {}", layout.describe(feature))).unwrap_or_default();
 
     let (status, message, advice) = if seen.finite == 0 {
         (CheckStatus::Pass, "No finite input values to measure.".to_owned(), None)
@@ -129,7 +132,10 @@ pub fn input_scale(splits: &Splits<'_>, seen_train: &Samples) -> Check {
         .with("min", num(seen.min))
         .with("max", num(seen.max))
         .with("abs_max", num(abs_max))
-        .with("abs_max_at", at.map_or(serde_json::Value::Null, |(sample, feature)| json!({"sample": sample, "feature": feature})))
+        .with(
+            "abs_max_at",
+            at.map_or(serde_json::Value::Null, |(sample, feature)| json!({"sample": sample, "feature": feature})),
+        )
         .with("raw_min", num(raw.min))
         .with("raw_max", num(raw.max))
         .with("raw_mean", num(raw.mean_all))

@@ -339,7 +339,11 @@ mod tests {
 
     #[test]
     fn stats_skip_non_finite() {
-        let s = Samples { shape: vec![2], features: vec![f32::NAN, 1.0, 2.0, f32::INFINITY], targets: Targets::Classes(vec![0, 0]) };
+        let s = Samples {
+            shape: vec![2],
+            features: vec![f32::NAN, 1.0, 2.0, f32::INFINITY],
+            targets: Targets::Classes(vec![0, 0]),
+        };
         let st = stats(&s);
         assert_eq!(st.mean, vec![2.0, 1.0]);
         assert_eq!(st.finite, 2);

@@ -10,7 +10,8 @@ use regimen_data::{Samples, Targets, Task};
 pub(crate) fn snapshot(name: &str, actual: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/snapshots").join(name);
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        let written = fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).and_then(|()| fs::write(&path, actual));
+        let written =
+            fs::create_dir_all(path.parent().unwrap_or(Path::new("."))).and_then(|()| fs::write(&path, actual));
         assert!(written.is_ok(), "cannot write snapshot {}: {written:?}", path.display());
         return;
     }

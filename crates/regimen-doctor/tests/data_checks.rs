@@ -1,6 +1,8 @@
 //! The data checks end to end on the built-in datasets, prepared the way a run prepares them.
 
-use regimen_data::{BatchBuilder, BatchTargets, DataError, Normalization, PreparedData, Samples, SplitSpec, Targets, builtin, prepare};
+use regimen_data::{
+    BatchBuilder, BatchTargets, DataError, Normalization, PreparedData, Samples, SplitSpec, Targets, builtin, prepare,
+};
 use regimen_doctor::{CheckStatus, Report, Splits, data_checks, grid::sample_grid};
 use serde_json::Value;
 
@@ -63,7 +65,9 @@ fn planted_problems_are_reported_in_json() -> Result<(), Box<dyn std::error::Err
     let report = Report::new(data_checks(&Splits::from_prepared(&data), &seen));
     let json = serde_json::to_value(&report)?;
     assert_eq!(json["status"], "fail");
-    let by_name = |name: &str| json["checks"].as_array().and_then(|c| c.iter().find(|c| c["name"] == name)).cloned().unwrap_or_default();
+    let by_name = |name: &str| {
+        json["checks"].as_array().and_then(|c| c.iter().find(|c| c["name"] == name)).cloned().unwrap_or_default()
+    };
     assert_eq!(by_name("leakage")["status"], "fail");
     assert_eq!(by_name("leakage")["measured"]["test_in_train"], 40);
     assert_eq!(by_name("input_scale")["status"], "fail");
@@ -113,11 +117,18 @@ fn near_copies_of_shapes_are_found() -> Result<(), DataError> {
     // 25 val images are train images re-encoded: every pixel moved by up to 8/255 (0.06 std RMS).
     let len = data.train.sample_len();
     for (k, row) in (0..25).map(|k| (k, k * 37)) {
-        let copy: Vec<f32> = data.train.row(row).iter().enumerate().map(|(j, &v)| v + 8.0 / 255.0 * jitter((k * len + j) as u64)).collect();
+        let copy: Vec<f32> = data
+            .train
+            .row(row)
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| v + 8.0 / 255.0 * jitter((k * len + j) as u64))
+            .collect();
         data.val.features[k * len..(k + 1) * len].copy_from_slice(&copy);
     }
     let checks = data_checks(&Splits::from_prepared(&data), &seen);
-    let near = checks.iter().find(|c| c.name == "near_duplicates").map(|c| (c.status, c.measured["val_in_train"].clone()));
+    let near =
+        checks.iter().find(|c| c.name == "near_duplicates").map(|c| (c.status, c.measured["val_in_train"].clone()));
     assert_eq!(near, Some((CheckStatus::Warn, Value::from(25))));
     Ok(())
 }

@@ -37,12 +37,7 @@ impl JsonLinesSink {
             .append(true)
             .open(&path)
             .map_err(|source| SinkError::Io { path: path.display().to_string(), source })?;
-        Ok(Self {
-            path,
-            out: BufWriter::with_capacity(1 << 16, file),
-            opened: Instant::now(),
-            pending_error: None,
-        })
+        Ok(Self { path, out: BufWriter::with_capacity(1 << 16, file), opened: Instant::now(), pending_error: None })
     }
 
     /// The file this sink writes.
@@ -97,13 +92,11 @@ mod tests {
         let path = dir.path().join("events.jsonl");
         let mut sink = JsonLinesSink::open(&path).unwrap();
         sink.record(&Event::Scalar { key: "train.loss", step: 10, epoch: 1, value: 0.5 }).unwrap();
-        sink.record(&Event::RunEnded { status: RunStatus::Finished, reason: None, seconds: 1.5 })
-            .unwrap();
+        sink.record(&Event::RunEnded { status: RunStatus::Finished, reason: None, seconds: 1.5 }).unwrap();
         sink.flush().unwrap();
 
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["event"], "scalar");
         assert_eq!(lines[0]["key"], "train.loss");

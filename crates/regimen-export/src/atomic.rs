@@ -14,7 +14,10 @@ use crate::error::ExportError;
 /// Writes `path` atomically with `write`, replacing an existing file.
 ///
 /// The folder holding `path` must exist ([`ExportError::MissingFolder`] otherwise).
-pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>) -> Result<(), ExportError> {
+pub(crate) fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
+) -> Result<(), ExportError> {
     let folder = folder_of(path);
     if !folder.is_dir() {
         return Err(ExportError::MissingFolder { path: path.to_path_buf(), folder });

@@ -116,7 +116,8 @@ fn export_file(
     format: Format,
     write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
 ) -> Result<PathBuf, ExportError> {
-    let path = if out.is_dir() { out.join(format!("{}.{}", detail.row.run_id, format.name())) } else { out.to_path_buf() };
+    let path =
+        if out.is_dir() { out.join(format!("{}.{}", detail.row.run_id, format.name())) } else { out.to_path_buf() };
     atomic::write_atomically(&path, write)?;
     Ok(path)
 }
@@ -152,7 +153,11 @@ fn create_folder(folder: &Path, created: &mut Vec<PathBuf>) -> Result<(), Export
     if !parent.is_dir() {
         return Err(ExportError::MissingFolder { path: folder.to_path_buf(), folder: parent });
     }
-    std::fs::create_dir(folder).map_err(|source| ExportError::Io { path: folder.to_path_buf(), action: "create the folder", source })?;
+    std::fs::create_dir(folder).map_err(|source| ExportError::Io {
+        path: folder.to_path_buf(),
+        action: "create the folder",
+        source,
+    })?;
     created.push(folder.to_path_buf());
     Ok(())
 }
@@ -202,7 +207,8 @@ mod tests {
             assert!(matches!(&error, ExportError::MissingFolder { folder, .. } if folder == &dir.path().join("nope")));
             assert!(error.to_string().contains("does not exist"), "{error}");
         }
-        let error = export(&sample_run(), Format::TensorBoard, &dir.path().join("a").join("b")).expect_err("missing parent");
+        let error =
+            export(&sample_run(), Format::TensorBoard, &dir.path().join("a").join("b")).expect_err("missing parent");
         assert!(matches!(error, ExportError::MissingFolder { .. }), "{error}");
         assert!(entries(dir.path()).is_empty());
     }

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use regimen_store::{ArtifactRecord, MetricPoint, Note, NoteKind, ParamValue, ReportRecord, RunDetail, RunRow, RunState, Timestamp};
+use regimen_store::{
+    ArtifactRecord, MetricPoint, Note, NoteKind, ParamValue, ReportRecord, RunDetail, RunRow, RunState, Timestamp,
+};
 use serde_json::json;
 
 /// 2024-05-01T12:00:00Z.
@@ -15,7 +17,10 @@ pub(crate) fn sample_run() -> RunDetail {
     let at = |ms: i64| Timestamp(START_MS + ms);
     let point = |step, wall_ms, value| MetricPoint { step, epoch: 1, wall: at(wall_ms), value };
     let series = BTreeMap::from([
-        ("train.loss".to_string(), vec![point(1, 1_250, 0.5), point(2, 2_000, f64::INFINITY), point(3, 3_000, f64::NAN)]),
+        (
+            "train.loss".to_string(),
+            vec![point(1, 1_250, 0.5), point(2, 2_000, f64::INFINITY), point(3, 3_000, f64::NAN)],
+        ),
         ("val.acc".to_string(), vec![point(1, 1_500, 0.0)]),
     ]);
     let params = BTreeMap::from([
@@ -47,7 +52,13 @@ pub(crate) fn sample_run() -> RunDetail {
         sweep_id: None,
         trial_id: None,
         series,
-        reports: vec![ReportRecord { split: "val".to_string(), step: 1, epoch: 1, wall: at(1_500), body: json!({"acc": 0.0}) }],
+        reports: vec![ReportRecord {
+            split: "val".to_string(),
+            step: 1,
+            epoch: 1,
+            wall: at(1_500),
+            body: json!({"acc": 0.0}),
+        }],
         notes: vec![
             Note { created_at: at(3_000), kind: NoteKind::Warn, body: "loss is NaN".to_string() },
             Note { created_at: at(20_000), kind: NoteKind::Note, body: "lr too **high**".to_string() },

@@ -118,12 +118,24 @@ fn recorded_run(root: &Path) -> RunDetail {
     let mut writes = vec![Write::Start(&run)];
     for (i, value) in loss.into_iter().enumerate() {
         let step = i as u64 + 1;
-        writes.push(Write::Scalar { key: "train.loss", step, epoch: 1, wall: started.plus(Duration::from_millis(250 * step)), value });
+        writes.push(Write::Scalar {
+            key: "train.loss",
+            step,
+            epoch: 1,
+            wall: started.plus(Duration::from_millis(250 * step)),
+            value,
+        });
     }
     for (series, key) in [(acc, "val.acc"), (lr, "lr")] {
         for (i, value) in series.into_iter().enumerate() {
             let step = 2 * i as u64 + 2;
-            writes.push(Write::Scalar { key, step, epoch: i as u64 + 1, wall: started.plus(Duration::from_secs(step)), value });
+            writes.push(Write::Scalar {
+                key,
+                step,
+                epoch: i as u64 + 1,
+                wall: started.plus(Duration::from_secs(step)),
+                value,
+            });
         }
     }
     writes.push(Write::End { status: RunState::Finished, reason: None, at: started.plus(Duration::from_secs(10)) });

@@ -107,37 +107,19 @@ impl ClassificationMeter {
     /// checked before anything is counted, so on error the meter is unchanged. (Returning an error
     /// rather than asserting lets a caller name the offending batch; the check is a comparison and
     /// one pass over the targets.)
-    pub fn update(
-        &mut self,
-        logits: &[f32],
-        targets: &[u32],
-        loss_sum: f64,
-    ) -> Result<(), MetricError> {
+    pub fn update(&mut self, logits: &[f32], targets: &[u32], loss_sum: f64) -> Result<(), MetricError> {
         let c = self.num_classes;
         if targets.len().checked_mul(c) != Some(logits.len()) {
-            return Err(MetricError::LogitsShape {
-                logits_len: logits.len(),
-                batch: targets.len(),
-                num_classes: c,
-            });
+            return Err(MetricError::LogitsShape { logits_len: logits.len(), batch: targets.len(), num_classes: c });
         }
-        if let Some((index, &target)) = targets.iter().enumerate().find(|&(_, &t)| t as usize >= c)
-        {
-            return Err(MetricError::TargetOutOfRange {
-                index,
-                target,
-                num_classes: c,
-            });
+        if let Some((index, &target)) = targets.iter().enumerate().find(|&(_, &t)| t as usize >= c) {
+            return Err(MetricError::TargetOutOfRange { index, target, num_classes: c });
         }
         for (row, &target) in logits.chunks_exact(c).zip(targets) {
             let target = target as usize;
             let predicted = argmax(row);
             let target_logit = row[target];
-            let above = row
-                .iter()
-                .enumerate()
-                .filter(|&(j, &x)| ranks_above(x, j, target_logit, target))
-                .count();
+            let above = row.iter().enumerate().filter(|&(j, &x)| ranks_above(x, j, target_logit, target)).count();
             self.correct += u64::from(predicted == target);
             self.top_k_hits += u64::from(above < self.top_k);
             self.confusion[target * c + predicted] += 1;
@@ -163,11 +145,7 @@ impl ClassificationMeter {
 
     /// Mean per-sample loss; `NaN` when no sample was seen.
     pub fn loss(&self) -> f64 {
-        if self.count == 0 {
-            f64::NAN
-        } else {
-            self.loss_sum.total() / self.count as f64
-        }
+        if self.count == 0 { f64::NAN } else { self.loss_sum.total() / self.count as f64 }
     }
 
     /// Fraction of samples predicted correctly; `NaN` when no sample was seen.
@@ -188,11 +166,7 @@ impl ClassificationMeter {
     /// Builds the full report from the counts so far.
     pub fn report(&self) -> ClassificationReport {
         let c = self.num_classes;
-        let confusion: Vec<Vec<u64>> = self
-            .confusion
-            .chunks_exact(c)
-            .map(<[u64]>::to_vec)
-            .collect();
+        let confusion: Vec<Vec<u64>> = self.confusion.chunks_exact(c).map(<[u64]>::to_vec).collect();
         let per_class: Vec<ClassStats> = (0..c)
             .map(|class| {
                 let true_positives = confusion[class][class];
@@ -207,11 +181,7 @@ impl ClassificationMeter {
                 }
             })
             .collect();
-        let macro_f1 = if self.count == 0 {
-            f64::NAN
-        } else {
-            per_class.iter().map(|s| s.f1).sum::<f64>() / c as f64
-        };
+        let macro_f1 = if self.count == 0 { f64::NAN } else { per_class.iter().map(|s| s.f1).sum::<f64>() / c as f64 };
         ClassificationReport {
             loss: self.loss(),
             accuracy: self.accuracy(),
@@ -237,13 +207,7 @@ fn ranks_above(a: f32, ai: usize, b: f32, bi: usize) -> bool {
 
 /// Index of the highest-ranked logit of a non-empty row.
 fn argmax(row: &[f32]) -> usize {
-    (1..row.len()).fold(0, |best, j| {
-        if ranks_above(row[j], j, row[best], best) {
-            j
-        } else {
-            best
-        }
-    })
+    (1..row.len()).fold(0, |best, j| if ranks_above(row[j], j, row[best], best) { j } else { best })
 }
 
 fn ratio_or_nan(numerator: u64, denominator: u64) -> f64 {
@@ -251,11 +215,7 @@ fn ratio_or_nan(numerator: u64, denominator: u64) -> f64 {
 }
 
 fn ratio_or_zero(numerator: u64, denominator: u64) -> f64 {
-    if denominator == 0 {
-        0.0
-    } else {
-        numerator as f64 / denominator as f64
-    }
+    if denominator == 0 { 0.0 } else { numerator as f64 / denominator as f64 }
 }
 
 #[cfg(test)]
@@ -279,10 +239,7 @@ mod tests {
     const TARGETS: [u32; 6] = [0, 0, 1, 1, 2, 2];
 
     fn assert_close(actual: f64, expected: f64) {
-        assert!(
-            (actual - expected).abs() < EPS,
-            "expected {expected}, got {actual}"
-        );
+        assert!((actual - expected).abs() < EPS, "expected {expected}, got {actual}");
     }
 
     #[test]
@@ -291,10 +248,7 @@ mod tests {
         meter.update(&LOGITS, &TARGETS, 3.0).unwrap();
         let report = meter.report();
         // sklearn.metrics.confusion_matrix([0,0,1,1,2,2], [0,1,1,1,1,0])
-        assert_eq!(
-            report.confusion,
-            vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 1, 0]]
-        );
+        assert_eq!(report.confusion, vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 1, 0]]);
         // accuracy_score -> 3/6
         assert_close(report.accuracy, 0.5);
         assert_close(meter.accuracy(), 0.5);
@@ -319,31 +273,18 @@ mod tests {
     #[test]
     fn perfect_predictions() {
         let mut meter = ClassificationMeter::new(3, 1).unwrap();
-        meter
-            .update(
-                &[5.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 5.0],
-                &[0, 1, 2],
-                0.0,
-            )
-            .unwrap();
+        meter.update(&[5.0, 0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 0.0, 5.0], &[0, 1, 2], 0.0).unwrap();
         let report = meter.report();
         assert_eq!(report.accuracy, 1.0);
         assert_eq!(report.top_k_accuracy, 1.0);
         assert_eq!(report.macro_f1, 1.0);
-        assert!(
-            report
-                .per_class
-                .iter()
-                .all(|s| s.precision == 1.0 && s.recall == 1.0 && s.f1 == 1.0)
-        );
+        assert!(report.per_class.iter().all(|s| s.precision == 1.0 && s.recall == 1.0 && s.f1 == 1.0));
     }
 
     #[test]
     fn worst_predictions() {
         let mut meter = ClassificationMeter::new(2, 1).unwrap();
-        meter
-            .update(&[0.0, 1.0, 1.0, 0.0, 0.0, 1.0], &[0, 1, 0], 6.0)
-            .unwrap();
+        meter.update(&[0.0, 1.0, 1.0, 0.0, 0.0, 1.0], &[0, 1, 0], 6.0).unwrap();
         let report = meter.report();
         assert_eq!(report.accuracy, 0.0);
         assert_eq!(report.macro_f1, 0.0);
@@ -360,15 +301,7 @@ mod tests {
         let logits = [1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0];
         meter.update(&logits, &[0, 1, 2], 0.0).unwrap();
         let report = meter.report();
-        assert_eq!(
-            report.per_class[3],
-            ClassStats {
-                precision: 0.0,
-                recall: 0.0,
-                f1: 0.0,
-                support: 0
-            }
-        );
+        assert_eq!(report.per_class[3], ClassStats { precision: 0.0, recall: 0.0, f1: 0.0, support: 0 });
         assert_close(report.macro_f1, 0.75);
     }
 
@@ -383,26 +316,10 @@ mod tests {
     fn nan_logits_rank_last() {
         let mut meter = ClassificationMeter::new(3, 1).unwrap();
         // Row 0: NaN never wins against a number. Row 1: all NaN, lowest index wins.
-        meter
-            .update(
-                &[
-                    f32::NAN,
-                    -1.0,
-                    f32::NEG_INFINITY,
-                    f32::NAN,
-                    f32::NAN,
-                    f32::NAN,
-                ],
-                &[1, 0],
-                0.0,
-            )
-            .unwrap();
+        meter.update(&[f32::NAN, -1.0, f32::NEG_INFINITY, f32::NAN, f32::NAN, f32::NAN], &[1, 0], 0.0).unwrap();
         let report = meter.report();
         assert_eq!(report.accuracy, 1.0);
-        assert_eq!(
-            report.confusion,
-            vec![vec![1, 0, 0], vec![0, 1, 0], vec![0, 0, 0]]
-        );
+        assert_eq!(report.confusion, vec![vec![1, 0, 0], vec![0, 1, 0], vec![0, 0, 0]]);
     }
 
     #[test]
@@ -422,24 +339,15 @@ mod tests {
         assert_eq!(meter.count(), 0);
         meter.update(&LOGITS[..3], &TARGETS[..1], 0.25).unwrap();
         let report = meter.report();
-        assert_eq!(
-            report.confusion,
-            vec![vec![1, 0, 0], vec![0; 3], vec![0; 3]]
-        );
+        assert_eq!(report.confusion, vec![vec![1, 0, 0], vec![0; 3], vec![0; 3]]);
         assert_eq!(report.loss, 0.25);
     }
 
     #[test]
     fn constructor_rejects_bad_arguments() {
-        assert_eq!(
-            ClassificationMeter::new(1, 1).unwrap_err(),
-            MetricError::TooFewClasses { num_classes: 1 }
-        );
+        assert_eq!(ClassificationMeter::new(1, 1).unwrap_err(), MetricError::TooFewClasses { num_classes: 1 });
         let err = ClassificationMeter::new(3, 0).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "top_k must be between 1 and num_classes (3), got 0"
-        );
+        assert_eq!(err.to_string(), "top_k must be between 1 and num_classes (3), got 0");
         assert!(ClassificationMeter::new(3, 4).is_err());
     }
 
@@ -447,27 +355,10 @@ mod tests {
     fn bad_batches_are_rejected_and_leave_the_meter_unchanged() {
         let mut meter = ClassificationMeter::new(3, 1).unwrap();
         let err = meter.update(&LOGITS[..17], &TARGETS, 1.0).unwrap_err();
-        assert_eq!(
-            err,
-            MetricError::LogitsShape {
-                logits_len: 17,
-                batch: 6,
-                num_classes: 3
-            }
-        );
+        assert_eq!(err, MetricError::LogitsShape { logits_len: 17, batch: 6, num_classes: 3 });
         let err = meter.update(&LOGITS, &[0, 0, 1, 3, 2, 2], 1.0).unwrap_err();
-        assert_eq!(
-            err,
-            MetricError::TargetOutOfRange {
-                index: 3,
-                target: 3,
-                num_classes: 3
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "target 3 at batch index 3 is not a class index (num_classes is 3)"
-        );
+        assert_eq!(err, MetricError::TargetOutOfRange { index: 3, target: 3, num_classes: 3 });
+        assert_eq!(err.to_string(), "target 3 at batch index 3 is not a class index (num_classes is 3)");
         assert_eq!(meter.count(), 0);
         assert!(meter.report().confusion.iter().flatten().all(|&n| n == 0));
     }
@@ -480,10 +371,7 @@ mod tests {
     }
 
     fn batch_of(samples: &[(Vec<f32>, u32)]) -> (Vec<f32>, Vec<u32>, f64) {
-        let logits = samples
-            .iter()
-            .flat_map(|(row, _)| row.iter().copied())
-            .collect();
+        let logits = samples.iter().flat_map(|(row, _)| row.iter().copied()).collect();
         let targets = samples.iter().map(|&(_, t)| t).collect();
         // Integer per-sample losses keep the loss sum exact whatever the batching.
         let loss = samples.iter().map(|&(_, t)| f64::from(t)).sum();

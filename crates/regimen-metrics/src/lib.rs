@@ -61,9 +61,7 @@ pub enum MetricError {
         num_classes: usize,
     },
     /// A target is not a class index of the meter.
-    #[error(
-        "target {target} at batch index {index} is not a class index (num_classes is {num_classes})"
-    )]
+    #[error("target {target} at batch index {index} is not a class index (num_classes is {num_classes})")]
     TargetOutOfRange {
         /// The position of the offending target in the batch.
         index: usize,
@@ -73,9 +71,7 @@ pub enum MetricError {
         num_classes: usize,
     },
     /// Predictions and targets of a regression batch differ in length.
-    #[error(
-        "predictions has {predictions} values but targets has {targets}; they must match one to one"
-    )]
+    #[error("predictions has {predictions} values but targets has {targets}; they must match one to one")]
     LengthMismatch {
         /// The length of the predictions slice received.
         predictions: usize,

@@ -60,17 +60,9 @@ impl RegressionMeter {
     /// # Errors
     /// [`MetricError::LengthMismatch`] when the slices differ in length; the meter is then
     /// unchanged.
-    pub fn update(
-        &mut self,
-        predictions: &[f32],
-        targets: &[f32],
-        loss_sum: f64,
-    ) -> Result<(), MetricError> {
+    pub fn update(&mut self, predictions: &[f32], targets: &[f32], loss_sum: f64) -> Result<(), MetricError> {
         if predictions.len() != targets.len() {
-            return Err(MetricError::LengthMismatch {
-                predictions: predictions.len(),
-                targets: targets.len(),
-            });
+            return Err(MetricError::LengthMismatch { predictions: predictions.len(), targets: targets.len() });
         }
         self.loss_sum.add(loss_sum);
         if targets.is_empty() {
@@ -87,10 +79,7 @@ impl RegressionMeter {
 
         let batch_count = targets.len() as f64;
         let batch_mean = targets.iter().map(|&t| f64::from(t)).sum::<f64>() / batch_count;
-        let batch_m2: f64 = targets
-            .iter()
-            .map(|&t| (f64::from(t) - batch_mean).powi(2))
-            .sum();
+        let batch_m2: f64 = targets.iter().map(|&t| (f64::from(t) - batch_mean).powi(2)).sum();
         let old_count = self.count as f64;
         let total = old_count + batch_count;
         let delta = batch_mean - self.target_mean;
@@ -136,11 +125,7 @@ impl RegressionMeter {
     }
 
     fn mean(&self, sum: CompensatedSum) -> f64 {
-        if self.count == 0 {
-            f64::NAN
-        } else {
-            sum.total() / self.count as f64
-        }
+        if self.count == 0 { f64::NAN } else { sum.total() / self.count as f64 }
     }
 }
 
@@ -162,17 +147,11 @@ mod tests {
         //   mean_absolute_error -> (0.5 + 0.5 + 0 + 1) / 4 = 0.5
         //   r2_score -> 1 - 1.5 / 29.1875 = 0.9486081370449679
         let mut meter = RegressionMeter::new();
-        meter
-            .update(&[2.5, 0.0, 2.0, 8.0], &[3.0, -0.5, 2.0, 7.0], 2.0)
-            .unwrap();
+        meter.update(&[2.5, 0.0, 2.0, 8.0], &[3.0, -0.5, 2.0, 7.0], 2.0).unwrap();
         let report = meter.report();
         assert_eq!(report.mse, 0.375);
         assert_eq!(report.mae, 0.5);
-        assert!(
-            (report.r2 - 0.948_608_137_044_967_9).abs() < 1e-12,
-            "{}",
-            report.r2
-        );
+        assert!((report.r2 - 0.948_608_137_044_967_9).abs() < 1e-12, "{}", report.r2);
         assert_eq!(report.loss, 0.5);
         assert_eq!(meter.count(), 4);
     }
@@ -207,29 +186,15 @@ mod tests {
     #[test]
     fn empty_meter_reports_nan() {
         let report = RegressionMeter::new().report();
-        assert!(
-            report.loss.is_nan()
-                && report.mse.is_nan()
-                && report.mae.is_nan()
-                && report.r2.is_nan()
-        );
+        assert!(report.loss.is_nan() && report.mse.is_nan() && report.mae.is_nan() && report.r2.is_nan());
     }
 
     #[test]
     fn mismatched_lengths_are_rejected_and_leave_the_meter_unchanged() {
         let mut meter = RegressionMeter::new();
         let err = meter.update(&[1.0, 2.0], &[1.0], 1.0).unwrap_err();
-        assert_eq!(
-            err,
-            MetricError::LengthMismatch {
-                predictions: 2,
-                targets: 1
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "predictions has 2 values but targets has 1; they must match one to one"
-        );
+        assert_eq!(err, MetricError::LengthMismatch { predictions: 2, targets: 1 });
+        assert_eq!(err.to_string(), "predictions has 2 values but targets has 1; they must match one to one");
         assert_eq!(meter.count(), 0);
         assert!(meter.loss().is_nan());
     }
@@ -240,15 +205,7 @@ mod tests {
         meter.update(&[10.0], &[0.0], 100.0).unwrap();
         meter.reset();
         meter.update(&[1.0, 2.0], &[1.0, 2.0], 0.0).unwrap();
-        assert_eq!(
-            meter.report(),
-            RegressionReport {
-                loss: 0.0,
-                mse: 0.0,
-                mae: 0.0,
-                r2: 1.0
-            }
-        );
+        assert_eq!(meter.report(), RegressionReport { loss: 0.0, mse: 0.0, mae: 0.0, r2: 1.0 });
     }
 
     fn close(a: f64, b: f64) -> bool {

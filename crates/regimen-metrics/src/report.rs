@@ -116,8 +116,7 @@ pub fn higher_is_better(name: &str) -> Option<bool> {
         "acc" | "macro_f1" | "r2" => Some(true),
         _ => {
             let k = name.strip_prefix("top")?.strip_suffix("_acc")?;
-            let valid =
-                !k.is_empty() && !k.starts_with('0') && k.bytes().all(|b| b.is_ascii_digit());
+            let valid = !k.is_empty() && !k.starts_with('0') && k.bytes().all(|b| b.is_ascii_digit());
             valid.then_some(true)
         }
     }
@@ -129,10 +128,7 @@ mod tests {
     use crate::{ClassificationMeter, RegressionMeter};
 
     fn names(report: &Report) -> Vec<String> {
-        report
-            .scalars()
-            .map(|(name, _)| name.into_owned())
-            .collect()
+        report.scalars().map(|(name, _)| name.into_owned()).collect()
     }
 
     fn classification(top_k: usize) -> Report {
@@ -147,18 +143,9 @@ mod tests {
     #[test]
     fn classification_scalar_names() {
         assert_eq!(names(&classification(1)), ["loss", "acc", "macro_f1"]);
-        assert_eq!(
-            names(&classification(5)),
-            ["loss", "acc", "top5_acc", "macro_f1"]
-        );
-        assert_eq!(
-            names(&classification(10)),
-            ["loss", "acc", "top10_acc", "macro_f1"]
-        );
-        assert_eq!(
-            names(&classification(12)),
-            ["loss", "acc", "top12_acc", "macro_f1"]
-        );
+        assert_eq!(names(&classification(5)), ["loss", "acc", "top5_acc", "macro_f1"]);
+        assert_eq!(names(&classification(10)), ["loss", "acc", "top10_acc", "macro_f1"]);
+        assert_eq!(names(&classification(12)), ["loss", "acc", "top12_acc", "macro_f1"]);
         let values: Vec<f64> = classification(5).scalars().map(|(_, v)| v).collect();
         assert_eq!(values, [0.5, 1.0, 1.0, 0.2]);
     }
@@ -166,9 +153,7 @@ mod tests {
     #[test]
     fn top_k_names_are_borrowed_up_to_ten() {
         for k in 2..=10 {
-            let Report::Classification(report) = classification(k) else {
-                unreachable!()
-            };
+            let Report::Classification(report) = classification(k) else { unreachable!() };
             let (name, _) = report.scalars().nth(2).unwrap();
             assert!(matches!(name, Cow::Borrowed(_)), "{name}");
             assert_eq!(name, format!("top{k}_acc"));
@@ -180,22 +165,17 @@ mod tests {
         let mut meter = RegressionMeter::new();
         meter.update(&[1.0, 3.0], &[1.0, 2.0], 1.0).unwrap();
         let report = Report::from(meter.report());
-        let scalars: Vec<(String, f64)> =
-            report.scalars().map(|(n, v)| (n.into_owned(), v)).collect();
+        let scalars: Vec<(String, f64)> = report.scalars().map(|(n, v)| (n.into_owned(), v)).collect();
         // SSE = 1, SST = 0.5: r2 = 1 - 1 / 0.5 = -1.
-        let expected = [("loss", 0.5), ("mse", 0.5), ("mae", 0.5), ("r2", -1.0)]
-            .map(|(n, v)| (n.to_owned(), v));
+        let expected = [("loss", 0.5), ("mse", 0.5), ("mae", 0.5), ("r2", -1.0)].map(|(n, v)| (n.to_owned(), v));
         assert_eq!(scalars, expected);
     }
 
     #[test]
     fn every_produced_name_has_a_direction() {
-        for report in [
-            classification(1),
-            classification(3),
-            classification(12),
-            Report::from(RegressionMeter::new().report()),
-        ] {
+        for report in
+            [classification(1), classification(3), classification(12), Report::from(RegressionMeter::new().report())]
+        {
             for (name, _) in report.scalars() {
                 assert!(higher_is_better(&name).is_some(), "{name}");
             }
@@ -208,14 +188,7 @@ mod tests {
         assert_eq!(higher_is_better("mae"), Some(false));
         assert_eq!(higher_is_better("top5_acc"), Some(true));
         assert_eq!(higher_is_better("r2"), Some(true));
-        for unknown in [
-            "top_acc",
-            "top05_acc",
-            "topx_acc",
-            "val_loss",
-            "accuracy",
-            "",
-        ] {
+        for unknown in ["top_acc", "top05_acc", "topx_acc", "val_loss", "accuracy", ""] {
             assert_eq!(higher_is_better(unknown), None, "{unknown}");
         }
     }

@@ -53,11 +53,7 @@ impl FromStr for Mode {
         match text.trim() {
             "min" => Ok(Mode::Min),
             "max" => Ok(Mode::Max),
-            other => Err(MonitorError::Parse {
-                what: "mode",
-                text: other.to_string(),
-                expected: "`min` or `max`",
-            }),
+            other => Err(MonitorError::Parse { what: "mode", text: other.to_string(), expected: "`min` or `max`" }),
         }
     }
 }

@@ -20,10 +20,7 @@ impl FromStr for ScheduleSpec {
     type Err = ScheduleError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let error = |reason: String| ScheduleError::Parse {
-            input: input.to_owned(),
-            reason,
-        };
+        let error = |reason: String| ScheduleError::Parse { input: input.to_owned(), reason };
         let (kind, args) = match input.trim().split_once(':') {
             Some((kind, args)) => (kind, Some(args)),
             None => (input.trim(), None),
@@ -35,39 +32,28 @@ impl FromStr for ScheduleSpec {
                 Some(args) => Err(error(format!("constant takes no arguments, got {args:?}"))),
             },
             "step" => {
-                let args = args.ok_or_else(|| {
-                    error(
-                        "step needs its epochs between decays, e.g. step:10 or step:10:0.1".into(),
-                    )
-                })?;
+                let args = args
+                    .ok_or_else(|| error("step needs its epochs between decays, e.g. step:10 or step:10:0.1".into()))?;
                 if args.contains('=') {
                     let mut args = Args::parse(args, &["step_size", "gamma"]).map_err(error)?;
                     let step_size = args.take("step_size").map_err(error)?;
-                    let step_size =
-                        step_size.ok_or_else(|| error("step needs step_size=EPOCHS".into()))?;
-                    let gamma = args
-                        .take("gamma")
-                        .map_err(error)?
-                        .unwrap_or_else(defaults::gamma);
+                    let step_size = step_size.ok_or_else(|| error("step needs step_size=EPOCHS".into()))?;
+                    let gamma = args.take("gamma").map_err(error)?.unwrap_or_else(defaults::gamma);
                     return Ok(ScheduleSpec::Step { step_size, gamma });
                 }
                 let mut parts = args.split(':');
-                let step_size =
-                    number("step_size", parts.next().unwrap_or_default()).map_err(error)?;
+                let step_size = number("step_size", parts.next().unwrap_or_default()).map_err(error)?;
                 let gamma = match parts.next() {
                     Some(gamma) => number("gamma", gamma).map_err(error)?,
                     None => defaults::gamma(),
                 };
                 if let Some(extra) = parts.next() {
-                    return Err(error(format!(
-                        "step takes at most EPOCHS:GAMMA, got the extra part {extra:?}"
-                    )));
+                    return Err(error(format!("step takes at most EPOCHS:GAMMA, got the extra part {extra:?}")));
                 }
                 Ok(ScheduleSpec::Step { step_size, gamma })
             }
             "cosine" => {
-                let mut args =
-                    Args::parse(args.unwrap_or_default(), &["warmup", "min_lr"]).map_err(error)?;
+                let mut args = Args::parse(args.unwrap_or_default(), &["warmup", "min_lr"]).map_err(error)?;
                 Ok(ScheduleSpec::Cosine {
                     warmup_steps: args.take("warmup").map_err(error)?.unwrap_or(0),
                     min_lr: args.take("min_lr").map_err(error)?.unwrap_or(0.0),
@@ -78,14 +64,8 @@ impl FromStr for ScheduleSpec {
                 let mut args = Args::parse(args.unwrap_or_default(), &keys).map_err(error)?;
                 Ok(ScheduleSpec::OneCycle {
                     max_lr: args.take("max_lr").map_err(error)?,
-                    pct_start: args
-                        .take("pct_start")
-                        .map_err(error)?
-                        .unwrap_or_else(defaults::pct_start),
-                    div_factor: args
-                        .take("div_factor")
-                        .map_err(error)?
-                        .unwrap_or_else(defaults::div_factor),
+                    pct_start: args.take("pct_start").map_err(error)?.unwrap_or_else(defaults::pct_start),
+                    div_factor: args.take("div_factor").map_err(error)?.unwrap_or_else(defaults::div_factor),
                     final_div_factor: args
                         .take("final_div_factor")
                         .map_err(error)?
@@ -93,14 +73,7 @@ impl FromStr for ScheduleSpec {
                 })
             }
             "plateau" => {
-                let keys = [
-                    "factor",
-                    "patience",
-                    "threshold",
-                    "cooldown",
-                    "min_lr",
-                    "mode",
-                ];
+                let keys = ["factor", "patience", "threshold", "cooldown", "min_lr", "mode"];
                 let mut args = Args::parse(args.unwrap_or_default(), &keys).map_err(error)?;
                 let mode = match args.take_str("mode") {
                     None => Mode::default(),
@@ -111,26 +84,15 @@ impl FromStr for ScheduleSpec {
                     }
                 };
                 Ok(ScheduleSpec::Plateau {
-                    factor: args
-                        .take("factor")
-                        .map_err(error)?
-                        .unwrap_or_else(defaults::factor),
-                    patience: args
-                        .take("patience")
-                        .map_err(error)?
-                        .unwrap_or_else(defaults::patience),
-                    threshold: args
-                        .take("threshold")
-                        .map_err(error)?
-                        .unwrap_or_else(defaults::threshold),
+                    factor: args.take("factor").map_err(error)?.unwrap_or_else(defaults::factor),
+                    patience: args.take("patience").map_err(error)?.unwrap_or_else(defaults::patience),
+                    threshold: args.take("threshold").map_err(error)?.unwrap_or_else(defaults::threshold),
                     cooldown: args.take("cooldown").map_err(error)?.unwrap_or(0),
                     min_lr: args.take("min_lr").map_err(error)?.unwrap_or(0.0),
                     mode,
                 })
             }
-            _ => Err(error(format!(
-                "unknown schedule kind {kind:?}; expected one of {KINDS}"
-            ))),
+            _ => Err(error(format!("unknown schedule kind {kind:?}; expected one of {KINDS}"))),
         }
     }
 }
@@ -143,17 +105,10 @@ struct Args<'a> {
 impl<'a> Args<'a> {
     fn parse(args: &'a str, keys: &[&str]) -> Result<Self, String> {
         let mut values: Vec<(&str, &str)> = Vec::new();
-        for pair in args
-            .split(',')
-            .map(str::trim)
-            .filter(|pair| !pair.is_empty())
-        {
-            let (key, value) = pair.split_once('=').ok_or_else(|| {
-                format!(
-                    "expected key=value, got {pair:?}; keys are {}",
-                    keys.join(", ")
-                )
-            })?;
+        for pair in args.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, got {pair:?}; keys are {}", keys.join(", ")))?;
             let (key, value) = (key.trim(), value.trim());
             if !keys.contains(&key) {
                 return Err(format!("unknown key {key:?}; keys are {}", keys.join(", ")));
@@ -172,17 +127,12 @@ impl<'a> Args<'a> {
     }
 
     fn take<T: FromStr>(&mut self, key: &str) -> Result<Option<T>, String> {
-        self.take_str(key)
-            .map(|value| number(key, value))
-            .transpose()
+        self.take_str(key).map(|value| number(key, value)).transpose()
     }
 }
 
 fn number<T: FromStr>(key: &str, value: &str) -> Result<T, String> {
-    value
-        .trim()
-        .parse()
-        .map_err(|_| format!("{key} must be a number, got {value:?}"))
+    value.trim().parse().map_err(|_| format!("{key} must be a number, got {value:?}"))
 }
 
 #[cfg(test)]
@@ -200,65 +150,19 @@ mod tests {
     #[test]
     fn the_documented_forms() {
         assert_eq!(parse("constant"), ScheduleSpec::Constant);
-        assert_eq!(
-            parse("step:10:0.1"),
-            ScheduleSpec::Step {
-                step_size: 10,
-                gamma: 0.1
-            }
-        );
-        assert_eq!(
-            parse("step:10"),
-            ScheduleSpec::Step {
-                step_size: 10,
-                gamma: 0.1
-            }
-        );
-        assert_eq!(
-            parse("step:gamma=0.5,step_size=2"),
-            ScheduleSpec::Step {
-                step_size: 2,
-                gamma: 0.5
-            }
-        );
-        assert_eq!(
-            parse("cosine"),
-            ScheduleSpec::Cosine {
-                warmup_steps: 0,
-                min_lr: 0.0
-            }
-        );
-        assert_eq!(
-            parse("cosine:warmup=500"),
-            ScheduleSpec::Cosine {
-                warmup_steps: 500,
-                min_lr: 0.0
-            }
-        );
-        assert_eq!(
-            parse(" Cosine:warmup=5, min_lr=1e-5 "),
-            ScheduleSpec::Cosine {
-                warmup_steps: 5,
-                min_lr: 1e-5
-            }
-        );
+        assert_eq!(parse("step:10:0.1"), ScheduleSpec::Step { step_size: 10, gamma: 0.1 });
+        assert_eq!(parse("step:10"), ScheduleSpec::Step { step_size: 10, gamma: 0.1 });
+        assert_eq!(parse("step:gamma=0.5,step_size=2"), ScheduleSpec::Step { step_size: 2, gamma: 0.5 });
+        assert_eq!(parse("cosine"), ScheduleSpec::Cosine { warmup_steps: 0, min_lr: 0.0 });
+        assert_eq!(parse("cosine:warmup=500"), ScheduleSpec::Cosine { warmup_steps: 500, min_lr: 0.0 });
+        assert_eq!(parse(" Cosine:warmup=5, min_lr=1e-5 "), ScheduleSpec::Cosine { warmup_steps: 5, min_lr: 1e-5 });
         assert_eq!(
             parse("onecycle"),
-            ScheduleSpec::OneCycle {
-                max_lr: None,
-                pct_start: 0.3,
-                div_factor: 25.0,
-                final_div_factor: 1e4
-            }
+            ScheduleSpec::OneCycle { max_lr: None, pct_start: 0.3, div_factor: 25.0, final_div_factor: 1e4 }
         );
         assert_eq!(
             parse("onecycle:max_lr=0.1,pct_start=0.25"),
-            ScheduleSpec::OneCycle {
-                max_lr: Some(0.1),
-                pct_start: 0.25,
-                div_factor: 25.0,
-                final_div_factor: 1e4
-            }
+            ScheduleSpec::OneCycle { max_lr: Some(0.1), pct_start: 0.25, div_factor: 25.0, final_div_factor: 1e4 }
         );
         assert_eq!(
             parse("plateau:factor=0.5,patience=3"),
@@ -273,11 +177,7 @@ mod tests {
         );
         assert!(matches!(
             parse("plateau:mode=max,cooldown=2"),
-            ScheduleSpec::Plateau {
-                mode: Mode::Max,
-                cooldown: 2,
-                ..
-            }
+            ScheduleSpec::Plateau { mode: Mode::Max, cooldown: 2, .. }
         ));
     }
 
@@ -314,19 +214,11 @@ mod tests {
         assert!(parse_error("step:1:0.1:3").contains(r#"extra part "3""#));
         assert!(parse_error("step:gamma=0.5").contains("step needs step_size=EPOCHS"));
         assert!(parse_error("constant:1").contains("constant takes no arguments"));
-        assert!(
-            parse_error("cosine:warmup")
-                .contains(r#"expected key=value, got "warmup"; keys are warmup, min_lr"#)
-        );
-        assert!(
-            parse_error("cosine:warmpu=5")
-                .contains(r#"unknown key "warmpu"; keys are warmup, min_lr"#)
-        );
+        assert!(parse_error("cosine:warmup").contains(r#"expected key=value, got "warmup"; keys are warmup, min_lr"#));
+        assert!(parse_error("cosine:warmpu=5").contains(r#"unknown key "warmpu"; keys are warmup, min_lr"#));
         assert!(parse_error("cosine:warmup=5,warmup=6").contains(r#"key "warmup" is given twice"#));
         assert!(parse_error("cosine:warmup=-5").contains(r#"warmup must be a number, got "-5""#));
         assert!(parse_error("plateau:mode=up").contains(r#"mode must be min or max, got "up""#));
-        assert!(
-            parse_error("plateau:patience=1.5").contains(r#"patience must be a number, got "1.5""#)
-        );
+        assert!(parse_error("plateau:patience=1.5").contains(r#"patience must be a number, got "1.5""#));
     }
 }

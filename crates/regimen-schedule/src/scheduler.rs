@@ -51,29 +51,17 @@ pub struct SchedulerState {
 }
 
 fn invalid(name: &'static str, expected: &'static str, value: impl ToString) -> ScheduleError {
-    ScheduleError::InvalidArgument {
-        name,
-        expected,
-        value: value.to_string(),
-    }
+    ScheduleError::InvalidArgument { name, expected, value: value.to_string() }
 }
 
 /// `Ok` when `value` is finite and strictly positive.
 fn positive(name: &'static str, value: f64) -> Result<(), ScheduleError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(invalid(name, "positive and finite", value))
-    }
+    if value.is_finite() && value > 0.0 { Ok(()) } else { Err(invalid(name, "positive and finite", value)) }
 }
 
 /// `Ok` when `value` lies in the open interval `(0, 1)`.
 fn open_unit(name: &'static str, value: f64) -> Result<(), ScheduleError> {
-    if value > 0.0 && value < 1.0 {
-        Ok(())
-    } else {
-        Err(invalid(name, "in (0, 1)", value))
-    }
+    if value > 0.0 && value < 1.0 { Ok(()) } else { Err(invalid(name, "in (0, 1)", value)) }
 }
 
 /// `Ok` when `value` lies in `[0, base_lr]`.
@@ -133,10 +121,7 @@ impl Scheduler {
                     return Err(invalid("step gamma", "in (0, 1]", gamma));
                 }
             }
-            ScheduleSpec::Cosine {
-                warmup_steps,
-                min_lr,
-            } => {
+            ScheduleSpec::Cosine { warmup_steps, min_lr } => {
                 if warmup_steps >= total_steps {
                     return Err(ScheduleError::InvalidArgument {
                         name: "cosine warmup_steps",
@@ -146,12 +131,7 @@ impl Scheduler {
                 }
                 floor_lr("cosine min_lr", min_lr, base_lr)?;
             }
-            ScheduleSpec::OneCycle {
-                max_lr,
-                pct_start,
-                div_factor,
-                final_div_factor,
-            } => {
+            ScheduleSpec::OneCycle { max_lr, pct_start, div_factor, final_div_factor } => {
                 if let Some(max_lr) = max_lr {
                     positive("onecycle max_lr", max_lr)?;
                 }
@@ -166,12 +146,7 @@ impl Scheduler {
                     });
                 }
             }
-            ScheduleSpec::Plateau {
-                factor,
-                threshold,
-                min_lr,
-                ..
-            } => {
+            ScheduleSpec::Plateau { factor, threshold, min_lr, .. } => {
                 open_unit("plateau factor", factor)?;
                 if !(0.0..1.0).contains(&threshold) {
                     return Err(invalid("plateau threshold", "in [0, 1)", threshold));
@@ -179,13 +154,7 @@ impl Scheduler {
                 floor_lr("plateau min_lr", min_lr, base_lr)?;
             }
         }
-        Ok(Self {
-            spec,
-            base_lr,
-            total_steps,
-            steps_per_epoch,
-            state: SchedulerState::default(),
-        })
+        Ok(Self { spec, base_lr, total_steps, steps_per_epoch, state: SchedulerState::default() })
     }
 
     /// The spec this scheduler was built from.
@@ -212,27 +181,15 @@ impl Scheduler {
                 let decays = step / self.steps_per_epoch / step_size;
                 base * gamma.powi(i32::try_from(decays).unwrap_or(i32::MAX))
             }
-            ScheduleSpec::Cosine {
-                warmup_steps,
-                min_lr,
-            } => {
+            ScheduleSpec::Cosine { warmup_steps, min_lr } => {
                 if step < warmup_steps {
                     return base * (step + 1) as f64 / (warmup_steps + 1) as f64;
                 }
                 let span = last - warmup_steps;
-                let pct = if span == 0 {
-                    1.0
-                } else {
-                    ((step - warmup_steps) as f64 / span as f64).min(1.0)
-                };
+                let pct = if span == 0 { 1.0 } else { ((step - warmup_steps) as f64 / span as f64).min(1.0) };
                 anneal_cos(base, min_lr, pct)
             }
-            ScheduleSpec::OneCycle {
-                max_lr,
-                pct_start,
-                div_factor,
-                final_div_factor,
-            } => {
+            ScheduleSpec::OneCycle { max_lr, pct_start, div_factor, final_div_factor } => {
                 let max_lr = max_lr.unwrap_or(base);
                 let initial_lr = max_lr / div_factor;
                 let final_lr = initial_lr / final_div_factor;
@@ -245,9 +202,7 @@ impl Scheduler {
                     anneal_cos(max_lr, final_lr, (step - peak) / (last as f64 - peak))
                 }
             }
-            ScheduleSpec::Plateau { factor, min_lr, .. } => {
-                plateau_lr(base, factor, min_lr, self.state.reductions)
-            }
+            ScheduleSpec::Plateau { factor, min_lr, .. } => plateau_lr(base, factor, min_lr, self.state.reductions),
         }
     }
 
@@ -268,15 +223,7 @@ impl Scheduler {
     /// negative R²) still demands a move in the improving direction; PyTorch's `best · (1 ∓
     /// threshold)` inverts the margin there. For non-negative values the two agree.
     pub fn on_validation(&mut self, value: f64) -> bool {
-        let ScheduleSpec::Plateau {
-            factor,
-            patience,
-            threshold,
-            cooldown,
-            min_lr,
-            mode,
-        } = self.spec
-        else {
+        let ScheduleSpec::Plateau { factor, patience, threshold, cooldown, min_lr, mode } = self.spec else {
             return false;
         };
         if value.is_nan() {
@@ -367,32 +314,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn scheduler(
-        spec: ScheduleSpec,
-        base_lr: f64,
-        total_steps: u64,
-        steps_per_epoch: u64,
-    ) -> Scheduler {
+    fn scheduler(spec: ScheduleSpec, base_lr: f64, total_steps: u64, steps_per_epoch: u64) -> Scheduler {
         Scheduler::new(spec, base_lr, total_steps, steps_per_epoch).unwrap()
     }
 
     #[track_caller]
     fn assert_close(actual: f64, expected: f64) {
-        assert!(
-            (actual - expected).abs() <= 1e-12 * expected.abs().max(1.0),
-            "expected {expected}, got {actual}"
-        );
+        assert!((actual - expected).abs() <= 1e-12 * expected.abs().max(1.0), "expected {expected}, got {actual}");
     }
 
     fn plateau(factor: f64, patience: u32, cooldown: u32, min_lr: f64, mode: Mode) -> ScheduleSpec {
-        ScheduleSpec::Plateau {
-            factor,
-            patience,
-            threshold: 1e-4,
-            cooldown,
-            min_lr,
-            mode,
-        }
+        ScheduleSpec::Plateau { factor, patience, threshold: 1e-4, cooldown, min_lr, mode }
     }
 
     #[test]
@@ -405,49 +337,22 @@ mod tests {
     fn step_follows_pytorch_step_lr() {
         // PyTorch's StepLR docstring: lr = 0.05 for epochs < 30, 0.005 for 30 ≤ epoch < 60,
         // 0.0005 for 60 ≤ epoch < 90.
-        let s = scheduler(
-            ScheduleSpec::Step {
-                step_size: 30,
-                gamma: 0.1,
-            },
-            0.05,
-            100,
-            1,
-        );
+        let s = scheduler(ScheduleSpec::Step { step_size: 30, gamma: 0.1 }, 0.05, 100, 1);
         assert_close(s.lr(0), 0.05);
         assert_close(s.lr(29), 0.05);
         assert_close(s.lr(30), 0.005);
         assert_close(s.lr(59), 0.005);
         assert_close(s.lr(60), 0.0005);
         // Epochs are counted in steps: with 10 steps per epoch, epoch 2 starts at step 20.
-        let s = scheduler(
-            ScheduleSpec::Step {
-                step_size: 2,
-                gamma: 0.5,
-            },
-            1.0,
-            100,
-            10,
-        );
-        assert_eq!(
-            [s.lr(19), s.lr(20), s.lr(39), s.lr(40)],
-            [1.0, 0.5, 0.5, 0.25]
-        );
+        let s = scheduler(ScheduleSpec::Step { step_size: 2, gamma: 0.5 }, 1.0, 100, 10);
+        assert_eq!([s.lr(19), s.lr(20), s.lr(39), s.lr(40)], [1.0, 0.5, 0.5, 0.25]);
     }
 
     #[test]
     fn cosine_without_warmup_is_cosine_annealing() {
         // CosineAnnealingLR closed form with T_max = 10:
         // eta_min + (base - eta_min) · (1 + cos(π · step / 10)) / 2.
-        let s = scheduler(
-            ScheduleSpec::Cosine {
-                warmup_steps: 0,
-                min_lr: 0.1,
-            },
-            1.0,
-            11,
-            1,
-        );
+        let s = scheduler(ScheduleSpec::Cosine { warmup_steps: 0, min_lr: 0.1 }, 1.0, 11, 1);
         assert_eq!(s.lr(0), 1.0);
         assert_close(s.lr(5), 0.55);
         assert_close(s.lr(2), 0.1 + 0.9 * (1.0 + (0.2 * PI).cos()) / 2.0);
@@ -457,15 +362,7 @@ mod tests {
 
     #[test]
     fn cosine_warmup_rises_from_near_zero_to_base() {
-        let s = scheduler(
-            ScheduleSpec::Cosine {
-                warmup_steps: 4,
-                min_lr: 0.0,
-            },
-            1.0,
-            15,
-            1,
-        );
+        let s = scheduler(ScheduleSpec::Cosine { warmup_steps: 4, min_lr: 0.0 }, 1.0, 15, 1);
         // Warm-up: (step + 1) / 5.
         for (step, expected) in [(0, 0.2), (1, 0.4), (2, 0.6), (3, 0.8)] {
             assert_close(s.lr(step), expected);
@@ -475,50 +372,23 @@ mod tests {
         assert_close(s.lr(9), 0.5);
         assert_eq!(s.lr(14), 0.0);
 
-        let s = scheduler(
-            ScheduleSpec::Cosine {
-                warmup_steps: 1_000,
-                min_lr: 1e-5,
-            },
-            0.1,
-            10_000,
-            100,
-        );
+        let s = scheduler(ScheduleSpec::Cosine { warmup_steps: 1_000, min_lr: 1e-5 }, 0.1, 10_000, 100);
         assert!(s.lr(0) < 1e-3 * 0.1 + 1e-12, "starts near 0: {}", s.lr(0));
-        assert!(
-            (1..1_000).all(|step| s.lr(step) > s.lr(step - 1)),
-            "rises through the warm-up"
-        );
+        assert!((1..1_000).all(|step| s.lr(step) > s.lr(step - 1)), "rises through the warm-up");
         assert_eq!(s.lr(1_000), 0.1);
-        assert!(
-            (1_001..10_000).all(|step| s.lr(step) <= s.lr(step - 1)),
-            "then decays"
-        );
+        assert!((1_001..10_000).all(|step| s.lr(step) <= s.lr(step - 1)), "then decays");
         assert_eq!(s.lr(9_999), 1e-5);
     }
 
     #[test]
     fn cosine_warmup_up_to_the_last_step_ends_at_min_lr() {
-        let s = scheduler(
-            ScheduleSpec::Cosine {
-                warmup_steps: 3,
-                min_lr: 0.01,
-            },
-            1.0,
-            4,
-            1,
-        );
+        let s = scheduler(ScheduleSpec::Cosine { warmup_steps: 3, min_lr: 0.01 }, 1.0, 4, 1);
         assert_close(s.lr(2), 0.75);
         assert_eq!(s.lr(3), 0.01);
     }
 
     fn one_cycle(max_lr: Option<f64>, pct_start: f64) -> ScheduleSpec {
-        ScheduleSpec::OneCycle {
-            max_lr,
-            pct_start,
-            div_factor: 25.0,
-            final_div_factor: 1e4,
-        }
+        ScheduleSpec::OneCycle { max_lr, pct_start, div_factor: 25.0, final_div_factor: 1e4 }
     }
 
     #[test]
@@ -557,10 +427,7 @@ mod tests {
         let mut s = scheduler(plateau(0.5, 2, 0, 0.0, Mode::Min), 1.0, 100, 10);
         assert!(!s.on_validation(1.0), "the first value is the best so far");
         assert!(!s.on_validation(1.0));
-        assert!(
-            !s.on_validation(0.99995),
-            "within the relative threshold: still bad"
-        );
+        assert!(!s.on_validation(0.99995), "within the relative threshold: still bad");
         assert_eq!(s.lr(0), 1.0);
         assert!(s.on_validation(2.0), "third bad validation with patience 2");
         assert_eq!(s.lr(0), 0.5);
@@ -579,10 +446,7 @@ mod tests {
         // 2 reduces, 3 and 4 are cool-down, 5 reduces again.
         let mut s = scheduler(plateau(0.1, 0, 2, 0.0, Mode::Min), 1.0, 100, 10);
         let reduced: Vec<bool> = (0..8).map(|_| s.on_validation(3.0)).collect();
-        assert_eq!(
-            reduced,
-            [false, true, false, false, true, false, false, true]
-        );
+        assert_eq!(reduced, [false, true, false, false, true, false, false, true]);
         assert_close(s.lr(0), 1e-3);
     }
 
@@ -640,15 +504,7 @@ mod tests {
 
     #[test]
     fn other_schedules_ignore_validation() {
-        let mut s = scheduler(
-            ScheduleSpec::Step {
-                step_size: 1,
-                gamma: 0.5,
-            },
-            1.0,
-            100,
-            10,
-        );
+        let mut s = scheduler(ScheduleSpec::Step { step_size: 1, gamma: 0.5 }, 1.0, 100, 10);
         assert!((0..20).all(|_| !s.on_validation(1.0)));
         assert_eq!(s.state(), SchedulerState::default());
     }
@@ -656,76 +512,22 @@ mod tests {
     #[test]
     fn invalid_arguments_are_rejected_with_the_value() {
         let cases: [(ScheduleSpec, f64, u64, u64, &str); 16] = [
+            (ScheduleSpec::Constant, 0.0, 10, 1, "base_lr must be positive and finite, got 0"),
+            (ScheduleSpec::Constant, f64::NAN, 10, 1, "base_lr must be positive and finite, got NaN"),
+            (ScheduleSpec::Constant, f64::INFINITY, 10, 1, "base_lr must be positive and finite, got inf"),
+            (ScheduleSpec::Constant, 0.1, 0, 1, "total_steps must be at least 1, got 0"),
+            (ScheduleSpec::Constant, 0.1, 10, 0, "steps_per_epoch must be at least 1, got 0"),
             (
-                ScheduleSpec::Constant,
-                0.0,
-                10,
-                1,
-                "base_lr must be positive and finite, got 0",
-            ),
-            (
-                ScheduleSpec::Constant,
-                f64::NAN,
-                10,
-                1,
-                "base_lr must be positive and finite, got NaN",
-            ),
-            (
-                ScheduleSpec::Constant,
-                f64::INFINITY,
-                10,
-                1,
-                "base_lr must be positive and finite, got inf",
-            ),
-            (
-                ScheduleSpec::Constant,
-                0.1,
-                0,
-                1,
-                "total_steps must be at least 1, got 0",
-            ),
-            (
-                ScheduleSpec::Constant,
-                0.1,
-                10,
-                0,
-                "steps_per_epoch must be at least 1, got 0",
-            ),
-            (
-                ScheduleSpec::Step {
-                    step_size: 0,
-                    gamma: 0.1,
-                },
+                ScheduleSpec::Step { step_size: 0, gamma: 0.1 },
                 0.1,
                 10,
                 1,
                 "step step_size must be at least 1 epoch, got 0",
             ),
+            (ScheduleSpec::Step { step_size: 1, gamma: 1.5 }, 0.1, 10, 1, "step gamma must be in (0, 1], got 1.5"),
+            (ScheduleSpec::Step { step_size: 1, gamma: 0.0 }, 0.1, 10, 1, "step gamma must be in (0, 1], got 0"),
             (
-                ScheduleSpec::Step {
-                    step_size: 1,
-                    gamma: 1.5,
-                },
-                0.1,
-                10,
-                1,
-                "step gamma must be in (0, 1], got 1.5",
-            ),
-            (
-                ScheduleSpec::Step {
-                    step_size: 1,
-                    gamma: 0.0,
-                },
-                0.1,
-                10,
-                1,
-                "step gamma must be in (0, 1], got 0",
-            ),
-            (
-                ScheduleSpec::Cosine {
-                    warmup_steps: 10,
-                    min_lr: 0.0,
-                },
+                ScheduleSpec::Cosine { warmup_steps: 10, min_lr: 0.0 },
                 0.1,
                 10,
                 1,
@@ -733,29 +535,14 @@ mod tests {
                  total_steps 10",
             ),
             (
-                ScheduleSpec::Cosine {
-                    warmup_steps: 0,
-                    min_lr: 0.2,
-                },
+                ScheduleSpec::Cosine { warmup_steps: 0, min_lr: 0.2 },
                 0.1,
                 10,
                 1,
                 "cosine min_lr must be in [0, base_lr], got 0.2 with base_lr 0.1",
             ),
-            (
-                one_cycle(Some(-1.0), 0.3),
-                0.1,
-                10,
-                1,
-                "onecycle max_lr must be positive and finite, got -1",
-            ),
-            (
-                one_cycle(None, 1.0),
-                0.1,
-                10,
-                1,
-                "onecycle pct_start must be in (0, 1), got 1",
-            ),
+            (one_cycle(Some(-1.0), 0.3), 0.1, 10, 1, "onecycle max_lr must be positive and finite, got -1"),
+            (one_cycle(None, 1.0), 0.1, 10, 1, "onecycle pct_start must be in (0, 1), got 1"),
             (
                 one_cycle(None, 0.3),
                 0.1,
@@ -764,13 +551,7 @@ mod tests {
                 "onecycle pct_start × total_steps must be above 1, so that the rising phase spans at least one \
                  step, got 0.3 × 3",
             ),
-            (
-                plateau(1.0, 1, 0, 0.0, Mode::Min),
-                0.1,
-                10,
-                1,
-                "plateau factor must be in (0, 1), got 1",
-            ),
+            (plateau(1.0, 1, 0, 0.0, Mode::Min), 0.1, 10, 1, "plateau factor must be in (0, 1), got 1"),
             (
                 ScheduleSpec::Plateau {
                     factor: 0.5,
@@ -794,8 +575,7 @@ mod tests {
             ),
         ];
         for (spec, base_lr, total_steps, steps_per_epoch, message) in cases {
-            let error =
-                Scheduler::new(spec.clone(), base_lr, total_steps, steps_per_epoch).unwrap_err();
+            let error = Scheduler::new(spec.clone(), base_lr, total_steps, steps_per_epoch).unwrap_err();
             assert_eq!(error.to_string(), message, "{spec:?}");
         }
     }
@@ -807,15 +587,7 @@ mod tests {
         plateau_scheduler.on_validation(1.0);
         let state = plateau_scheduler.state();
 
-        let mut cosine = scheduler(
-            ScheduleSpec::Cosine {
-                warmup_steps: 0,
-                min_lr: 0.0,
-            },
-            1.0,
-            100,
-            10,
-        );
+        let mut cosine = scheduler(ScheduleSpec::Cosine { warmup_steps: 0, min_lr: 0.0 }, 1.0, 100, 10);
         let error = cosine.restore(state.clone()).unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -823,27 +595,12 @@ mod tests {
         );
         cosine.restore(SchedulerState::default()).unwrap();
 
-        let too_many = SchedulerState {
-            reductions: 3,
-            ..state.clone()
-        };
+        let too_many = SchedulerState { reductions: 3, ..state.clone() };
         let error = plateau_scheduler.restore(too_many).unwrap_err();
-        assert!(
-            error
-                .to_string()
-                .contains("3 reductions by 0.5 from 1 go below min_lr 0.25"),
-            "{error}"
-        );
-        let infinite = SchedulerState {
-            best: Some(f64::INFINITY),
-            ..state.clone()
-        };
+        assert!(error.to_string().contains("3 reductions by 0.5 from 1 go below min_lr 0.25"), "{error}");
+        let infinite = SchedulerState { best: Some(f64::INFINITY), ..state.clone() };
         assert!(plateau_scheduler.restore(infinite).is_err());
-        assert_eq!(
-            plateau_scheduler.state(),
-            state,
-            "unchanged after a rejected restore"
-        );
+        assert_eq!(plateau_scheduler.state(), state, "unchanged after a rejected restore");
     }
 
     /// A metric sequence with plateaus, improvements, regressions and the odd NaN or infinity.
@@ -858,24 +615,16 @@ mod tests {
     }
 
     fn plateau_specs() -> impl Strategy<Value = ScheduleSpec> {
-        (
-            0.05f64..0.95,
-            0u32..4,
-            0.0f64..0.2,
-            0u32..3,
-            prop_oneof![Just(0.0), 1e-4f64..1e-2],
-            any::<bool>(),
+        (0.05f64..0.95, 0u32..4, 0.0f64..0.2, 0u32..3, prop_oneof![Just(0.0), 1e-4f64..1e-2], any::<bool>()).prop_map(
+            |(factor, patience, threshold, cooldown, min_lr, max)| ScheduleSpec::Plateau {
+                factor,
+                patience,
+                threshold,
+                cooldown,
+                min_lr,
+                mode: if max { Mode::Max } else { Mode::Min },
+            },
         )
-            .prop_map(|(factor, patience, threshold, cooldown, min_lr, max)| {
-                ScheduleSpec::Plateau {
-                    factor,
-                    patience,
-                    threshold,
-                    cooldown,
-                    min_lr,
-                    mode: if max { Mode::Max } else { Mode::Min },
-                }
-            })
     }
 
     proptest! {

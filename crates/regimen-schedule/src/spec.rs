@@ -124,35 +124,17 @@ impl fmt::Display for ScheduleSpec {
         match self {
             ScheduleSpec::Constant => write!(f, "constant"),
             ScheduleSpec::Step { step_size, gamma } => write!(f, "step:{step_size}:{gamma}"),
-            ScheduleSpec::Cosine {
-                warmup_steps,
-                min_lr,
-            } => {
+            ScheduleSpec::Cosine { warmup_steps, min_lr } => {
                 write!(f, "cosine:warmup={warmup_steps},min_lr={min_lr}")
             }
-            ScheduleSpec::OneCycle {
-                max_lr,
-                pct_start,
-                div_factor,
-                final_div_factor,
-            } => {
+            ScheduleSpec::OneCycle { max_lr, pct_start, div_factor, final_div_factor } => {
                 write!(f, "onecycle:")?;
                 if let Some(max_lr) = max_lr {
                     write!(f, "max_lr={max_lr},")?;
                 }
-                write!(
-                    f,
-                    "pct_start={pct_start},div_factor={div_factor},final_div_factor={final_div_factor}"
-                )
+                write!(f, "pct_start={pct_start},div_factor={div_factor},final_div_factor={final_div_factor}")
             }
-            ScheduleSpec::Plateau {
-                factor,
-                patience,
-                threshold,
-                cooldown,
-                min_lr,
-                mode,
-            } => write!(
+            ScheduleSpec::Plateau { factor, patience, threshold, cooldown, min_lr, mode } => write!(
                 f,
                 "plateau:factor={factor},patience={patience},threshold={threshold},cooldown={cooldown},\
                  min_lr={min_lr},mode={mode}"
@@ -193,15 +175,9 @@ mod tests {
     #[test]
     fn serde_uses_a_kind_tag_and_pytorch_defaults() {
         let spec: ScheduleSpec = serde_json::from_str(r#"{"kind": "one_cycle"}"#).unwrap();
-        let expected = ScheduleSpec::OneCycle {
-            max_lr: None,
-            pct_start: 0.3,
-            div_factor: 25.0,
-            final_div_factor: 1e4,
-        };
+        let expected = ScheduleSpec::OneCycle { max_lr: None, pct_start: 0.3, div_factor: 25.0, final_div_factor: 1e4 };
         assert_eq!(spec, expected);
-        let spec: ScheduleSpec =
-            serde_json::from_str(r#"{"kind": "plateau", "mode": "max"}"#).unwrap();
+        let spec: ScheduleSpec = serde_json::from_str(r#"{"kind": "plateau", "mode": "max"}"#).unwrap();
         let expected = ScheduleSpec::Plateau {
             factor: 0.1,
             patience: 10,
@@ -211,15 +187,8 @@ mod tests {
             mode: Mode::Max,
         };
         assert_eq!(spec, expected);
-        let json = serde_json::to_string(&ScheduleSpec::Step {
-            step_size: 3,
-            gamma: 0.5,
-        })
-        .unwrap();
+        let json = serde_json::to_string(&ScheduleSpec::Step { step_size: 3, gamma: 0.5 }).unwrap();
         assert_eq!(json, r#"{"kind":"step","step_size":3,"gamma":0.5}"#);
-        assert!(
-            serde_json::from_str::<ScheduleSpec>(r#"{"kind": "step"}"#).is_err(),
-            "step_size is required"
-        );
+        assert!(serde_json::from_str::<ScheduleSpec>(r#"{"kind": "step"}"#).is_err(), "step_size is required");
     }
 }

@@ -74,7 +74,11 @@ fn parse_args() -> Result<Args, BenchError> {
     let mut it = std::env::args().skip(1);
     let number = |flag: &str, value: Option<String>| -> Result<u64, BenchError> {
         let value = value.ok_or_else(|| BenchError::Usage(format!("{flag} needs a number")))?;
-        value.parse().ok().filter(|&n| n > 0).ok_or_else(|| BenchError::Usage(format!("{flag} wants a positive whole number, got `{value}`")))
+        value
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| BenchError::Usage(format!("{flag} wants a positive whole number, got `{value}`")))
     };
     while let Some(arg) = it.next() {
         match arg.as_str() {

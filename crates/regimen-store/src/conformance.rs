@@ -108,7 +108,9 @@ pub fn start_then_get(h: &Harness) -> Result<(), StoreError> {
     assert_eq!(detail.seed, u64::MAX - 1);
     assert_eq!((detail.config, detail.dataset, detail.environment), (run.config, run.dataset, run.environment));
     assert_eq!((detail.sweep_id.as_deref(), detail.trial_id.as_deref()), (Some("sweep-1"), Some("7")));
-    assert!(detail.series.is_empty() && detail.reports.is_empty() && detail.notes.is_empty() && detail.artifacts.is_empty());
+    assert!(
+        detail.series.is_empty() && detail.reports.is_empty() && detail.notes.is_empty() && detail.artifacts.is_empty()
+    );
     Ok(())
 }
 
@@ -144,12 +146,26 @@ pub fn batches_are_atomic(h: &Harness) -> Result<(), StoreError> {
 /// across batches, with NaN kept in the series but never best.
 pub fn metric_series_and_summaries(h: &Harness) -> Result<(), StoreError> {
     h.start(&sample_run("r1", 0.01, "mlp"))?;
-    h.store.write("r1", &[scalar("val.acc", 10, 0.5), scalar("train.loss", 10, 0.9), scalar("lr", 10, 0.1), scalar("val.acc", 20, 0.8)])?;
-    h.store.write("r1", &[scalar("val.acc", 30, 0.7), scalar("train.loss", 30, f64::NAN), scalar("train.loss", 20, 0.4), scalar("lr", 30, 0.05)])?;
+    h.store.write(
+        "r1",
+        &[scalar("val.acc", 10, 0.5), scalar("train.loss", 10, 0.9), scalar("lr", 10, 0.1), scalar("val.acc", 20, 0.8)],
+    )?;
+    h.store.write(
+        "r1",
+        &[
+            scalar("val.acc", 30, 0.7),
+            scalar("train.loss", 30, f64::NAN),
+            scalar("train.loss", 20, 0.4),
+            scalar("lr", 30, 0.05),
+        ],
+    )?;
     h.store.write("r1", &[scalar("val.mse", 5, f64::NAN)])?;
     let detail = h.store.get_run("r1")?;
     let metrics = &detail.row.metrics;
-    assert_eq!((metrics["val.acc"].best, metrics["val.acc"].last, metrics["val.acc"].last_step, metrics["val.acc"].count), (Some(0.8), 0.7, 30, 3));
+    assert_eq!(
+        (metrics["val.acc"].best, metrics["val.acc"].last, metrics["val.acc"].last_step, metrics["val.acc"].count),
+        (Some(0.8), 0.7, 30, 3)
+    );
     assert_eq!(metrics["train.loss"].best, Some(0.4));
     assert!(metrics["train.loss"].last.is_nan());
     assert_eq!((metrics["lr"].best, metrics["lr"].last), (None, 0.05));
@@ -159,7 +175,11 @@ pub fn metric_series_and_summaries(h: &Harness) -> Result<(), StoreError> {
     let point = detail.series["val.acc"][1];
     assert_eq!((point.step, point.epoch, point.wall, point.value), (20, 3, T0.plus(Duration::from_millis(20)), 0.8));
     assert!(detail.series["train.loss"][2].value.is_nan());
-    let ids = ids(&*h.store, Some("metrics.val.acc > 0.75 and metrics.val.acc.last < 0.75 and metrics.lr.last = 0.05"), None)?;
+    let ids = ids(
+        &*h.store,
+        Some("metrics.val.acc > 0.75 and metrics.val.acc.last < 0.75 and metrics.lr.last = 0.05"),
+        None,
+    )?;
     assert_eq!(ids, ["r1"]);
     Ok(())
 }
@@ -175,23 +195,45 @@ pub fn reports_notes_and_artifacts(h: &Harness) -> Result<(), StoreError> {
             Write::Report { split: "val", step: 10, epoch: 1, wall: t(1), body: &body },
             Write::Notice { level: "warn", message: "loss spiked", wall: t(2) },
             Write::Notice { level: "info", message: "stopping early", wall: t(3) },
-            Write::Artifact { kind: "checkpoint.last", path: "runs/r1/checkpoints/last.mpk", bytes: 10, checksum: None, wall: t(4) },
+            Write::Artifact {
+                kind: "checkpoint.last",
+                path: "runs/r1/checkpoints/last.mpk",
+                bytes: 10,
+                checksum: None,
+                wall: t(4),
+            },
         ],
     )?;
     h.clock.advance(Duration::from_secs(1));
     h.store.add_note("r1", "# Looks good\nTry a **lower** lr.")?;
     h.store.write(
         "r1",
-        &[Write::Artifact { kind: "checkpoint.last", path: "runs/r1/checkpoints/last.mpk", bytes: 20, checksum: Some("abcd"), wall: t(5) }],
+        &[Write::Artifact {
+            kind: "checkpoint.last",
+            path: "runs/r1/checkpoints/last.mpk",
+            bytes: 20,
+            checksum: Some("abcd"),
+            wall: t(5),
+        }],
     )?;
     let detail = h.store.get_run("r1")?;
     assert_eq!(detail.reports.len(), 1);
     assert_eq!((detail.reports[0].split.as_str(), detail.reports[0].step, &detail.reports[0].body), ("val", 10, &body));
     let notes: Vec<(NoteKind, &str)> = detail.notes.iter().map(|n| (n.kind, n.body.as_str())).collect();
-    assert_eq!(notes, [(NoteKind::Warn, "loss spiked"), (NoteKind::Info, "stopping early"), (NoteKind::Note, "# Looks good\nTry a **lower** lr.")]);
+    assert_eq!(
+        notes,
+        [
+            (NoteKind::Warn, "loss spiked"),
+            (NoteKind::Info, "stopping early"),
+            (NoteKind::Note, "# Looks good\nTry a **lower** lr.")
+        ]
+    );
     assert_eq!(detail.notes[2].created_at, T0.plus(Duration::from_secs(1)));
     assert_eq!(detail.artifacts.len(), 1);
-    assert_eq!((detail.artifacts[0].bytes, detail.artifacts[0].checksum.as_deref(), detail.artifacts[0].recorded_at), (20, Some("abcd"), t(5)));
+    assert_eq!(
+        (detail.artifacts[0].bytes, detail.artifacts[0].checksum.as_deref(), detail.artifacts[0].recorded_at),
+        (20, Some("abcd"), t(5))
+    );
     assert!(matches!(h.store.add_note("nope", "x"), Err(StoreError::RunNotFound { .. })));
     Ok(())
 }
@@ -200,10 +242,16 @@ pub fn reports_notes_and_artifacts(h: &Harness) -> Result<(), StoreError> {
 pub fn ending_a_run(h: &Harness) -> Result<(), StoreError> {
     h.start(&sample_run("r1", 0.01, "mlp"))?;
     let end = T0.plus(Duration::from_secs(60));
-    h.store.write("r1", &[Write::End { status: RunState::StoppedEarly, reason: Some("val.loss stopped improving"), at: end }])?;
+    h.store.write(
+        "r1",
+        &[Write::End { status: RunState::StoppedEarly, reason: Some("val.loss stopped improving"), at: end }],
+    )?;
     h.store.write("r1", &[scalar("test.acc", 100, 0.9), Write::Heartbeat { at: end.plus(Duration::from_secs(1)) }])?;
     let row = h.store.get_run("r1")?.row;
-    assert_eq!((row.status, row.reason.as_deref(), row.ended_at), (RunState::StoppedEarly, Some("val.loss stopped improving"), Some(end)));
+    assert_eq!(
+        (row.status, row.reason.as_deref(), row.ended_at),
+        (RunState::StoppedEarly, Some("val.loss stopped improving"), Some(end))
+    );
     assert_eq!(row.metrics["test.acc"].last, 0.9);
     Ok(())
 }
@@ -252,7 +300,10 @@ pub fn listing_runs(h: &Harness) -> Result<(), StoreError> {
     for (id, lr, model, acc, minute) in runs {
         let run = NewRun { started_at: T0.plus(Duration::from_secs(60 * minute)), ..sample_run(id, lr, model) };
         h.start(&run)?;
-        h.store.write(id, &[scalar("val.acc", 1, acc - 0.1), scalar("val.acc", 2, acc), scalar("val.macro_f1", 2, acc - 0.05)])?;
+        h.store.write(
+            id,
+            &[scalar("val.acc", 1, acc - 0.1), scalar("val.acc", 2, acc), scalar("val.macro_f1", 2, acc - 0.05)],
+        )?;
         h.store.set_tag(id, "arch", model)?;
     }
     h.clock.advance(Duration::from_secs(300));
@@ -260,7 +311,10 @@ pub fn listing_runs(h: &Harness) -> Result<(), StoreError> {
     h.store.write("b", &[Write::Heartbeat { at: h.clock.now() }])?;
     h.store.write("c", &[Write::Heartbeat { at: h.clock.now() }])?;
     assert_eq!(ids(&*h.store, None, None)?, ["c", "b", "a"]);
-    assert_eq!(ids(&*h.store, Some("params.lr < 0.01 and metrics.val.acc > 0.9 and tags.arch = 'cnn'"), None)?, ["c", "a"]);
+    assert_eq!(
+        ids(&*h.store, Some("params.lr < 0.01 and metrics.val.acc > 0.9 and tags.arch = 'cnn'"), None)?,
+        ["c", "a"]
+    );
     assert_eq!(ids(&*h.store, None, Some("-metrics.val.macro_f1"))?, ["a", "c", "b"]);
     assert_eq!(ids(&*h.store, Some("status = 'running'"), Some("params.lr"))?, ["c", "b"]);
     assert_eq!(ids(&*h.store, Some("experiment = 'baseline' and not name = 'mlp-b'"), Some("name"))?, ["a", "c"]);
@@ -304,7 +358,8 @@ pub fn heartbeats_and_crashes(h: &Harness) -> Result<(), StoreError> {
     h.clock.advance(STALE_AFTER * 2);
     assert_eq!(h.store.reconcile(h.clock.now(), STALE_AFTER)?, ["live"]);
     // A crashed run that records its end gets that end.
-    h.store.write("live", &[Write::End { status: RunState::Failed, reason: Some("out of memory"), at: h.clock.now() }])?;
+    h.store
+        .write("live", &[Write::End { status: RunState::Failed, reason: Some("out of memory"), at: h.clock.now() }])?;
     assert_eq!(status("live")?, RunState::Failed);
     Ok(())
 }
@@ -342,7 +397,11 @@ pub fn deleting_runs(h: &Harness) -> Result<(), StoreError> {
     }
     let folder = h.store.root().map(|root| root.join("runs").join("gone-1234"));
     if let Some(folder) = &folder {
-        std::fs::create_dir_all(folder.join("checkpoints")).map_err(|source| StoreError::Io { path: folder.clone(), action: "create", source })?;
+        std::fs::create_dir_all(folder.join("checkpoints")).map_err(|source| StoreError::Io {
+            path: folder.clone(),
+            action: "create",
+            source,
+        })?;
     }
     assert_eq!(h.store.delete_run("gone")?, "gone-1234");
     assert!(folder.is_none_or(|f| !f.exists()));
@@ -397,7 +456,8 @@ pub fn sink_end_to_end(h: &Harness) -> Result<(), StoreError> {
     let sink_error = |e: regimen_events::SinkError| StoreError::WriterGone { reason: e.to_string() };
     sink.record(&Event::RunStarted(&start)).map_err(sink_error)?;
     for step in 1..=1000 {
-        sink.record(&Event::Scalar { key: "train.loss", step, epoch: 1, value: 1.0 / step as f64 }).map_err(sink_error)?;
+        sink.record(&Event::Scalar { key: "train.loss", step, epoch: 1, value: 1.0 / step as f64 })
+            .map_err(sink_error)?;
     }
     let body = json!({"acc": 0.9});
     sink.record(&Event::Report { split: "val", step: 1000, epoch: 1, body: &body }).map_err(sink_error)?;
@@ -414,7 +474,8 @@ pub fn sink_end_to_end(h: &Harness) -> Result<(), StoreError> {
     assert_eq!(h.store.get_run("s1")?.row.status, RunState::Finished, "dropping the sink commits what is pending");
 
     // Events before the start are reported by the next flush, not lost silently.
-    let mut early = StoreSink::new(Arc::clone(&h.store), SinkOptions { clock: h.clock.clone(), ..SinkOptions::default() })?;
+    let mut early =
+        StoreSink::new(Arc::clone(&h.store), SinkOptions { clock: h.clock.clone(), ..SinkOptions::default() })?;
     early.record(&Event::Scalar { key: "x", step: 1, epoch: 1, value: 1.0 }).map_err(sink_error)?;
     let flushed = early.flush();
     assert!(flushed.as_ref().is_err_and(|e| e.to_string().contains("before RunStarted")), "{flushed:?}");

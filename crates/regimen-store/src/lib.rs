@@ -26,8 +26,8 @@ pub mod conformance;
 
 pub use error::StoreError;
 pub use model::{
-    ArtifactRecord, Direction, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
-    RunDetail, RunRow, RunState, Write, flatten_params,
+    ArtifactRecord, Direction, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue,
+    ReportRecord, RunDetail, RunRow, RunState, Write, flatten_params,
 };
 pub use query::{Filter, Query, QueryError, QueryErrorKind, Sort};
 pub use sink::{SinkOptions, StoreSink};

@@ -142,7 +142,9 @@ impl NewRun {
         let command = env.get("command").and_then(Value::as_array).map(|args| {
             args.iter()
                 .map(|a| match a.as_str() {
-                    Some(s) if s.is_empty() || s.contains(char::is_whitespace) => format!("'{}'", s.replace('\'', "'\\''")),
+                    Some(s) if s.is_empty() || s.contains(char::is_whitespace) => {
+                        format!("'{}'", s.replace('\'', "'\\''"))
+                    }
                     Some(s) => s.to_string(),
                     None => a.to_string(),
                 })

@@ -63,13 +63,41 @@ impl Default for SinkOptions {
 enum Msg {
     /// Key id `.0` stands for metric key `.1` from now on.
     Key(u32, Box<str>),
-    Scalar { key: u32, step: u64, epoch: u64, wall: Timestamp, value: f64 },
+    Scalar {
+        key: u32,
+        step: u64,
+        epoch: u64,
+        wall: Timestamp,
+        value: f64,
+    },
     Start(Box<NewRun>),
-    Report { split: Box<str>, step: u64, epoch: u64, wall: Timestamp, body: Box<Value> },
-    Artifact { kind: Box<str>, path: Box<str>, bytes: u64, wall: Timestamp },
-    Notice { level: Box<str>, message: Box<str>, wall: Timestamp },
-    End { status: RunState, reason: Option<Box<str>>, wall: Timestamp },
-    Resume { from_step: u64, wall: Timestamp },
+    Report {
+        split: Box<str>,
+        step: u64,
+        epoch: u64,
+        wall: Timestamp,
+        body: Box<Value>,
+    },
+    Artifact {
+        kind: Box<str>,
+        path: Box<str>,
+        bytes: u64,
+        wall: Timestamp,
+    },
+    Notice {
+        level: Box<str>,
+        message: Box<str>,
+        wall: Timestamp,
+    },
+    End {
+        status: RunState,
+        reason: Option<Box<str>>,
+        wall: Timestamp,
+    },
+    Resume {
+        from_step: u64,
+        wall: Timestamp,
+    },
     /// Commit everything before this message, then answer.
     Flush(mpsc::SyncSender<Result<(), String>>),
 }
@@ -110,10 +138,10 @@ impl StoreSink {
         let (tx, rx) = mpsc::channel();
         let clock = Arc::clone(&options.clock);
         let writer = Writer { store, options, rx, keys: Vec::new(), run, pending: Vec::new(), failure: None };
-        let handle = std::thread::Builder::new()
-            .name("regimen-store-writer".to_string())
-            .spawn(move || writer.run())
-            .map_err(|source| StoreError::Io { path: label.clone().into(), action: "start the writer thread for", source })?;
+        let handle =
+            std::thread::Builder::new().name("regimen-store-writer".to_string()).spawn(move || writer.run()).map_err(
+                |source| StoreError::Io { path: label.clone().into(), action: "start the writer thread for", source },
+            )?;
         Ok(StoreSink { tx: Some(tx), writer: Some(handle), keys: HashMap::new(), clock, label })
     }
 
@@ -135,7 +163,8 @@ impl EventSink for StoreSink {
                 let id = match self.keys.get(key) {
                     Some(id) => *id,
                     None => {
-                        let id = u32::try_from(self.keys.len()).map_err(|_| self.error("more than 4 billion metric keys".to_string()))?;
+                        let id = u32::try_from(self.keys.len())
+                            .map_err(|_| self.error("more than 4 billion metric keys".to_string()))?;
                         self.keys.insert(key.into(), id);
                         self.send(Msg::Key(id, key.into()))?;
                         id
@@ -144,11 +173,17 @@ impl EventSink for StoreSink {
                 Msg::Scalar { key: id, step, epoch, wall, value }
             }
             Event::RunStarted(start) => Msg::Start(Box::new(NewRun::from_start(start, wall))),
-            Event::Report { split, step, epoch, body } => Msg::Report { split: split.into(), step, epoch, wall, body: Box::new(body.clone()) },
-            Event::Artifact { kind, path, bytes } => Msg::Artifact { kind: kind.into(), path: path.into(), bytes, wall },
+            Event::Report { split, step, epoch, body } => {
+                Msg::Report { split: split.into(), step, epoch, wall, body: Box::new(body.clone()) }
+            }
+            Event::Artifact { kind, path, bytes } => {
+                Msg::Artifact { kind: kind.into(), path: path.into(), bytes, wall }
+            }
             Event::Notice { level, message } => Msg::Notice { level: level.into(), message: message.into(), wall },
             Event::RunResumed { from_step, .. } => Msg::Resume { from_step, wall },
-            Event::RunEnded { status, reason, .. } => Msg::End { status: status.into(), reason: reason.map(Into::into), wall },
+            Event::RunEnded { status, reason, .. } => {
+                Msg::End { status: status.into(), reason: reason.map(Into::into), wall }
+            }
         };
         self.send(msg)
     }
@@ -287,13 +322,17 @@ impl Writer {
                     let key = self.keys.get(*key as usize).map_or("", |k| k);
                     Write::Scalar { key, step: *step, epoch: *epoch, wall: *wall, value: *value }
                 }
-                Msg::Report { split, step, epoch, wall, body } => Write::Report { split, step: *step, epoch: *epoch, wall: *wall, body },
+                Msg::Report { split, step, epoch, wall, body } => {
+                    Write::Report { split, step: *step, epoch: *epoch, wall: *wall, body }
+                }
                 Msg::Artifact { kind, path, bytes, wall } => {
                     let checksum = checksums.next().and_then(Option::as_deref);
                     Write::Artifact { kind, path, bytes: *bytes, checksum, wall: *wall }
                 }
                 Msg::Notice { level, message, wall } => Write::Notice { level, message, wall: *wall },
-                Msg::End { status, reason, wall } => Write::End { status: *status, reason: reason.as_deref(), at: *wall },
+                Msg::End { status, reason, wall } => {
+                    Write::End { status: *status, reason: reason.as_deref(), at: *wall }
+                }
                 Msg::Resume { from_step, wall } => Write::Resume { from_step: *from_step, at: *wall },
                 Msg::Key(..) | Msg::Flush(_) => continue,
             };
@@ -348,7 +387,8 @@ mod tests {
     #[test]
     fn a_busy_stream_still_heartbeats() -> Result<(), StoreError> {
         let clock = Arc::new(ManualClock::new(T0));
-        let store = Arc::new(SqliteStore::in_memory(SqliteOptions { clock: clock.clone(), ..SqliteOptions::default() })?);
+        let store =
+            Arc::new(SqliteStore::in_memory(SqliteOptions { clock: clock.clone(), ..SqliteOptions::default() })?);
         // A zero interval makes every message due for a heartbeat, whatever the timing.
         let options = SinkOptions { clock: clock.clone(), heartbeat_every: Duration::ZERO, ..SinkOptions::default() };
         let mut sink = StoreSink::new(store.clone(), options)?;
@@ -365,7 +405,8 @@ mod tests {
     #[test]
     fn scalars_are_stamped_when_recorded_and_keys_interned_once() -> Result<(), StoreError> {
         let clock = Arc::new(ManualClock::new(T0));
-        let store = Arc::new(SqliteStore::in_memory(SqliteOptions { clock: clock.clone(), ..SqliteOptions::default() })?);
+        let store =
+            Arc::new(SqliteStore::in_memory(SqliteOptions { clock: clock.clone(), ..SqliteOptions::default() })?);
         let mut sink = StoreSink::new(store.clone(), SinkOptions { clock: clock.clone(), ..SinkOptions::default() })?;
         let gone = |e: SinkError| StoreError::WriterGone { reason: e.to_string() };
         let start = start();

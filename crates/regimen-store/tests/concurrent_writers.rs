@@ -38,13 +38,16 @@ fn log_run(store: Arc<dyn RunStore>, run_id: &str) -> Result<(), String> {
     let start = start(run_id);
     sink.record(&Event::RunStarted(&start)).map_err(|e| e.to_string())?;
     for step in 1..=POINTS {
-        sink.record(&Event::Scalar { key: "train.loss", step, epoch: 1, value: step as f64 }).map_err(|e| e.to_string())?;
+        sink.record(&Event::Scalar { key: "train.loss", step, epoch: 1, value: step as f64 })
+            .map_err(|e| e.to_string())?;
         if step % 1000 == 0 {
-            sink.record(&Event::Scalar { key: "val.acc", step, epoch: step / 1000, value: 0.5 }).map_err(|e| e.to_string())?;
+            sink.record(&Event::Scalar { key: "val.acc", step, epoch: step / 1000, value: 0.5 })
+                .map_err(|e| e.to_string())?;
             sink.flush().map_err(|e| e.to_string())?;
         }
     }
-    sink.record(&Event::RunEnded { status: RunStatus::Finished, reason: None, seconds: 1.0 }).map_err(|e| e.to_string())?;
+    sink.record(&Event::RunEnded { status: RunStatus::Finished, reason: None, seconds: 1.0 })
+        .map_err(|e| e.to_string())?;
     sink.flush().map_err(|e| e.to_string())
 }
 
@@ -68,7 +71,11 @@ fn check_all_runs(store: &SqliteStore, prefix: &str) -> Result<(), StoreError> {
 fn eight_processes_share_one_store() -> Result<(), StoreError> {
     let dir = tempfile::tempdir().map_err(|source| StoreError::Io { path: "tmp".into(), action: "create", source })?;
     let root = dir.path().join("store");
-    let exe = std::env::current_exe().map_err(|source| StoreError::Io { path: "test binary".into(), action: "find", source })?;
+    let exe = std::env::current_exe().map_err(|source| StoreError::Io {
+        path: "test binary".into(),
+        action: "find",
+        source,
+    })?;
     // The children create the store themselves, at once, which also exercises concurrent migration.
     let children: Vec<_> = (0..WRITERS)
         .map(|i| {
@@ -83,8 +90,17 @@ fn eight_processes_share_one_store() -> Result<(), StoreError> {
         .collect::<Result<_, _>>()
         .map_err(|source| StoreError::Io { path: exe.clone(), action: "start a child writer", source })?;
     for child in children {
-        let output = child.wait_with_output().map_err(|source| StoreError::Io { path: exe.clone(), action: "wait for a child writer", source })?;
-        assert!(output.status.success(), "child failed:\n{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        let output = child.wait_with_output().map_err(|source| StoreError::Io {
+            path: exe.clone(),
+            action: "wait for a child writer",
+            source,
+        })?;
+        assert!(
+            output.status.success(),
+            "child failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let store = SqliteStore::open(&root)?;
     check_all_runs(&store, "proc-")?;
@@ -140,7 +156,10 @@ fn small_direct_transactions_from_many_threads() -> Result<(), StoreError> {
                 let store = SqliteStore::open(&root)?;
                 for step in 0..100 {
                     let wall = regimen_store::Timestamp(0);
-                    store.write("direct", &[Write::Scalar { key: "x", step: i * 1000 + step, epoch: 1, wall, value: 1.0 }])?;
+                    store.write(
+                        "direct",
+                        &[Write::Scalar { key: "x", step: i * 1000 + step, epoch: 1, wall, value: 1.0 }],
+                    )?;
                 }
                 Ok(())
             })

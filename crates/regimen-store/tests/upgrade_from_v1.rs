@@ -18,7 +18,11 @@ fn fixture_copy(dir: &Path) -> Result<std::path::PathBuf, StoreError> {
     let root = dir.join("store");
     std::fs::create_dir_all(&root).map_err(|source| StoreError::Io { path: root.clone(), action: "create", source })?;
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1.sqlite");
-    std::fs::copy(&fixture, root.join("store.sqlite")).map_err(|source| StoreError::Io { path: fixture, action: "copy", source })?;
+    std::fs::copy(&fixture, root.join("store.sqlite")).map_err(|source| StoreError::Io {
+        path: fixture,
+        action: "copy",
+        source,
+    })?;
     Ok(root)
 }
 
@@ -54,7 +58,13 @@ fn a_version_1_store_is_upgraded_and_reads_back_the_same() -> Result<(), StoreEr
     let expected = expected_loss();
     assert_eq!(loss.len(), expected.len());
     for (got, want) in loss.iter().zip(&expected) {
-        assert!(got.0 == want.0 && got.1 == want.1 && got.2 == want.2 && (got.3 == want.3 || got.3.is_nan() && want.3.is_nan()), "{got:?} != {want:?}");
+        assert!(
+            got.0 == want.0
+                && got.1 == want.1
+                && got.2 == want.2
+                && (got.3 == want.3 || got.3.is_nan() && want.3.is_nan()),
+            "{got:?} != {want:?}"
+        );
     }
     // Step order, and arrival order within a step: the later 0.99 at step 100 follows the 0.1.
     let acc: Vec<(u64, f64)> = detail.series["val.acc"].iter().map(|p| (p.step, p.value)).collect();

@@ -128,18 +128,13 @@ pub enum Batches<'scope, 'env> {
 
 impl<'scope, 'env> Batches<'scope, 'env> {
     /// Starts the epoch's batches, prefetching when `plan` augments.
-    pub fn start(
-        plan: EpochPlan<'env>,
-        scope: &'scope Scope<'scope, 'env>,
-        builder: &'env BatchBuilder,
-    ) -> Self {
+    pub fn start(plan: EpochPlan<'env>, scope: &'scope Scope<'scope, 'env>, builder: &'env BatchBuilder) -> Self {
         if plan.augment.is_some() {
             Batches::Prefetched(plan.prefetch(scope, builder))
         } else {
             Batches::Inline { plan, builder, next: plan.first_batch }
         }
     }
-
 }
 
 impl Iterator for Batches<'_, '_> {

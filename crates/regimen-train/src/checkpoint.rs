@@ -122,7 +122,11 @@ pub fn encode_weights<M: Network>(model: &M) -> Result<Vec<u8>, String> {
 fn canonical_safetensors(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
     let invalid = || "the safetensors encoder produced an invalid header".to_string();
     let length = bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).ok_or_else(invalid)?;
-    let end = usize::try_from(length).ok().and_then(|n| n.checked_add(8)).filter(|&end| end <= bytes.len()).ok_or_else(invalid)?;
+    let end = usize::try_from(length)
+        .ok()
+        .and_then(|n| n.checked_add(8))
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(invalid)?;
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..end]).map_err(|_| invalid())?;
     // serde_json's maps are sorted by key.
     let mut text = serde_json::to_vec(&header).map_err(|_| invalid())?;
@@ -333,7 +337,8 @@ pub fn best(checkpoints: &[Checkpoint], mode: Mode) -> Option<&Checkpoint> {
         let replace = match best.and_then(|b| b.manifest.monitor_value) {
             None => true,
             Some(current) => {
-                mode.better(value, current) || (value == current && checkpoint.manifest.step < best.map_or(0, |b| b.manifest.step))
+                mode.better(value, current)
+                    || (value == current && checkpoint.manifest.step < best.map_or(0, |b| b.manifest.step))
             }
         };
         if replace {
@@ -358,7 +363,8 @@ pub struct Retention {
 pub fn prune(folder: &Path, mode: Mode, retention: Retention) -> Vec<PathBuf> {
     let (good, _) = scan(folder);
     let mut keep: Vec<&Path> = good.iter().take(2).map(|c| c.dir.as_path()).collect();
-    let mut ranked: Vec<&Checkpoint> = good.iter().filter(|c| c.manifest.monitor_value.is_some_and(f64::is_finite)).collect();
+    let mut ranked: Vec<&Checkpoint> =
+        good.iter().filter(|c| c.manifest.monitor_value.is_some_and(f64::is_finite)).collect();
     ranked.sort_by(|a, b| {
         let (x, y) = (a.manifest.monitor_value.unwrap_or(0.0), b.manifest.monitor_value.unwrap_or(0.0));
         let order = if mode == Mode::Max { y.total_cmp(&x) } else { x.total_cmp(&y) };
@@ -409,10 +415,9 @@ pub fn load_weights<M: Network>(mut model: M, path: &Path) -> Result<M, TrainErr
 pub fn load_optimizer(checkpoint: &Checkpoint, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
     let path = checkpoint.dir.join(OPTIMIZER_FILE);
     let bytes = std::fs::read(&path).map_err(|source| TrainError::Io { path: path.clone(), action: "read", source })?;
-    optimizer.from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes)).map_err(|e| TrainError::Checkpoint {
-        path,
-        message: format!("the optimizer state cannot be read ({e})"),
-    })
+    optimizer
+        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+        .map_err(|e| TrainError::Checkpoint { path, message: format!("the optimizer state cannot be read ({e})") })
 }
 
 /// Writes `bytes` to `path` atomically: a synced temporary file renamed over it, then the folder
@@ -468,7 +473,11 @@ mod tests {
 
     fn save_dummy(folder: &Path, step: u64, value: Option<f64>) -> Checkpoint {
         let state = format!("{{\"step\":{step}}}");
-        let contents = Contents { model: encoded(b"weights".to_vec()), optimizer: encoded(b"moments".to_vec()), state: encoded(state.into_bytes()) };
+        let contents = Contents {
+            model: encoded(b"weights".to_vec()),
+            optimizer: encoded(b"moments".to_vec()),
+            state: encoded(state.into_bytes()),
+        };
         save(folder, &format!("ck-step{step}"), manifest(step, value), contents).unwrap()
     }
 
@@ -479,7 +488,11 @@ mod tests {
         device.seed(1);
         let saved = mlp(&device);
         let weights = encode_weights(&saved).unwrap();
-        let contents = Contents { model: encoded(weights.clone()), optimizer: encoded(b"opt".to_vec()), state: encoded(b"{}".to_vec()) };
+        let contents = Contents {
+            model: encoded(weights.clone()),
+            optimizer: encoded(b"opt".to_vec()),
+            state: encoded(b"{}".to_vec()),
+        };
         let checkpoint = save(dir.path(), "mlp-ep1", manifest(10, Some(0.5)), contents).unwrap();
         assert_eq!(checkpoint.manifest.files.len(), 3);
         assert_eq!(checkpoint.bytes(), weights.len() as u64 + 5);

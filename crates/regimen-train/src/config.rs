@@ -205,8 +205,9 @@ impl Default for TrainConfig {
             checkpoint_every_minutes: None,
             init_from: None,
             run_name: "{model}-{dataset}-{data_id}-lr{lr}-{optimizer}-bs{batch_size}".into(),
-            checkpoint_name: "{model}-{dataset}-{data_id}-lr{lr}-{optimizer}-wd{weight_decay}-ep{epoch}-step{step}-{metric}{value}"
-                .into(),
+            checkpoint_name:
+                "{model}-{dataset}-{data_id}-lr{lr}-{optimizer}-wd{weight_decay}-ep{epoch}-step{step}-{metric}{value}"
+                    .into(),
             seed: 42,
             device: "cpu".into(),
             store: PathBuf::from(".regimen"),
@@ -223,10 +224,7 @@ impl TrainConfig {
             action: "read the config file",
             source,
         })?;
-        Self::from_toml_str(&text).map_err(|message| TrainError::Config {
-            origin: path.display().to_string(),
-            message,
-        })
+        Self::from_toml_str(&text).map_err(|message| TrainError::Config { origin: path.display().to_string(), message })
     }
 
     /// Parses TOML text; the error is toml's message, which names the line and key.
@@ -306,7 +304,11 @@ impl TrainConfig {
             return bad("checkpoint_every_minutes", minutes.to_string(), "a positive number of minutes");
         }
         if !self.checkpoint_name.contains("{step}") {
-            return bad("checkpoint_name", format!("`{}`", self.checkpoint_name), "a template containing {step}, so names are unique");
+            return bad(
+                "checkpoint_name",
+                format!("`{}`", self.checkpoint_name),
+                "a template containing {step}, so names are unique",
+            );
         }
         self.stopping()?;
         Ok(())

@@ -13,9 +13,8 @@ pub fn parse_device(spec: &str) -> Result<Device, TrainError> {
     let error = |message: String| TrainError::Device { spec: spec.to_string(), message };
     let (kind, index) = match spec.split_once(':') {
         Some((kind, index)) => {
-            let index: usize = index.parse().map_err(|_| {
-                error(format!("`{index}` is not a device index; write e.g. `cuda:0`"))
-            })?;
+            let index: usize =
+                index.parse().map_err(|_| error(format!("`{index}` is not a device index; write e.g. `cuda:0`")))?;
             (kind, Some(index))
         }
         None => (spec, None),

@@ -7,9 +7,8 @@
 //! as a `diagnosis` report, so `regimen diagnose RUN` can show all of it later. The judging itself
 //! is `regimen_doctor`'s (pure functions on numbers); this module only measures and records.
 
-
-use burn::prelude::*;
 use burn::optim::GradientsParams;
+use burn::prelude::*;
 use regimen_data::{BatchBuilder, BatchTargets, PreparedData, Targets, Task};
 use regimen_doctor::diagnose::{DiagnoseOptions, MetricSeries, TaskInfo, diagnose};
 use regimen_doctor::gradients::{GRAD_NORM_KEY, GradientWatch};
@@ -52,11 +51,24 @@ impl LiveDiagnosis {
         let len = prediction_samples.min(data.val.len());
         let probe = (len > 0).then(|| {
             let order: Vec<u32> = (0..len as u32).collect();
-            let plan = EpochPlan { samples: &data.val, order: &order, batch_size: len, training: false, augment: None, first_batch: 0 };
+            let plan = EpochPlan {
+                samples: &data.val,
+                order: &order,
+                batch_size: len,
+                training: false,
+                augment: None,
+                first_batch: 0,
+            };
             let HostBatch { features, targets, len } = plan.build(&BatchBuilder, 0);
             Probe { features, targets, len }
         });
-        LiveDiagnosis { grad_norm_every, watch: GradientWatch::new(), task: task_info(data), overfitting_announced: false, probe }
+        LiveDiagnosis {
+            grad_norm_every,
+            watch: GradientWatch::new(),
+            task: task_info(data),
+            overfitting_announced: false,
+            probe,
+        }
     }
 
     /// Whether the gradients of the step that makes the run's step count `step` are measured: the
@@ -100,15 +112,19 @@ impl LiveDiagnosis {
     ) -> Result<(), TrainError> {
         let Some(last) = history.last() else { return Ok(()) };
         if let Some(probe) = &self.probe {
-            let input = Tensor::from_data(TensorData::new(probe.features.clone(), [probe.len, probe.features.len() / probe.len]), device);
+            let input = Tensor::from_data(
+                TensorData::new(probe.features.clone(), [probe.len, probe.features.len() / probe.len]),
+                device,
+            );
             let outputs = host_outputs(model.forward(input));
             let body = predictions(&outputs, &probe.targets, probe.len);
             sink.record(&Event::Report { split: PREDICTIONS_REPORT, step: last.step, epoch: last.epoch, body: &body })?;
         }
         if !self.overfitting_announced {
-            let overfitting = diagnose(&series_of(history), &self.task, &DiagnoseOptions::default())
-                .into_iter()
-                .find(|c| c.name == "overfitting" && c.status != CheckStatus::Pass && c.measured.contains_key("best_epoch"));
+            let overfitting =
+                diagnose(&series_of(history), &self.task, &DiagnoseOptions::default()).into_iter().find(|c| {
+                    c.name == "overfitting" && c.status != CheckStatus::Pass && c.measured.contains_key("best_epoch")
+                });
             if let Some(check) = overfitting {
                 self.overfitting_announced = true;
                 announce(&check, sink, observer)?;
@@ -185,7 +201,8 @@ fn predictions(outputs: &[f32], targets: &BatchTargets, len: usize) -> serde_jso
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let exps: Vec<f64> = row.iter().map(|&x| f64::from(x - max).exp()).collect();
                 let total: f64 = exps.iter().sum();
-                let (class, top) = exps.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or((0, 0.0), |(c, &e)| (c, e));
+                let (class, top) =
+                    exps.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or((0, 0.0), |(c, &e)| (c, e));
                 predicted.push(class);
                 confidence.push(round4(top / total));
                 true_probability.push(round4(exps.get(label as usize).copied().unwrap_or(0.0) / total));
@@ -233,7 +250,9 @@ mod tests {
             overfitting_announced: false,
             probe: None,
         };
-        assert!(live(50).gradients_due(1, false) && live(50).gradients_due(50, false) && live(50).gradients_due(100, false));
+        assert!(
+            live(50).gradients_due(1, false) && live(50).gradients_due(50, false) && live(50).gradients_due(100, false)
+        );
         assert!(!live(50).gradients_due(2, false) && !live(50).gradients_due(49, false));
         assert!(live(50).gradients_due(49, true), "the last step of an epoch");
         assert!(!live(0).gradients_due(1, true));

@@ -23,9 +23,7 @@ impl Objective {
         match task {
             Task::Classification { .. } => {
                 let smoothing = (label_smoothing > 0.0).then_some(label_smoothing as f32);
-                Objective::CrossEntropy(Box::new(
-                    CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device),
-                ))
+                Objective::CrossEntropy(Box::new(CrossEntropyLossConfig::new().with_smoothing(smoothing).init(device)))
             }
             Task::Regression => Objective::Mse(MseLoss::new()),
         }
@@ -162,14 +160,7 @@ pub fn evaluate<M: Network>(
     device: &Device,
 ) -> Report {
     let order: Vec<u32> = (0..samples.len() as u32).collect();
-    let plan = EpochPlan {
-        samples,
-        order: &order,
-        batch_size,
-        training: false,
-        augment: None,
-        first_batch: 0,
-    };
+    let plan = EpochPlan { samples, order: &order, batch_size, training: false, augment: None, first_batch: 0 };
     let builder = BatchBuilder;
     meter.reset();
     for index in 0..plan.batches() {

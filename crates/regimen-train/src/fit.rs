@@ -143,7 +143,8 @@ struct Saver<'a> {
 impl Saver<'_> {
     /// Whether a mid-epoch checkpoint is due after `step`.
     fn due(&self, step: u64) -> bool {
-        self.every_steps.is_some_and(|n| step.is_multiple_of(n)) || self.every.is_some_and(|t| self.last_saved.elapsed() >= t)
+        self.every_steps.is_some_and(|n| step.is_multiple_of(n))
+            || self.every.is_some_and(|t| self.last_saved.elapsed() >= t)
     }
 
     fn save<M: Network>(
@@ -164,7 +165,8 @@ impl Saver<'_> {
                 ("value", value.map_or_else(|| "na".to_string(), |v| format!("{v:.4}"))),
             ])
             .render(self.template)?;
-        let state_json = serde_json::to_vec(state).map_err(|e| TrainError::Checkpoint { path: self.folder.join(&name), message: e.to_string() })?;
+        let state_json = serde_json::to_vec(state)
+            .map_err(|e| TrainError::Checkpoint { path: self.folder.join(&name), message: e.to_string() })?;
         let manifest = Manifest {
             format: 0,
             step: state.step,
@@ -176,14 +178,24 @@ impl Saver<'_> {
         };
         let contents = Contents {
             model: Box::new(|| checkpoint::encode_weights(model).map(|bytes| Box::new(bytes) as Encoded)),
-            optimizer: Box::new(|| optimizer.into_bytes().map(|bytes| Box::new(bytes) as Encoded).map_err(|e| e.to_string())),
+            optimizer: Box::new(|| {
+                optimizer.into_bytes().map(|bytes| Box::new(bytes) as Encoded).map_err(|e| e.to_string())
+            }),
             state: checkpoint::encoded(state_json),
         };
         let saved = checkpoint::save(self.folder, &name, manifest, contents)?;
         self.last_saved = Instant::now();
-        sink.record(&Event::Artifact { kind: "checkpoint", path: &saved.dir.display().to_string(), bytes: saved.bytes() })?;
+        sink.record(&Event::Artifact {
+            kind: "checkpoint",
+            path: &saved.dir.display().to_string(),
+            bytes: saved.bytes(),
+        })?;
         for deleted in checkpoint::prune(self.folder, self.mode, self.retention) {
-            sink.record(&Event::Artifact { kind: "checkpoint.deleted", path: &deleted.display().to_string(), bytes: 0 })?;
+            sink.record(&Event::Artifact {
+                kind: "checkpoint.deleted",
+                path: &deleted.display().to_string(),
+                bytes: 0,
+            })?;
         }
         sink.flush()?;
         Ok(())
@@ -200,7 +212,9 @@ impl Stop {
     fn interrupted(step: u64, epoch: u64) -> Stop {
         Stop {
             status: RunStatus::Interrupted,
-            reason: format!("interrupted at step {step} (epoch {epoch}); continue it with `regimen train --resume RUN`"),
+            reason: format!(
+                "interrupted at step {step} (epoch {epoch}); continue it with `regimen train --resume RUN`"
+            ),
         }
     }
 
@@ -235,11 +249,10 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
     let spec = config.monitor_spec(default_metric)?;
     let names: Vec<String> = train_meter.report().scalars().map(|(name, _)| name.to_string()).collect();
     let splits: &[&str] = if train_eval.is_some() { &["train", "val", "train_eval"] } else { &["train", "val"] };
-    let available: Vec<String> = splits.iter().flat_map(|split| names.iter().map(move |n| format!("{split}.{n}"))).collect();
-    spec.check_available(available.iter().map(String::as_str)).map_err(|e| TrainError::Config {
-        origin: "the `monitor` setting".into(),
-        message: e.to_string(),
-    })?;
+    let available: Vec<String> =
+        splits.iter().flat_map(|split| names.iter().map(move |n| format!("{split}.{n}"))).collect();
+    spec.check_available(available.iter().map(String::as_str))
+        .map_err(|e| TrainError::Config { origin: "the `monitor` setting".into(), message: e.to_string() })?;
     let monitor_key = spec.metric.clone();
     let mut monitor = Monitor::new(spec.clone(), config.stopping()?);
 
@@ -282,11 +295,16 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
         loss_window = state.loss_window;
         history = state.history;
         step = state.step;
-        (first_epoch, first_batch) =
-            if state.batches_done >= steps_per_epoch { (state.epoch + 1, 0) } else { (state.epoch, state.batches_done) };
+        (first_epoch, first_batch) = if state.batches_done >= steps_per_epoch {
+            (state.epoch + 1, 0)
+        } else {
+            (state.epoch, state.batches_done)
+        };
         let path = checkpoint.dir.display().to_string();
         sink.record(&Event::RunResumed { from_step: step, checkpoint: &path })?;
-        let message = format!("resumed from {path} at step {step} (epoch {first_epoch}, batch {first_batch} of {steps_per_epoch})");
+        let message = format!(
+            "resumed from {path} at step {step} (epoch {first_epoch}, batch {first_batch} of {steps_per_epoch})"
+        );
         sink.record(&Event::Notice { level: "info", message: &message })?;
         observer.on_notice(&message);
     }
@@ -301,7 +319,15 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
         every: config.checkpoint_every_minutes.map(|m| Duration::from_secs_f64(m * 60.0)),
         last_saved: Instant::now(),
     });
-    let snapshot = |step: u64, epoch: u64, batches_done: u64, scheduler: &Scheduler, monitor: &Monitor, meter: &Meter, loss_window, history: &[EpochSummary], model: &M| TrainState {
+    let snapshot = |step: u64,
+                    epoch: u64,
+                    batches_done: u64,
+                    scheduler: &Scheduler,
+                    monitor: &Monitor,
+                    meter: &Meter,
+                    loss_window,
+                    history: &[EpochSummary],
+                    model: &M| TrainState {
         format: STATE_FORMAT,
         step,
         epoch,
@@ -402,7 +428,14 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
                     && stop.is_none()
                     && step.is_multiple_of(every)
                 {
-                    let report = evaluate(&model.valid(), &data.val, &eval_objective, &mut eval_meter, config.batch_size, &plain);
+                    let report = evaluate(
+                        &model.valid(),
+                        &data.val,
+                        &eval_objective,
+                        &mut eval_meter,
+                        config.batch_size,
+                        &plain,
+                    );
                     faults::hit(Fault::Validation);
                     // Mid-epoch results go to the log only; the epoch summary holds epoch ends.
                     let mut metrics = BTreeMap::new();
@@ -421,7 +454,17 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
                     && !diverged
                     && (improved || stop.is_some() || saver.due(step))
                 {
-                    let state = snapshot(step, epoch, step_in_epoch, &scheduler, &monitor, &train_meter, loss_window, &history, &model);
+                    let state = snapshot(
+                        step,
+                        epoch,
+                        step_in_epoch,
+                        &scheduler,
+                        &monitor,
+                        &train_meter,
+                        loss_window,
+                        &history,
+                        &model,
+                    );
                     saver.save(&model, &optimizer, &state, (&monitor_key, evaluated.map(|(v, _)| v)), sink)?;
                 }
                 if stop.is_some() {
@@ -484,7 +527,17 @@ pub fn fit<M: Network>(model: M, ctx: FitContext<'_>) -> Result<FitOutcome, Trai
             && !diverged
         {
             train_meter.reset();
-            let state = snapshot(step, epoch, steps_per_epoch, &scheduler, &monitor, &train_meter, loss_window, &history, &model);
+            let state = snapshot(
+                step,
+                epoch,
+                steps_per_epoch,
+                &scheduler,
+                &monitor,
+                &train_meter,
+                loss_window,
+                &history,
+                &model,
+            );
             saver.save(&model, &optimizer, &state, (&monitor_key, Some(monitored)), sink)?;
         }
         sink.flush()?;
@@ -534,7 +587,8 @@ fn read_state(checkpoint: &Checkpoint, config: &TrainConfig, data: &PreparedData
     let path = checkpoint.dir.join(checkpoint::STATE_FILE);
     let error = |message: String| TrainError::Checkpoint { path: path.clone(), message };
     let bytes = std::fs::read(&path).map_err(|e| error(format!("cannot be read ({e})")))?;
-    let state: TrainState = serde_json::from_slice(&bytes).map_err(|e| error(format!("is not a training state ({e})")))?;
+    let state: TrainState =
+        serde_json::from_slice(&bytes).map_err(|e| error(format!("is not a training state ({e})")))?;
     if state.format != STATE_FORMAT {
         return Err(error(format!("has format {}, this Regimen reads format {STATE_FORMAT}", state.format)));
     }
@@ -553,7 +607,12 @@ fn read_state(checkpoint: &Checkpoint, config: &TrainConfig, data: &PreparedData
 
 /// Copies the best (or, without restore-best, the newest) checkpoint's weights to
 /// `model.safetensors` beside the checkpoints folder: the run's final model.
-fn hand_over(folder: &Path, mode: Mode, restore_best: bool, sink: &mut dyn EventSink) -> Result<Option<FinalModel>, TrainError> {
+fn hand_over(
+    folder: &Path,
+    mode: Mode,
+    restore_best: bool,
+    sink: &mut dyn EventSink,
+) -> Result<Option<FinalModel>, TrainError> {
     let (good, _) = checkpoint::scan(folder);
     let chosen = if restore_best { checkpoint::best(&good, mode).or(good.first()) } else { good.first() };
     let Some(chosen) = chosen else { return Ok(None) };
@@ -564,7 +623,11 @@ fn hand_over(folder: &Path, mode: Mode, restore_best: bool, sink: &mut dyn Event
         source,
     })?;
     checkpoint::write_atomically(&path, &bytes)?;
-    sink.record(&Event::Artifact { kind: "model.final", path: &path.display().to_string(), bytes: bytes.len() as u64 })?;
+    sink.record(&Event::Artifact {
+        kind: "model.final",
+        path: &path.display().to_string(),
+        bytes: bytes.len() as u64,
+    })?;
     let restored_best = restore_best && good.first().map(|c| &c.dir) != Some(&chosen.dir);
     if restored_best {
         let message = format!(

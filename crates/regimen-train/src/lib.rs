@@ -34,4 +34,6 @@ pub use fit::{FinalModel, FitContext, FitOutcome, fit};
 pub use model::{BuiltinModel, Network};
 pub use observer::{EpochSummary, Observer, RunInfo, Silent, StepProgress};
 pub use regimen_events::RunStatus;
-pub use run::{CheckpointChoice, Evaluation, RunSummary, evaluate_run, load_data, resume, resume_with, train, train_with};
+pub use run::{
+    CheckpointChoice, Evaluation, RunSummary, evaluate_run, load_data, resume, resume_with, train, train_with,
+};

@@ -145,7 +145,10 @@ mod tests {
     fn an_unknown_field_lists_the_known_ones() {
         let fields = Fields::new(&TrainConfig::default(), "shapes", "3f9a");
         let message = fields.render("{model}-{learning_rate}").unwrap_err().to_string();
-        assert!(message.contains("`{learning_rate}` is not a known field") && message.contains("batch_size"), "{message}");
+        assert!(
+            message.contains("`{learning_rate}` is not a known field") && message.contains("batch_size"),
+            "{message}"
+        );
         assert!(fields.render("{model").unwrap_err().to_string().contains("never closed"));
     }
 }

@@ -3,11 +3,10 @@
 //! Burn's optimizers share one type, `ModuleOptimizer`, so the choice is made once here and the
 //! loop only calls `step(lr, model, grads)`. The learning rate comes from the schedule each step.
 
-use burn::optim::{
-    AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig,
-    momentum::MomentumConfig,
-};
 use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{
+    AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig, decay::WeightDecayConfig, momentum::MomentumConfig,
+};
 
 use crate::config::TrainConfig;
 
@@ -27,17 +26,10 @@ pub fn build_optimizer(config: &TrainConfig) -> ModuleOptimizer {
         "sgd" => SgdConfig::new()
             .with_weight_decay(decay)
             .with_momentum((config.momentum > 0.0).then(|| {
-                MomentumConfig::new()
-                    .with_momentum(config.momentum)
-                    .with_dampening(0.0)
-                    .with_nesterov(config.nesterov)
+                MomentumConfig::new().with_momentum(config.momentum).with_dampening(0.0).with_nesterov(config.nesterov)
             }))
             .with_gradient_clipping(clipping)
             .init(),
-        _ => AdamConfig::new()
-            .with_epsilon(1e-8)
-            .with_weight_decay(decay)
-            .with_grad_clipping(clipping)
-            .init(),
+        _ => AdamConfig::new().with_epsilon(1e-8).with_weight_decay(decay).with_grad_clipping(clipping).init(),
     }
 }

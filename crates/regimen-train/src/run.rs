@@ -96,28 +96,21 @@ pub fn load_data(config: &TrainConfig) -> Result<PreparedData, TrainError> {
     let split = match (config.val_fraction, config.test_fraction, config.val_count, config.test_count) {
         (None, None, None, None) => SplitSpec::Auto,
         (_, _, Some(val), test) => SplitSpec::Counts { val, test: test.unwrap_or(val) },
-        (val, test, None, _) => SplitSpec::Fractions {
-            val: val.or(test).unwrap_or(0.2),
-            test: test.or(val).unwrap_or(0.2),
-        },
+        (val, test, None, _) => {
+            SplitSpec::Fractions { val: val.or(test).unwrap_or(0.2), test: test.or(val).unwrap_or(0.2) }
+        }
     };
     Ok(prepare(source, &split, config.split_seed, config.normalize)?)
 }
 
 /// Trains a built-in model as `config` says, recording everything in a new run folder.
 pub fn train(config: &TrainConfig, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
-    train_with(config, observer, |data, device| {
-        build_builtin(config, &data.shape, data.task.num_outputs(), device)
-    })
+    train_with(config, observer, |data, device| build_builtin(config, &data.shape, data.task.num_outputs(), device))
 }
 
 /// Trains the model that `build` creates (a user-defined [`Network`]) with all of Regimen's
 /// machinery: data, seeding, logging, checkpoints and summary.
-pub fn train_with<M, F>(
-    config: &TrainConfig,
-    observer: &mut dyn Observer,
-    build: F,
-) -> Result<RunSummary, TrainError>
+pub fn train_with<M, F>(config: &TrainConfig, observer: &mut dyn Observer, build: F) -> Result<RunSummary, TrainError>
 where
     M: Network,
     F: FnOnce(&PreparedData, &Device) -> Result<M, TrainError>,
@@ -135,7 +128,8 @@ where
     // behind.
     let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&config.store)?);
     let run = RunFolder::create(config, &data.identity)?;
-    let mut sink = Tee(JsonLinesSink::open(run.dir.join("events.jsonl"))?, StoreSink::new(store, SinkOptions::default())?);
+    let mut sink =
+        Tee(JsonLinesSink::open(run.dir.join("events.jsonl"))?, StoreSink::new(store, SinkOptions::default())?);
     let start = RunStart {
         run_id: run.id.clone(),
         name: run.name.clone(),
@@ -160,7 +154,12 @@ where
 /// `target` is a run id, a unique id prefix, a run folder or a checkpoint folder. The run's own
 /// `config.toml` is used: a resumed run is the same run. On CPU the result is bitwise identical to
 /// the run that was never interrupted.
-pub fn resume_with<M, F>(store: &Path, target: &str, observer: &mut dyn Observer, build: F) -> Result<RunSummary, TrainError>
+pub fn resume_with<M, F>(
+    store: &Path,
+    target: &str,
+    observer: &mut dyn Observer,
+    build: F,
+) -> Result<RunSummary, TrainError>
 where
     M: Network,
     F: FnOnce(&PreparedData, &Device, &TrainConfig) -> Result<M, TrainError>,
@@ -186,7 +185,10 @@ where
     let name = Fields::new(&config, &data.identity.name, &data.identity.short_id).render(&config.run_name)?;
     let run = RunFolder { id, name, dir };
     let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&store_of(store, &run.dir))?);
-    let mut sink = Tee(JsonLinesSink::open(run.dir.join("events.jsonl"))?, StoreSink::attach(store, SinkOptions::default(), &run.id)?);
+    let mut sink = Tee(
+        JsonLinesSink::open(run.dir.join("events.jsonl"))?,
+        StoreSink::attach(store, SinkOptions::default(), &run.id)?,
+    );
     for warning in &warnings {
         let message = format!("skipped a damaged checkpoint: {warning}");
         sink.record(&Event::Notice { level: "warn", message: &message })?;
@@ -235,7 +237,11 @@ fn run_fit<M: Network>(
             return Err(error);
         }
     };
-    sink.record(&Event::RunEnded { status: outcome.status, reason: outcome.reason.as_deref(), seconds: outcome.seconds })?;
+    sink.record(&Event::RunEnded {
+        status: outcome.status,
+        reason: outcome.reason.as_deref(),
+        seconds: outcome.seconds,
+    })?;
     sink.flush()?;
 
     let summary = RunSummary {
@@ -466,10 +472,8 @@ fn read_summary(dir: &Path) -> Result<RunSummary, TrainError> {
         action: "read the run summary (did the run finish?)",
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| TrainError::Checkpoint {
-        path,
-        message: format!("the run summary is not valid JSON ({e})"),
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| TrainError::Checkpoint { path, message: format!("the run summary is not valid JSON ({e})") })
 }
 
 /// Provenance recorded with each run: host, command line, versions, git state of the working folder.

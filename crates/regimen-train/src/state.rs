@@ -107,7 +107,11 @@ mod tests {
         let device = Device::flex();
         let original = mlp(&device);
         let ids = param_ids(&original);
-        assert_eq!(ids.len(), 8, "two linear layers (weight, bias), batch norm (gamma, beta, running mean and variance)");
+        assert_eq!(
+            ids.len(),
+            8,
+            "two linear layers (weight, bias), batch norm (gamma, beta, running mean and variance)"
+        );
         let rebuilt = mlp(&device);
         assert_ne!(param_ids(&rebuilt), ids);
         let rebuilt = assign_param_ids(rebuilt, &ids).unwrap();

@@ -16,9 +16,8 @@
 //! ```
 
 pub use regimen_train::{
-    BuiltinModel, CheckpointChoice, EpochSummary, Evaluation, FitContext, FitOutcome, Network,
-    Observer, RunInfo, RunSummary, Silent, StepProgress, TrainConfig, TrainError, evaluate_run, fit,
-    load_data, train, train_with,
+    BuiltinModel, CheckpointChoice, EpochSummary, Evaluation, FitContext, FitOutcome, Network, Observer, RunInfo,
+    RunSummary, Silent, StepProgress, TrainConfig, TrainError, evaluate_run, fit, load_data, train, train_with,
 };
 
 /// Keeps freed memory in the process: call it first thing in `main` (it doubled MLP throughput).

@@ -70,8 +70,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.dir)?;
     let device = burn::tensor::Device::flex().autodiff();
     device.seed(7);
-    let model = MlpConfig { inputs: 784, hidden: args.hidden.clone(), outputs: 10, activation: "relu".into(), dropout: 0.0, batch_norm: false }
-        .init(&device);
+    let model = MlpConfig {
+        inputs: 784,
+        hidden: args.hidden.clone(),
+        outputs: 10,
+        activation: "relu".into(),
+        dropout: 0.0,
+        batch_norm: false,
+    }
+    .init(&device);
     let config = TrainConfig::default();
     let mut optimizer = build_optimizer(&config);
     // One Adam step so that the optimizer holds both moments for every parameter.
@@ -98,7 +105,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let contents = Contents {
             model: Box::new(|| checkpoint::encode_weights(&model).map(|bytes| Box::new(bytes) as Encoded)),
-            optimizer: Box::new(|| optimizer.into_bytes().map(|bytes| Box::new(bytes) as Encoded).map_err(|e| e.to_string())),
+            optimizer: Box::new(|| {
+                optimizer.into_bytes().map(|bytes| Box::new(bytes) as Encoded).map_err(|e| e.to_string())
+            }),
             state: checkpoint::encoded(state.clone()),
         };
         let saved = checkpoint::save(&args.dir, &name, manifest, contents)?;
@@ -122,8 +131,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let verified = checkpoint::verify(&saved.dir)?;
         let verify = started.elapsed().as_secs_f64();
-        let fresh = MlpConfig { inputs: 784, hidden: args.hidden.clone(), outputs: 10, activation: "relu".into(), dropout: 0.0, batch_norm: false }
-            .init(&device);
+        let fresh = MlpConfig {
+            inputs: 784,
+            hidden: args.hidden.clone(),
+            outputs: 10,
+            activation: "relu".into(),
+            dropout: 0.0,
+            batch_norm: false,
+        }
+        .init(&device);
         let weights_started = Instant::now();
         let loaded = checkpoint::load_weights(fresh, &verified.model_file())?;
         let load_weights = weights_started.elapsed().as_secs_f64();
@@ -153,9 +169,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mb = bytes as f64 / 1e6;
     let rate = |seconds: f64| mb / seconds;
-    let (disk_write, save, encode, disk_read, load) =
-        (median(|t| t.disk_write), median(|t| t.save), median(|t| t.encode), median(|t| t.disk_read), median(|t| t.load));
-    let (encode_weights, verify, load_weights) = (median(|t| t.encode_weights), median(|t| t.verify), median(|t| t.load_weights));
+    let (disk_write, save, encode, disk_read, load) = (
+        median(|t| t.disk_write),
+        median(|t| t.save),
+        median(|t| t.encode),
+        median(|t| t.disk_read),
+        median(|t| t.load),
+    );
+    let (encode_weights, verify, load_weights) =
+        (median(|t| t.encode_weights), median(|t| t.verify), median(|t| t.load_weights));
     eprintln!(
         "checkpoint of an MLP with {:.1}M parameters ({:.0} MB of weights), {mb:.0} MB in all with Adam's state; folder {}; median of {}",
         parameters as f64 / 1e6,

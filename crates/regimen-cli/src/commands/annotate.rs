@@ -95,7 +95,8 @@ fn edit_note(run: &str, draft: &Path) -> anyhow::Result<String> {
             draft.display()
         );
     }
-    let text = std::fs::read_to_string(draft).with_context(|| format!("could not read the draft {}", draft.display()))?;
+    let text =
+        std::fs::read_to_string(draft).with_context(|| format!("could not read the draft {}", draft.display()))?;
     Ok(text.replacen(&hint, "", 1))
 }
 

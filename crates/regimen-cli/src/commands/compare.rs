@@ -53,7 +53,8 @@ fn monitored_metric(run: &RunDetail) -> String {
     if let Some(Value::String(metric)) = run.config.get("monitor") {
         return metric.clone();
     }
-    let regression = run.row.metrics.contains_key("val.r2") || run.config.get("task").and_then(Value::as_str) == Some("regression");
+    let regression =
+        run.row.metrics.contains_key("val.r2") || run.config.get("task").and_then(Value::as_str) == Some("regression");
     if regression { "val.loss" } else { "val.macro_f1" }.to_string()
 }
 
@@ -79,7 +80,8 @@ impl Comparison {
         let mut params = BTreeMap::new();
         let mut same_params = 0;
         for key in keys.into_iter().filter(|k| !BOOKKEEPING.contains(&k.as_str())) {
-            let values: Vec<String> = runs.iter().map(|r| r.row.params.get(key).map_or("-".into(), ToString::to_string)).collect();
+            let values: Vec<String> =
+                runs.iter().map(|r| r.row.params.get(key).map_or("-".into(), ToString::to_string)).collect();
             if values.iter().all(|v| *v == values[0]) {
                 same_params += 1;
             } else {
@@ -87,7 +89,8 @@ impl Comparison {
             }
         }
         let mut dataset = BTreeMap::new();
-        let fields: BTreeSet<&String> = runs.iter().filter_map(|r| r.dataset.as_object()).flat_map(|o| o.keys()).collect();
+        let fields: BTreeSet<&String> =
+            runs.iter().filter_map(|r| r.dataset.as_object()).flat_map(|o| o.keys()).collect();
         for field in fields {
             let values: Vec<String> = runs.iter().map(|r| r.dataset.get(field).map_or("-".into(), compact)).collect();
             if values.iter().any(|v| *v != values[0]) {
@@ -111,7 +114,15 @@ impl Comparison {
         for run in runs {
             let _ = writeln!(out, "  {}  {}  ({})", run.row.run_id, run.row.name, run.row.status);
         }
-        let label_width = self.params.keys().chain(self.dataset.keys()).chain(self.metrics.keys()).map(String::len).max().unwrap_or(6).max(6);
+        let label_width = self
+            .params
+            .keys()
+            .chain(self.dataset.keys())
+            .chain(self.metrics.keys())
+            .map(String::len)
+            .max()
+            .unwrap_or(6)
+            .max(6);
         let row = |out: &mut String, label: &str, cells: &[String]| {
             let _ = write!(out, "  {label:<label_width$}");
             for (cell, header) in cells.iter().zip(&headers) {
@@ -156,7 +167,11 @@ impl Comparison {
         match self.winner {
             Some(i) => {
                 let value = self.metrics[&self.metric][i].map_or("-".into(), metric_text);
-                let _ = writeln!(out, "\nwinner on {}: {} ({}) with {value}", self.metric, runs[i].row.run_id, runs[i].row.name);
+                let _ = writeln!(
+                    out,
+                    "\nwinner on {}: {} ({}) with {value}",
+                    self.metric, runs[i].row.run_id, runs[i].row.name
+                );
             }
             None => {
                 let _ = writeln!(out, "\nno run has a best value of {}; choose another with --metric", self.metric);

@@ -47,8 +47,11 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
     }
     let store = open(&args.store.store)?;
     let detail = store.get_run(&args.run)?;
-    let series: MetricSeries =
-        detail.series.iter().map(|(key, points)| (key.clone(), points.iter().map(|p| (p.step, p.epoch, p.value)).collect())).collect();
+    let series: MetricSeries = detail
+        .series
+        .iter()
+        .map(|(key, points)| (key.clone(), points.iter().map(|p| (p.step, p.epoch, p.value)).collect()))
+        .collect();
     let task = task_of(&detail);
     let options = DiagnoseOptions { target_error: args.target_error, ..DiagnoseOptions::default() };
     let report = Report::new(diagnose(&series, &task, &options));
@@ -83,7 +86,10 @@ fn task_of(detail: &RunDetail) -> TaskInfo {
     if body["kind"] != "classification" {
         return TaskInfo::Regression;
     }
-    let supports: Vec<f64> = body["per_class"].as_array().map(|c| c.iter().filter_map(|x| x["support"].as_f64()).collect()).unwrap_or_default();
+    let supports: Vec<f64> = body["per_class"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|x| x["support"].as_f64()).collect())
+        .unwrap_or_default();
     let total: f64 = supports.iter().sum();
     let majority = supports.iter().copied().fold(0.0, f64::max);
     TaskInfo::Classification { classes: supports.len().max(1), majority_share: (total > 0.0).then(|| majority / total) }

@@ -42,9 +42,16 @@ pub fn rm(args: &RmArgs) -> anyhow::Result<ExitCode> {
     let folder = args.store.store.join("runs").join(id);
     if !args.yes {
         if !std::io::stdin().is_terminal() {
-            anyhow::bail!("refusing to delete run {id} without confirmation: stdin is not a terminal; pass --yes to delete it");
+            anyhow::bail!(
+                "refusing to delete run {id} without confirmation: stdin is not a terminal; pass --yes to delete it"
+            );
         }
-        eprint!("delete run {id} ({}, {}) and its folder {}? [y/N] ", detail.row.name, detail.row.status, folder.display());
+        eprint!(
+            "delete run {id} ({}, {}) and its folder {}? [y/N] ",
+            detail.row.name,
+            detail.row.status,
+            folder.display()
+        );
         std::io::stderr().flush()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;

@@ -54,7 +54,13 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         Ok(query) => query,
         Err(error) => return Ok(usage_error(&error)),
     };
-    let columns = args.columns.split(',').map(str::trim).filter(|c| !c.is_empty()).map(Column::parse).collect::<Result<Vec<_>, _>>()?;
+    let columns = args
+        .columns
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(Column::parse)
+        .collect::<Result<Vec<_>, _>>()?;
     let rows = match open_if_exists(&args.store.store)? {
         None => Vec::new(),
         Some(store) => match store.list_runs(&query) {
@@ -71,7 +77,11 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        eprintln!("no runs{} in {}", if query.filter.is_some() { " match the filter" } else { "" }, args.store.store.display());
+        eprintln!(
+            "no runs{} in {}",
+            if query.filter.is_some() { " match the filter" } else { "" },
+            args.store.store.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if args.columns != DEFAULT_COLUMNS {
@@ -91,7 +101,9 @@ pub fn row_json(row: &RunRow) -> Value {
     let metrics: serde_json::Map<String, Value> = row
         .metrics
         .iter()
-        .map(|(k, m)| (k.clone(), json!({ "best": m.best, "last": m.last, "last_step": m.last_step, "count": m.count })))
+        .map(|(k, m)| {
+            (k.clone(), json!({ "best": m.best, "last": m.last, "last_step": m.last_step, "count": m.count }))
+        })
         .collect();
     json!({
         "run_id": row.run_id,
@@ -272,7 +284,8 @@ mod tests {
 
     fn row(id: &str, acc: f64) -> RunRow {
         let mut metrics = BTreeMap::new();
-        metrics.insert("val.acc".to_string(), MetricSummary { best: Some(acc), last: acc / 2.0, last_step: 10, count: 2 });
+        metrics
+            .insert("val.acc".to_string(), MetricSummary { best: Some(acc), last: acc / 2.0, last_step: 10, count: 2 });
         metrics.insert("lr".to_string(), MetricSummary { best: None, last: 0.001, last_step: 10, count: 2 });
         let mut params = BTreeMap::new();
         params.insert("lr".to_string(), ParamValue::Number(0.001));
@@ -305,7 +318,8 @@ mod tests {
 
     #[test]
     fn the_table_aligns_text_left_and_numbers_right() {
-        let columns: Vec<Column> = ["run_id", "params.lr", "metrics.val.acc", "duration"].map(|c| Column::parse(c).unwrap()).into();
+        let columns: Vec<Column> =
+            ["run_id", "params.lr", "metrics.val.acc", "duration"].map(|c| Column::parse(c).unwrap()).into();
         let text = table(&columns, &[row("a", 0.5), row("bbbbbbb", 0.25)]);
         let expected = "\
 run_id   lr     val.acc best  duration

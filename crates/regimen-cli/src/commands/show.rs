@@ -82,7 +82,8 @@ fn render(detail: &RunDetail) -> String {
     if !detail.notes.is_empty() {
         out.push_str("\nnotes\n");
         for note in &detail.notes {
-            let _ = writeln!(out, "  {} [{}] {}", short_time(note.created_at), note.kind.as_str(), note.body.trim_end());
+            let _ =
+                writeln!(out, "  {} [{}] {}", short_time(note.created_at), note.kind.as_str(), note.body.trim_end());
         }
     }
     if !detail.artifacts.is_empty() {
@@ -114,7 +115,14 @@ fn render(detail: &RunDetail) -> String {
                     None => v.as_f64().map(|n| format!("{k} {}", metric_text(n))),
                 })
                 .collect();
-            let _ = writeln!(out, "  {:<10} epoch {:<3} step {:<6} {}", report.split, report.epoch, report.step, numbers.join(" · "));
+            let _ = writeln!(
+                out,
+                "  {:<10} epoch {:<3} step {:<6} {}",
+                report.split,
+                report.epoch,
+                report.step,
+                numbers.join(" · ")
+            );
         }
     }
     out
@@ -216,7 +224,8 @@ fn sparkline(values: &[f64], lo: f64, hi: f64) -> String {
     let buckets = values.len().min(MAX_WIDTH);
     (0..buckets)
         .map(|b| {
-            let (start, end) = (b * values.len() / buckets, ((b + 1) * values.len() / buckets).max(b * values.len() / buckets + 1));
+            let (start, end) =
+                (b * values.len() / buckets, ((b + 1) * values.len() / buckets).max(b * values.len() / buckets + 1));
             let chunk = &values[start..end];
             let value = chunk.iter().sum::<f64>() / chunk.len() as f64;
             if !value.is_finite() {

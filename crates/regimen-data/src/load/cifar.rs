@@ -165,7 +165,9 @@ mod tests {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join("data_batch_1.bin"), batch(&[1, 10]))?;
         let err = super::super::load(dir.path(), &LoadOptions::default());
-        assert!(matches!(err, Err(DataError::LabelOutOfRange { position: Some(Position::Sample(1)), ref label, .. }) if label == "10"));
+        assert!(
+            matches!(err, Err(DataError::LabelOutOfRange { position: Some(Position::Sample(1)), ref label, .. }) if label == "10")
+        );
         Ok(())
     }
 

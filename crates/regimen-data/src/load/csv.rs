@@ -27,13 +27,9 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Source, DataErr
 
 /// Parses CSV bytes; `path` is only used in errors and for the dataset name.
 pub(crate) fn parse(bytes: &[u8], path: &Path, options: &LoadOptions) -> Result<Source, DataError> {
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .trim(::csv::Trim::All)
-        .from_reader(bytes);
-    let headers: Vec<String> =
-        reader.headers().map_err(|e| csv_error(path, &e))?.iter().map(str::to_owned).collect();
+    let mut reader =
+        ::csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(::csv::Trim::All).from_reader(bytes);
+    let headers: Vec<String> = reader.headers().map_err(|e| csv_error(path, &e))?.iter().map(str::to_owned).collect();
     if headers.is_empty() {
         return Err(DataError::CsvNoRows { path: path.to_owned() });
     }

@@ -20,10 +20,7 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Source, DataErr
     let train_dir = path.join("train");
     let test_dir = path.join("test");
     let data_root = if train_dir.is_dir() { train_dir } else { path.to_owned() };
-    let class_dirs: Vec<PathBuf> = list_dir(&data_root)?
-        .into_iter()
-        .filter(|p| p.is_dir() && *p != test_dir)
-        .collect();
+    let class_dirs: Vec<PathBuf> = list_dir(&data_root)?.into_iter().filter(|p| p.is_dir() && *p != test_dir).collect();
     let classes: Vec<String> = match &options.classes {
         Some(classes) => classes.clone(),
         None => class_dirs.iter().map(|d| file_name(d)).collect(),

@@ -124,10 +124,8 @@ pub(crate) fn parse<'a>(bytes: &'a [u8], magic: u32, path: &Path) -> Result<(Vec
     let Some(header) = bytes.get(4..header_len) else {
         return Err(truncated(path, Vec::new(), header_len as u64, bytes.len()));
     };
-    let dims: Vec<usize> = header
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        header.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let data_len = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
     let expected = data_len.and_then(|d| d.checked_add(header_len as u64)).unwrap_or(u64::MAX);
     if expected != bytes.len() as u64 {
@@ -146,9 +144,7 @@ pub(crate) fn decompress(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>, DataErr
         return Ok(bytes);
     }
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::io(path, e))?;
+    flate2::read::GzDecoder::new(bytes.as_slice()).read_to_end(&mut out).map_err(|e| DataError::io(path, e))?;
     Ok(out)
 }
 
@@ -219,7 +215,15 @@ pub(crate) mod tests {
     }
 
     /// Writes an MNIST-like pair of `n` images `rows x cols` with labels `i % classes`.
-    fn write_pair(dir: &Path, prefix: &str, n: u32, rows: u32, cols: u32, classes: u8, gz: bool) -> std::io::Result<()> {
+    fn write_pair(
+        dir: &Path,
+        prefix: &str,
+        n: u32,
+        rows: u32,
+        cols: u32,
+        classes: u8,
+        gz: bool,
+    ) -> std::io::Result<()> {
         let pixels: Vec<u8> = (0..n * rows * cols).map(|i| (i % 256) as u8).collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % u32::from(classes)) as u8).collect();
         let images = encode(&[n, rows, cols], &pixels);
@@ -264,7 +268,9 @@ pub(crate) mod tests {
         let labels = std::fs::read(dir.path().join("train-labels-idx1-ubyte"))?;
         std::fs::write(dir.path().join("train-images-idx3-ubyte"), labels)?;
         match super::super::load(dir.path(), &LoadOptions::default()) {
-            Err(DataError::IdxMagic { found, expected, .. }) => assert_eq!((found, expected), (LABELS_MAGIC, IMAGES_MAGIC)),
+            Err(DataError::IdxMagic { found, expected, .. }) => {
+                assert_eq!((found, expected), (LABELS_MAGIC, IMAGES_MAGIC))
+            }
             other => panic!("unexpected {other:?}"),
         }
         Ok(())
@@ -334,7 +340,10 @@ pub(crate) mod tests {
         assert!(matches!(parse(&[], IMAGES_MAGIC, path), Err(DataError::IdxSize { .. })));
         assert!(matches!(parse(&[0, 0, 8], IMAGES_MAGIC, path), Err(DataError::IdxSize { .. })));
         assert!(matches!(parse(&[0, 0, 8, 3, 0, 0], IMAGES_MAGIC, path), Err(DataError::IdxSize { .. })));
-        assert!(matches!(parse(&[1, 2, 3, 4], IMAGES_MAGIC, path), Err(DataError::IdxMagic { found: 0x0102_0304, .. })));
+        assert!(matches!(
+            parse(&[1, 2, 3, 4], IMAGES_MAGIC, path),
+            Err(DataError::IdxMagic { found: 0x0102_0304, .. })
+        ));
         let huge = encode(&[u32::MAX, u32::MAX, u32::MAX], &[]);
         assert!(matches!(parse(&huge, IMAGES_MAGIC, path), Err(DataError::IdxSize { expected: u64::MAX, .. })));
     }

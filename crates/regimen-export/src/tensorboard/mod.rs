@@ -16,7 +16,10 @@ use std::io::{self, Write};
 use prost::Message as _;
 use regimen_store::{RunDetail, Timestamp};
 
-use proto::{Event, PluginData, SourceMetadata, Summary, SummaryMetadata, SummaryValue, TensorProto, TensorShapeProto, ValueKind, What};
+use proto::{
+    Event, PluginData, SourceMetadata, Summary, SummaryMetadata, SummaryValue, TensorProto, TensorShapeProto,
+    ValueKind, What,
+};
 
 /// The tag of the text summary describing the run (id, status, provenance).
 pub const RUN_TEXT_TAG: &str = "regimen/run";
@@ -51,7 +54,8 @@ pub fn write_tensorboard_events(detail: &RunDetail, mut out: impl Write) -> io::
     for (tag, markdown) in [(RUN_TEXT_TAG, run_table(detail)), (HPARAMS_TEXT_TAG, hparams_table(detail))] {
         record::write_record(&mut out, &text_event(started, tag, markdown).encode_to_vec())?;
     }
-    let mut points: Vec<_> = detail.series.iter().flat_map(|(key, points)| points.iter().map(move |point| (key, point))).collect();
+    let mut points: Vec<_> =
+        detail.series.iter().flat_map(|(key, points)| points.iter().map(move |point| (key, point))).collect();
     points.sort_by_key(|(_, point)| point.step);
     for (key, point) in points {
         let step = i64::try_from(point.step).map_err(|_| {
@@ -64,7 +68,11 @@ pub fn write_tensorboard_events(detail: &RunDetail, mut out: impl Write) -> io::
             wall_time: seconds(point.wall),
             step,
             what: Some(What::Summary(Summary {
-                value: vec![SummaryValue { tag: key.clone(), metadata: None, value: Some(ValueKind::SimpleValue(point.value as f32)) }],
+                value: vec![SummaryValue {
+                    tag: key.clone(),
+                    metadata: None,
+                    value: Some(ValueKind::SimpleValue(point.value as f32)),
+                }],
             })),
             source_metadata: None,
         };
@@ -99,12 +107,20 @@ fn text_event(wall_time: f64, tag: &str, markdown: String) -> Event {
         plugin_data: Some(PluginData { plugin_name: "text".to_string(), content: Vec::new() }),
         data_class: proto::DATA_CLASS_TENSOR,
     };
-    let tensor = TensorProto { dtype: proto::DT_STRING, tensor_shape: Some(TensorShapeProto {}), string_val: vec![markdown.into_bytes()] };
+    let tensor = TensorProto {
+        dtype: proto::DT_STRING,
+        tensor_shape: Some(TensorShapeProto {}),
+        string_val: vec![markdown.into_bytes()],
+    };
     Event {
         wall_time,
         step: 0,
         what: Some(What::Summary(Summary {
-            value: vec![SummaryValue { tag: tag.to_string(), metadata: Some(metadata), value: Some(ValueKind::Tensor(tensor)) }],
+            value: vec![SummaryValue {
+                tag: tag.to_string(),
+                metadata: Some(metadata),
+                value: Some(ValueKind::Tensor(tensor)),
+            }],
         })),
         source_metadata: None,
     }
@@ -128,7 +144,13 @@ fn run_table(detail: &RunDetail) -> String {
     let optional = [
         ("host", detail.host.clone()),
         ("command", detail.command.clone()),
-        ("git commit", detail.git_commit.as_ref().map(|c| if detail.git_dirty == Some(true) { format!("{c} (dirty)") } else { c.clone() })),
+        (
+            "git commit",
+            detail
+                .git_commit
+                .as_ref()
+                .map(|c| if detail.git_dirty == Some(true) { format!("{c} (dirty)") } else { c.clone() }),
+        ),
         ("sweep", detail.sweep_id.clone()),
         ("trial", detail.trial_id.clone()),
         ("dataset", (!detail.dataset.is_null()).then(|| detail.dataset.to_string())),
@@ -141,7 +163,8 @@ fn hparams_table(detail: &RunDetail) -> String {
     if detail.row.params.is_empty() {
         return "No configuration was recorded.".to_string();
     }
-    let values: Vec<(&str, String)> = detail.row.params.iter().map(|(key, value)| (key.as_str(), value.to_string())).collect();
+    let values: Vec<(&str, String)> =
+        detail.row.params.iter().map(|(key, value)| (key.as_str(), value.to_string())).collect();
     markdown_table(("parameter", "value"), values.iter().map(|(key, value)| (*key, value.as_str())))
 }
 

@@ -147,9 +147,10 @@ fn check_types(expr: &Expr, rows: &[RunRow], source: &str) -> Result<(), QueryEr
         Expr::Compare { field: field @ Field::Param(key), value, value_span, .. } => {
             for row in rows {
                 let mismatch = match (row.params.get(key), value) {
-                    (Some(ParamValue::Text(text)), Literal::Number(n)) => {
-                        Some((format!("`{field}` is the string '{text}' in run {}, but {n} is a number", row.run_id), format!("quote it: '{n}'")))
-                    }
+                    (Some(ParamValue::Text(text)), Literal::Number(n)) => Some((
+                        format!("`{field}` is the string '{text}' in run {}, but {n} is a number", row.run_id),
+                        format!("quote it: '{n}'"),
+                    )),
                     (Some(ParamValue::Number(n)), Literal::Text(text)) => Some((
                         format!("`{field}` is the number {n} in run {}, but '{text}' is a string", row.run_id),
                         "drop the quotes to compare numbers".to_string(),
@@ -238,9 +239,15 @@ mod tests {
         params.insert("optimizer".to_string(), ParamValue::Text(opt.to_string()));
         let mut metrics = BTreeMap::new();
         if let Some(acc) = acc {
-            metrics.insert("val.acc".to_string(), MetricSummary::from_extremes("val.acc", Some(acc - 0.1), Some(acc), acc - 0.05, 10, 3));
+            metrics.insert(
+                "val.acc".to_string(),
+                MetricSummary::from_extremes("val.acc", Some(acc - 0.1), Some(acc), acc - 0.05, 10, 3),
+            );
         }
-        metrics.insert("train.loss".to_string(), MetricSummary::from_extremes("train.loss", Some(lr), Some(1.0), 0.5, 10, 3));
+        metrics.insert(
+            "train.loss".to_string(),
+            MetricSummary::from_extremes("train.loss", Some(lr), Some(1.0), 0.5, 10, 3),
+        );
         let tags = arch.map(|a| [("arch".to_string(), a.to_string())].into_iter().collect()).unwrap_or_default();
         RunRow {
             run_id: id.to_string(),
@@ -294,8 +301,14 @@ mod tests {
         assert_eq!(ids(None, None, None), Ok(vec!["d".into(), "c".into(), "b".into(), "a".into()]));
         assert_eq!(ids(None, Some("-metrics.val.acc"), None), Ok(vec!["a".into(), "d".into(), "b".into(), "c".into()]));
         assert_eq!(ids(None, Some("metrics.val.acc"), None), Ok(vec!["b".into(), "d".into(), "a".into(), "c".into()]));
-        assert_eq!(ids(None, Some("params.optimizer,-params.lr"), Some(3)), Ok(vec!["c".into(), "a".into(), "b".into()]));
-        assert_eq!(ids(None, Some("-tags.arch, run_id"), None), Ok(vec!["b".into(), "a".into(), "c".into(), "d".into()]));
+        assert_eq!(
+            ids(None, Some("params.optimizer,-params.lr"), Some(3)),
+            Ok(vec!["c".into(), "a".into(), "b".into()])
+        );
+        assert_eq!(
+            ids(None, Some("-tags.arch, run_id"), None),
+            Ok(vec!["b".into(), "a".into(), "c".into(), "d".into()])
+        );
     }
 
     #[test]

@@ -334,7 +334,14 @@ fn parse_sort_keys(source: &str) -> Result<Vec<SortKey>, QueryError> {
     Ok(keys)
 }
 
-fn error(source: &str, part: QueryPart, kind: QueryErrorKind, span: Span, message: String, help: Option<String>) -> QueryError {
+fn error(
+    source: &str,
+    part: QueryPart,
+    kind: QueryErrorKind,
+    span: Span,
+    message: String,
+    help: Option<String>,
+) -> QueryError {
     QueryError { part, kind, input: source.to_string(), span, message, help }
 }
 
@@ -364,7 +371,8 @@ fn field_of(source: &str, part: QueryPart, name: &str, span: Span) -> Result<Fie
                 (key, MetricAgg::Best)
             };
             if agg == MetricAgg::Best && Direction::of(key).is_none() {
-                let message = format!("metric `{key}` has no best value: it is not known whether higher or lower is better");
+                let message =
+                    format!("metric `{key}` has no best value: it is not known whether higher or lower is better");
                 let help = Some(format!(
                     "use `metrics.{key}.last`; keys ending in acc, macro_f1, r2 or top{{k}}_acc (higher is better) \
                      or loss, mse, mae (lower is better) have a best value"
@@ -373,7 +381,9 @@ fn field_of(source: &str, part: QueryPart, name: &str, span: Span) -> Result<Fie
             }
             Field::Metric { key: key.to_string(), agg }
         }
-        ("params" | "tags" | "metrics", None) => return Err(unknown(format!("`{head}` needs a key, as in `{head}.KEY`"))),
+        ("params" | "tags" | "metrics", None) => {
+            return Err(unknown(format!("`{head}` needs a key, as in `{head}.KEY`")));
+        }
         _ => return Err(unknown(format!("unknown field `{name}`"))),
     };
     Ok(field)
@@ -620,14 +630,19 @@ impl Parser<'_> {
                 self.pos += 1;
                 let inner = self.or(depth + 1)?;
                 if !self.eat(&Tok::RParen) {
-                    let message = format!("expected `)` to close the `(` at column {}, found {}", self.column(token.span), self.found());
+                    let message = format!(
+                        "expected `)` to close the `(` at column {}, found {}",
+                        self.column(token.span),
+                        self.found()
+                    );
                     return Err(self.fail(QueryErrorKind::Syntax, self.here(), message, None));
                 }
                 Ok(inner)
             }
             Tok::Ident => self.comparison(token.span),
             _ => {
-                let message = format!("expected a field such as `params.lr` or `status`, found {}", token.describe(self.source));
+                let message =
+                    format!("expected a field such as `params.lr` or `status`, found {}", token.describe(self.source));
                 let help = Some(format!("fields are {ATTRIBUTES}"));
                 Err(self.fail(QueryErrorKind::Syntax, token.span, message, help))
             }
@@ -661,7 +676,8 @@ impl Parser<'_> {
                 return Err(self.fail(QueryErrorKind::Syntax, value_span, message, help));
             }
             _ => {
-                let message = format!("expected a number or a 'quoted string' after `{}`, found {}", op.as_str(), self.found());
+                let message =
+                    format!("expected a number or a 'quoted string' after `{}`, found {}", op.as_str(), self.found());
                 return Err(self.fail(QueryErrorKind::Syntax, value_span, message, None));
             }
         };
@@ -671,7 +687,14 @@ impl Parser<'_> {
     }
 
     /// The checks that need no data: operator and literal against the field's type.
-    fn check_types(&self, field: &Field, op: CmpOp, value: &Literal, field_span: Span, value_span: Span) -> Result<(), QueryError> {
+    fn check_types(
+        &self,
+        field: &Field,
+        op: CmpOp,
+        value: &Literal,
+        field_span: Span,
+        value_span: Span,
+    ) -> Result<(), QueryError> {
         let mismatch = |span: Span, message: String, help: Option<String>| {
             Err(self.fail(QueryErrorKind::TypeMismatch, span, message, help))
         };
@@ -688,9 +711,17 @@ impl Parser<'_> {
             ),
             Literal::Number(n) if field.is_text() => {
                 if op.is_ordering() {
-                    mismatch(field_span, format!("`{field}` is text and cannot be compared with `{}`", op.as_str()), None)
+                    mismatch(
+                        field_span,
+                        format!("`{field}` is text and cannot be compared with `{}`", op.as_str()),
+                        None,
+                    )
                 } else {
-                    mismatch(value_span, format!("`{field}` is text, but {n} is a number"), Some(format!("quote it: '{n}'")))
+                    mismatch(
+                        value_span,
+                        format!("`{field}` is text, but {n} is a number"),
+                        Some(format!("quote it: '{n}'")),
+                    )
                 }
             }
             Literal::Text(text) if *field == Field::Status && RunState::parse(text).is_none() => {
@@ -755,7 +786,10 @@ mod tests {
     #[test]
     fn precedence_and_parentheses() {
         check("status = 'finished' or name = 'a' and name = 'b'", "status = 'finished' or name = 'a' and name = 'b'");
-        check("(status = 'finished' or name = 'a') and name = 'b'", "(status = 'finished' or name = 'a') and name = 'b'");
+        check(
+            "(status = 'finished' or name = 'a') and name = 'b'",
+            "(status = 'finished' or name = 'a') and name = 'b'",
+        );
         check("not (params.x = 1 or params.y = 2)", "not (params.x = 1 or params.y = 2)");
         check("NOT not params.x = 1", "not not params.x = 1");
         check("params.x = 1 and (params.y = 2 and params.z = 3)", "params.x = 1 and (params.y = 2 and params.z = 3)");
@@ -874,14 +908,29 @@ mod tests {
     }
 
     fn comparison() -> impl Strategy<Value = Expr> {
-        let op = prop_oneof![Just(CmpOp::Eq), Just(CmpOp::Ne), Just(CmpOp::Lt), Just(CmpOp::Le), Just(CmpOp::Gt), Just(CmpOp::Ge)];
+        let op = prop_oneof![
+            Just(CmpOp::Eq),
+            Just(CmpOp::Ne),
+            Just(CmpOp::Lt),
+            Just(CmpOp::Le),
+            Just(CmpOp::Gt),
+            Just(CmpOp::Ge)
+        ];
         let number = prop_oneof![any::<f64>().prop_filter("finite", |n| n.is_finite()), -1e6..1e6f64];
         (field(), op, number, ".{0,8}").prop_map(|(field, op, n, text)| {
             // Keep only well-typed comparisons: the printer prints trees the parser accepts.
             let value = match (&field, op.is_ordering()) {
                 (Field::Metric { .. }, _) | (Field::Param(_), true) => Literal::Number(n),
                 (Field::Param(_), false) if n > 0.0 => Literal::Number(n),
-                (_, true) => return Expr::Compare { field: Field::Param("x".into()), op, value: Literal::Number(n), field_span: Span::default(), value_span: Span::default() },
+                (_, true) => {
+                    return Expr::Compare {
+                        field: Field::Param("x".into()),
+                        op,
+                        value: Literal::Number(n),
+                        field_span: Span::default(),
+                        value_span: Span::default(),
+                    };
+                }
                 _ => Literal::Text(text),
             };
             Expr::Compare { field, op, value, field_span: Span::default(), value_span: Span::default() }

@@ -125,7 +125,10 @@ mod tests {
     }
 
     fn same(a: &[MetricPoint], b: &[MetricPoint]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x.step, x.epoch, x.wall, x.value.to_bits()) == (y.step, y.epoch, y.wall, y.value.to_bits()))
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                (x.step, x.epoch, x.wall, x.value.to_bits()) == (y.step, y.epoch, y.wall, y.value.to_bits())
+            })
     }
 
     #[test]
@@ -163,7 +166,10 @@ mod tests {
         assert!(decode(&bytes[..bytes.len() - 1], 1, &mut out).is_none(), "truncated value");
         assert!(decode(&[], 0, &mut out).is_none(), "no tag");
         assert!(decode(&[9], 0, &mut out).is_none(), "unknown format");
-        assert!(decode(&[FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], 1, &mut out).is_none(), "varint too long");
+        assert!(
+            decode(&[FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], 1, &mut out).is_none(),
+            "varint too long"
+        );
     }
 
     proptest! {

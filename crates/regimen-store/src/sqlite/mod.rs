@@ -61,7 +61,11 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> SqliteOptions {
-        SqliteOptions { clock: Arc::new(SystemClock), stale_after: Duration::from_secs(30), busy_wait: Duration::from_secs(60) }
+        SqliteOptions {
+            clock: Arc::new(SystemClock),
+            stale_after: Duration::from_secs(30),
+            busy_wait: Duration::from_secs(60),
+        }
     }
 }
 
@@ -126,7 +130,12 @@ fn db_error(path: &Path, action: &'static str, source: rusqlite::Error) -> Store
 
 /// Runs `f` until it succeeds or fails with something other than a busy database, backing off
 /// between tries, for at most `busy_wait` in total.
-fn retry<T>(path: &Path, busy_wait: Duration, action: &'static str, mut f: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+fn retry<T>(
+    path: &Path,
+    busy_wait: Duration,
+    action: &'static str,
+    mut f: impl FnMut() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(2);
     let mut attempt: u32 = 0;
@@ -176,7 +185,11 @@ impl SqliteStore {
     pub fn open_with(root: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let root = root.as_ref().to_path_buf();
         let runs = root.join(RUNS_DIR);
-        std::fs::create_dir_all(&runs).map_err(|source| StoreError::Io { path: runs, action: "create the store folder", source })?;
+        std::fs::create_dir_all(&runs).map_err(|source| StoreError::Io {
+            path: runs,
+            action: "create the store folder",
+            source,
+        })?;
         let db_path = root.join(DB_FILE);
         let open = || Connection::open(&db_path);
         SqliteStore::connect(Some(root.clone()), db_path.clone(), options, open)
@@ -207,7 +220,9 @@ impl SqliteStore {
             };
             setup().map_err(|e| db_error(&db_path, action, e))
         })?;
-        retry(&db_path, options.busy_wait, "migrate the schema", || schema::migrate(&mut conn, schema::MIGRATIONS, &db_path))?;
+        retry(&db_path, options.busy_wait, "migrate the schema", || {
+            schema::migrate(&mut conn, schema::MIGRATIONS, &db_path)
+        })?;
         Ok(SqliteStore { root, db_path, options, inner: Mutex::new(Inner { conn, key_ids: HashMap::new() }) })
     }
 
@@ -228,12 +243,18 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, retried as a whole while the file is busy.
-    fn write_tx<T>(&self, action: &'static str, mut f: impl FnMut(&Transaction<'_>, &mut HashMap<String, i64>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn write_tx<T>(
+        &self,
+        action: &'static str,
+        mut f: impl FnMut(&Transaction<'_>, &mut HashMap<String, i64>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut inner = self.lock();
         let Inner { conn, key_ids } = &mut *inner;
         let path = self.db_path.clone();
         let result = retry(&self.db_path, self.options.busy_wait, action, || {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_error(&path, action, e))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| db_error(&path, action, e))?;
             let value = f(&tx, key_ids)?;
             tx.commit().map_err(|e| db_error(&path, action, e))?;
             Ok(value)
@@ -245,11 +266,18 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a read transaction, so that it sees one consistent snapshot.
-    fn read_tx<T>(&self, action: &'static str, mut f: impl FnMut(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn read_tx<T>(
+        &self,
+        action: &'static str,
+        mut f: impl FnMut(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut inner = self.lock();
         let path = self.db_path.clone();
         retry(&self.db_path, self.options.busy_wait, action, || {
-            let tx = inner.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(|e| db_error(&path, action, e))?;
+            let tx = inner
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(|e| db_error(&path, action, e))?;
             let value = f(&tx)?;
             tx.commit().map_err(|e| db_error(&path, action, e))?;
             Ok(value)
@@ -263,34 +291,57 @@ impl SqliteStore {
     /// The database id and full run id of `id_or_prefix`.
     fn find(&self, tx: &Transaction<'_>, id_or_prefix: &str) -> Result<(i64, String), StoreError> {
         let sql = self.sql("look up a run");
-        if let Some(pk) = tx.query_row("SELECT id FROM runs WHERE run_id = ?1", [id_or_prefix], |r| r.get(0)).optional().map_err(&sql)? {
+        if let Some(pk) = tx
+            .query_row("SELECT id FROM runs WHERE run_id = ?1", [id_or_prefix], |r| r.get(0))
+            .optional()
+            .map_err(&sql)?
+        {
             return Ok((pk, id_or_prefix.to_string()));
         }
         if id_or_prefix.is_empty() {
             return Err(StoreError::RunNotFound { id: String::new() });
         }
-        let mut stmt = tx.prepare_cached("SELECT id, run_id FROM runs WHERE substr(run_id, 1, ?1) = ?2 ORDER BY run_id LIMIT 10").map_err(&sql)?;
+        let mut stmt = tx
+            .prepare_cached("SELECT id, run_id FROM runs WHERE substr(run_id, 1, ?1) = ?2 ORDER BY run_id LIMIT 10")
+            .map_err(&sql)?;
         let length = i64::try_from(id_or_prefix.chars().count()).unwrap_or(i64::MAX);
-        let matches: Vec<(i64, String)> =
-            stmt.query_map(params![length, id_or_prefix], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&sql)?.collect::<Result<_, _>>().map_err(&sql)?;
+        let matches: Vec<(i64, String)> = stmt
+            .query_map(params![length, id_or_prefix], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&sql)?
+            .collect::<Result<_, _>>()
+            .map_err(&sql)?;
         match matches.as_slice() {
             [] => Err(StoreError::RunNotFound { id: id_or_prefix.to_string() }),
             [one] => Ok(one.clone()),
-            _ => Err(StoreError::AmbiguousRun { prefix: id_or_prefix.to_string(), candidates: matches.into_iter().map(|m| m.1).collect() }),
+            _ => Err(StoreError::AmbiguousRun {
+                prefix: id_or_prefix.to_string(),
+                candidates: matches.into_iter().map(|m| m.1).collect(),
+            }),
         }
     }
 
     fn start_run(&self, tx: &Transaction<'_>, run: &NewRun) -> Result<i64, StoreError> {
         let sql = self.sql("record the start of a run");
         if !is_safe_component(&run.run_id) {
-            return Err(StoreError::Invalid { what: "run id", value: run.run_id.clone(), why: "it names the run's folder, so it must be non-empty, not `.` or `..`, and contain no `/`, `\\` or NUL" });
+            return Err(StoreError::Invalid {
+                what: "run id",
+                value: run.run_id.clone(),
+                why: "it names the run's folder, so it must be non-empty, not `.` or `..`, and contain no `/`, `\\` or NUL",
+            });
         }
-        let exists = tx.query_row("SELECT 1 FROM runs WHERE run_id = ?1", [&run.run_id], |_| Ok(())).optional().map_err(&sql)?;
+        let exists =
+            tx.query_row("SELECT 1 FROM runs WHERE run_id = ?1", [&run.run_id], |_| Ok(())).optional().map_err(&sql)?;
         if exists.is_some() {
             return Err(StoreError::DuplicateRun { id: run.run_id.clone() });
         }
-        tx.execute("INSERT INTO experiments (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING", params![run.experiment, run.started_at.0]).map_err(&sql)?;
-        let experiment: i64 = tx.query_row("SELECT id FROM experiments WHERE name = ?1", [&run.experiment], |r| r.get(0)).map_err(&sql)?;
+        tx.execute(
+            "INSERT INTO experiments (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![run.experiment, run.started_at.0],
+        )
+        .map_err(&sql)?;
+        let experiment: i64 = tx
+            .query_row("SELECT id FROM experiments WHERE name = ?1", [&run.experiment], |r| r.get(0))
+            .map_err(&sql)?;
         tx.execute(
             "INSERT INTO runs (run_id, name, experiment_id, status, started_at, heartbeat_at, host, command, git_commit,
                                git_dirty, seed, config, dataset, environment, sweep_id, trial_id)
@@ -314,7 +365,8 @@ impl SqliteStore {
         )
         .map_err(&sql)?;
         let pk = tx.last_insert_rowid();
-        let mut insert = tx.prepare_cached("INSERT INTO params (run, key, num, text) VALUES (?1, ?2, ?3, ?4)").map_err(&sql)?;
+        let mut insert =
+            tx.prepare_cached("INSERT INTO params (run, key, num, text) VALUES (?1, ?2, ?3, ?4)").map_err(&sql)?;
         for (key, value) in flatten_params(&run.config) {
             let (num, text) = match value {
                 ParamValue::Number(n) => (finite_or_null(n), None),
@@ -338,13 +390,23 @@ impl SqliteStore {
         Ok(id)
     }
 
-    fn apply(&self, tx: &Transaction<'_>, cache: &mut HashMap<String, i64>, run_id: &str, batch: &[Write<'_>]) -> Result<(), StoreError> {
+    fn apply(
+        &self,
+        tx: &Transaction<'_>,
+        cache: &mut HashMap<String, i64>,
+        run_id: &str,
+        batch: &[Write<'_>],
+    ) -> Result<(), StoreError> {
         let sql = self.sql("record run events");
         let mut writes = batch.iter().peekable();
         let pk = match writes.peek() {
             Some(Write::Start(run)) => {
                 if run.run_id != run_id {
-                    return Err(StoreError::Invalid { what: "start record", value: run.run_id.clone(), why: "its run id differs from the run the batch is written to" });
+                    return Err(StoreError::Invalid {
+                        what: "start record",
+                        value: run.run_id.clone(),
+                        why: "its run id differs from the run the batch is written to",
+                    });
                 }
                 writes.next();
                 self.start_run(tx, run)?
@@ -358,7 +420,9 @@ impl SqliteStore {
         // Each series touched by the batch, by key name (one hash per point): its key id, its
         // summary and the block being filled.
         let mut series: HashMap<&str, (i64, Summary, BlockEncoder)> = HashMap::new();
-        let mut append = tx.prepare_cached("INSERT INTO metric_blocks (run, key, count, points) VALUES (?1, ?2, ?3, ?4)").map_err(&sql)?;
+        let mut append = tx
+            .prepare_cached("INSERT INTO metric_blocks (run, key, count, points) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(&sql)?;
         let mut store_block = |key: i64, block: &mut BlockEncoder| -> Result<(), StoreError> {
             append.execute(params![pk, key, block.len() as i64, block.bytes()]).map_err(&sql)?;
             block.clear();
@@ -382,9 +446,11 @@ impl SqliteStore {
                     }
                 }
                 Write::Report { split, step, epoch, wall, body } => {
-                    tx.prepare_cached("INSERT INTO reports (run, split, step, epoch, wall_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                        .and_then(|mut s| s.execute(params![pk, split, ms(step), ms(epoch), wall.0, body.to_string()]))
-                        .map_err(&sql)?;
+                    tx.prepare_cached(
+                        "INSERT INTO reports (run, split, step, epoch, wall_ms, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )
+                    .and_then(|mut s| s.execute(params![pk, split, ms(step), ms(epoch), wall.0, body.to_string()]))
+                    .map_err(&sql)?;
                 }
                 Write::Artifact { kind, path, bytes, checksum, wall } => {
                     tx.prepare_cached(
@@ -441,7 +507,9 @@ impl SqliteStore {
             )
             .map_err(&sql)?;
         for (key, s, _) in series.into_values() {
-            upsert.execute(params![pk, key, s.count, s.min, s.max, s.last_step, s.last_epoch, finite_or_null(s.last)]).map_err(&sql)?;
+            upsert
+                .execute(params![pk, key, s.count, s.min, s.max, s.last_step, s.last_epoch, finite_or_null(s.last)])
+                .map_err(&sql)?;
         }
         Ok(())
     }
@@ -452,18 +520,26 @@ impl SqliteStore {
         let sql = self.sql("rewind a resumed run");
         let mut by_key: BTreeMap<i64, Vec<MetricPoint>> = BTreeMap::new();
         {
-            let mut stmt = tx.prepare("SELECT key, count, points FROM metric_blocks WHERE run = ?1 ORDER BY key, id").map_err(&sql)?;
+            let mut stmt = tx
+                .prepare("SELECT key, count, points FROM metric_blocks WHERE run = ?1 ORDER BY key, id")
+                .map_err(&sql)?;
             let mut cursor = stmt.query([pk]).map_err(&sql)?;
             while let Some(r) = cursor.next().map_err(&sql)? {
                 let key: i64 = r.get(0).map_err(&sql)?;
                 let count: i64 = r.get(1).map_err(&sql)?;
                 let points = by_key.entry(key).or_default();
                 let decoded = match r.get_ref(2).map_err(&sql)? {
-                    ValueRef::Blob(bytes) => usize::try_from(count).ok().and_then(|count| blocks::decode(bytes, count, points)),
+                    ValueRef::Blob(bytes) => {
+                        usize::try_from(count).ok().and_then(|count| blocks::decode(bytes, count, points))
+                    }
                     _ => None,
                 };
                 if decoded.is_none() {
-                    return Err(StoreError::Corrupt { path: self.db_path.clone(), what: "metric block", value: format!("key {key} of run {pk}") });
+                    return Err(StoreError::Corrupt {
+                        path: self.db_path.clone(),
+                        what: "metric block",
+                        value: format!("key {key} of run {pk}"),
+                    });
                 }
             }
         }
@@ -492,7 +568,16 @@ impl SqliteStore {
             tx.execute(
                 "INSERT INTO metric_summary (run, key, count, min_value, max_value, last_step, last_epoch, last_value)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![pk, key, summary.count, summary.min, summary.max, summary.last_step, summary.last_epoch, finite_or_null(summary.last)],
+                params![
+                    pk,
+                    key,
+                    summary.count,
+                    summary.min,
+                    summary.max,
+                    summary.last_step,
+                    summary.last_epoch,
+                    finite_or_null(summary.last)
+                ],
             )
             .map_err(&sql)?;
         }
@@ -516,13 +601,19 @@ impl SqliteStore {
             ))
             .map_err(&sql)?;
         let raw: Vec<ListedRun> = stmt
-            .query_map([only], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+            .query_map([only], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            })
             .map_err(&sql)?
             .collect::<Result<_, _>>()
             .map_err(&sql)?;
         let mut rows: BTreeMap<i64, RunRow> = BTreeMap::new();
         for (pk, run_id, name, experiment, status, reason, started, ended) in raw {
-            let status = RunState::parse(&status).ok_or_else(|| StoreError::Corrupt { path: self.db_path.clone(), what: "run status", value: status.clone() })?;
+            let status = RunState::parse(&status).ok_or_else(|| StoreError::Corrupt {
+                path: self.db_path.clone(),
+                what: "run status",
+                value: status.clone(),
+            })?;
             let row = RunRow {
                 run_id,
                 name,
@@ -541,7 +632,8 @@ impl SqliteStore {
         let mut stmt = tx.prepare(&format!("SELECT run, key, num, text FROM params {run_filter}")).map_err(&sql)?;
         let mut cursor = stmt.query([only]).map_err(&sql)?;
         while let Some(r) = cursor.next().map_err(&sql)? {
-            let (pk, key, num, text): (i64, String, Option<f64>, Option<String>) = (r.get(0).map_err(&sql)?, r.get(1).map_err(&sql)?, r.get(2).map_err(&sql)?, r.get(3).map_err(&sql)?);
+            let (pk, key, num, text): (i64, String, Option<f64>, Option<String>) =
+                (r.get(0).map_err(&sql)?, r.get(1).map_err(&sql)?, r.get(2).map_err(&sql)?, r.get(3).map_err(&sql)?);
             let value = match (num, text) {
                 (Some(n), _) => ParamValue::Number(n),
                 (None, Some(s)) => ParamValue::Text(s),
@@ -575,7 +667,14 @@ impl SqliteStore {
             let last_step: i64 = r.get(5).map_err(&sql)?;
             let last: Option<f64> = r.get(6).map_err(&sql)?;
             if let Some(row) = rows.get_mut(&pk) {
-                let summary = MetricSummary::from_extremes(&key, min, max, last.unwrap_or(f64::NAN), unsigned(last_step), unsigned(count));
+                let summary = MetricSummary::from_extremes(
+                    &key,
+                    min,
+                    max,
+                    last.unwrap_or(f64::NAN),
+                    unsigned(last_step),
+                    unsigned(count),
+                );
                 row.metrics.insert(key, summary);
             }
         }
@@ -584,10 +683,29 @@ impl SqliteStore {
 
     fn detail(&self, tx: &Transaction<'_>, pk: i64) -> Result<RunDetail, StoreError> {
         let sql = self.sql("read a run");
-        let corrupt = |what: &'static str, value: String| StoreError::Corrupt { path: self.db_path.clone(), what, value };
-        let json = |what: &'static str, text: String| serde_json::from_str::<Value>(&text).map_err(|_| corrupt(what, text));
-        let row = self.load_rows(tx, Some(pk))?.into_iter().next().map(|(_, row)| row).ok_or_else(|| StoreError::RunNotFound { id: pk.to_string() })?;
-        type Provenance = (i64, Option<String>, Option<String>, Option<String>, Option<bool>, i64, String, String, String, Option<String>, Option<String>);
+        let corrupt =
+            |what: &'static str, value: String| StoreError::Corrupt { path: self.db_path.clone(), what, value };
+        let json =
+            |what: &'static str, text: String| serde_json::from_str::<Value>(&text).map_err(|_| corrupt(what, text));
+        let row = self
+            .load_rows(tx, Some(pk))?
+            .into_iter()
+            .next()
+            .map(|(_, row)| row)
+            .ok_or_else(|| StoreError::RunNotFound { id: pk.to_string() })?;
+        type Provenance = (
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<bool>,
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+        );
         let p: Provenance = tx
             .query_row(
                 "SELECT heartbeat_at, host, command, git_commit, git_dirty, seed, config, dataset, environment, sweep_id, trial_id FROM runs WHERE id = ?1",
@@ -606,7 +724,9 @@ impl SqliteStore {
             let block = r.get_ref(2).map_err(&sql)?;
             let points = series.entry(key).or_default();
             let decoded = match block {
-                ValueRef::Blob(bytes) => usize::try_from(count).ok().and_then(|count| blocks::decode(bytes, count, points)),
+                ValueRef::Blob(bytes) => {
+                    usize::try_from(count).ok().and_then(|count| blocks::decode(bytes, count, points))
+                }
                 _ => None,
             };
             if decoded.is_none() {
@@ -618,25 +738,55 @@ impl SqliteStore {
         for points in series.values_mut() {
             points.sort_by_key(|p| p.step);
         }
-        let mut stmt = tx.prepare("SELECT split, step, epoch, wall_ms, body FROM reports WHERE run = ?1 ORDER BY id").map_err(&sql)?;
-        let raw: Vec<(String, i64, i64, i64, String)> =
-            stmt.query_map([pk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).map_err(&sql)?.collect::<Result<_, _>>().map_err(&sql)?;
+        let mut stmt = tx
+            .prepare("SELECT split, step, epoch, wall_ms, body FROM reports WHERE run = ?1 ORDER BY id")
+            .map_err(&sql)?;
+        let raw: Vec<(String, i64, i64, i64, String)> = stmt
+            .query_map([pk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .map_err(&sql)?
+            .collect::<Result<_, _>>()
+            .map_err(&sql)?;
         let reports = raw
             .into_iter()
             .map(|(split, step, epoch, wall, body)| {
-                Ok(ReportRecord { split, step: unsigned(step), epoch: unsigned(epoch), wall: Timestamp(wall), body: json("report body", body)? })
+                Ok(ReportRecord {
+                    split,
+                    step: unsigned(step),
+                    epoch: unsigned(epoch),
+                    wall: Timestamp(wall),
+                    body: json("report body", body)?,
+                })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut stmt = tx.prepare("SELECT created_at, kind, body FROM notes WHERE run = ?1 ORDER BY id").map_err(&sql)?;
-        let raw: Vec<(i64, String, String)> = stmt.query_map([pk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(&sql)?.collect::<Result<_, _>>().map_err(&sql)?;
+        let mut stmt =
+            tx.prepare("SELECT created_at, kind, body FROM notes WHERE run = ?1 ORDER BY id").map_err(&sql)?;
+        let raw: Vec<(i64, String, String)> = stmt
+            .query_map([pk], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(&sql)?
+            .collect::<Result<_, _>>()
+            .map_err(&sql)?;
         let notes = raw
             .into_iter()
-            .map(|(at, kind, body)| Ok(Note { created_at: Timestamp(at), kind: NoteKind::parse(&kind).ok_or_else(|| corrupt("note kind", kind))?, body }))
+            .map(|(at, kind, body)| {
+                Ok(Note {
+                    created_at: Timestamp(at),
+                    kind: NoteKind::parse(&kind).ok_or_else(|| corrupt("note kind", kind))?,
+                    body,
+                })
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let mut stmt = tx.prepare("SELECT kind, path, bytes, checksum, recorded_at FROM artifacts WHERE run = ?1 ORDER BY path").map_err(&sql)?;
+        let mut stmt = tx
+            .prepare("SELECT kind, path, bytes, checksum, recorded_at FROM artifacts WHERE run = ?1 ORDER BY path")
+            .map_err(&sql)?;
         let artifacts = stmt
             .query_map([pk], |r| {
-                Ok(ArtifactRecord { kind: r.get(0)?, path: r.get(1)?, bytes: unsigned(r.get(2)?), checksum: r.get(3)?, recorded_at: Timestamp(r.get(4)?) })
+                Ok(ArtifactRecord {
+                    kind: r.get(0)?,
+                    path: r.get(1)?,
+                    bytes: unsigned(r.get(2)?),
+                    checksum: r.get(3)?,
+                    recorded_at: Timestamp(r.get(4)?),
+                })
             })
             .map_err(&sql)?
             .collect::<Result<Vec<_>, _>>()
@@ -698,8 +848,16 @@ impl RunStore for SqliteStore {
     }
 
     fn set_tag(&self, id_or_prefix: &str, key: &str, value: &str) -> Result<(), StoreError> {
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.') || key.starts_with('.') || key.ends_with('.') {
-            return Err(StoreError::Invalid { what: "tag key", value: key.to_string(), why: "a tag key is letters, digits, `_` and inner dots, so that `tags.KEY` works in filters" });
+        if key.is_empty()
+            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            || key.starts_with('.')
+            || key.ends_with('.')
+        {
+            return Err(StoreError::Invalid {
+                what: "tag key",
+                value: key.to_string(),
+                why: "a tag key is letters, digits, `_` and inner dots, so that `tags.KEY` works in filters",
+            });
         }
         self.write_tx("set a tag", |tx, _| {
             let (pk, _) = self.find(tx, id_or_prefix)?;
@@ -712,7 +870,9 @@ impl RunStore for SqliteStore {
     fn remove_tag(&self, id_or_prefix: &str, key: &str) -> Result<bool, StoreError> {
         self.write_tx("remove a tag", |tx, _| {
             let (pk, _) = self.find(tx, id_or_prefix)?;
-            let removed = tx.execute("DELETE FROM tags WHERE run = ?1 AND key = ?2", params![pk, key]).map_err(self.sql("remove a tag"))?;
+            let removed = tx
+                .execute("DELETE FROM tags WHERE run = ?1 AND key = ?2", params![pk, key])
+                .map_err(self.sql("remove a tag"))?;
             Ok(removed > 0)
         })
     }
@@ -721,7 +881,11 @@ impl RunStore for SqliteStore {
         let now = self.options.clock.now();
         self.write_tx("add a note", |tx, _| {
             let (pk, _) = self.find(tx, id_or_prefix)?;
-            tx.execute("INSERT INTO notes (run, created_at, kind, body) VALUES (?1, ?2, 'note', ?3)", params![pk, now.0, markdown]).map_err(self.sql("add a note"))?;
+            tx.execute(
+                "INSERT INTO notes (run, created_at, kind, body) VALUES (?1, ?2, 'note', ?3)",
+                params![pk, now.0, markdown],
+            )
+            .map_err(self.sql("add a note"))?;
             Ok(())
         })
     }
@@ -734,7 +898,11 @@ impl RunStore for SqliteStore {
             Ok(run_id)
         })?;
         if let Some(dir) = self.run_dir(&run_id).filter(|d| d.exists()) {
-            std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io { path: dir, action: "remove the run folder", source })?;
+            std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io {
+                path: dir,
+                action: "remove the run folder",
+                source,
+            })?;
         }
         Ok(run_id)
     }
@@ -754,9 +922,13 @@ impl RunStore for SqliteStore {
         let seconds = stale_after.as_secs();
         self.write_tx("mark crashed runs", |tx, _| {
             let ids = stale(tx)?;
-            let reason = format!("no heartbeat for more than {seconds} s and no recorded end: the process probably died");
-            tx.execute("UPDATE runs SET status = 'crashed', reason = ?2 WHERE status = 'running' AND heartbeat_at < ?1", params![cutoff, reason])
-                .map_err(self.sql("mark crashed runs"))?;
+            let reason =
+                format!("no heartbeat for more than {seconds} s and no recorded end: the process probably died");
+            tx.execute(
+                "UPDATE runs SET status = 'crashed', reason = ?2 WHERE status = 'running' AND heartbeat_at < ?1",
+                params![cutoff, reason],
+            )
+            .map_err(self.sql("mark crashed runs"))?;
             Ok(ids)
         })
     }
@@ -840,7 +1012,13 @@ mod tests {
     fn a_damaged_metric_block_is_reported_as_corrupt() -> Result<(), StoreError> {
         let store = SqliteStore::in_memory(SqliteOptions::default())?;
         let run = crate::conformance::sample_run("r1", 0.1, "mlp");
-        store.write("r1", &[Write::Start(&run), Write::Scalar { key: "train.loss", step: 1, epoch: 1, wall: run.started_at, value: 0.5 }])?;
+        store.write(
+            "r1",
+            &[
+                Write::Start(&run),
+                Write::Scalar { key: "train.loss", step: 1, epoch: 1, wall: run.started_at, value: 0.5 },
+            ],
+        )?;
         store.lock().conn.execute("UPDATE metric_blocks SET points = x'01ff'", []).map_err(store.sql("damage"))?;
         let e = store.get_run("r1").err();
         assert!(matches!(e, Some(StoreError::Corrupt { what: "metric block", .. })), "{e:?}");
@@ -849,14 +1027,17 @@ mod tests {
 
     #[test]
     fn opening_creates_the_folder_layout_in_wal_mode() -> Result<(), StoreError> {
-        let dir = tempfile::tempdir().map_err(|source| StoreError::Io { path: "tmp".into(), action: "create", source })?;
+        let dir =
+            tempfile::tempdir().map_err(|source| StoreError::Io { path: "tmp".into(), action: "create", source })?;
         let root = dir.path().join("store");
         let store = SqliteStore::open(&root)?;
         assert!(root.join(DB_FILE).is_file());
         assert!(root.join(RUNS_DIR).is_dir());
-        let mode: String = store.lock().conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(store.sql("read"))?;
+        let mode: String =
+            store.lock().conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(store.sql("read"))?;
         assert_eq!(mode, "wal");
-        let fk: i64 = store.lock().conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(store.sql("read"))?;
+        let fk: i64 =
+            store.lock().conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map_err(store.sql("read"))?;
         assert_eq!(fk, 1);
         drop(store);
         // Reopening an existing store migrates nothing and works.

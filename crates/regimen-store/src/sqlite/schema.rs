@@ -31,8 +31,10 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, oldest first.
-pub(crate) const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, sql: V1, convert: None }, Migration { version: 2, sql: V2, convert: Some(pack_points_v2) }];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, sql: V1, convert: None },
+    Migration { version: 2, sql: V2, convert: Some(pack_points_v2) },
+];
 
 const V1: &str = "
 CREATE TABLE experiments (
@@ -173,7 +175,8 @@ fn pack_points_v2(conn: &Connection) -> rusqlite::Result<()> {
         }
         Ok(())
     };
-    let mut select = conn.prepare("SELECT run, key, step, epoch, wall_ms, value FROM metrics ORDER BY run, key, step, seq")?;
+    let mut select =
+        conn.prepare("SELECT run, key, step, epoch, wall_ms, value FROM metrics ORDER BY run, key, step, seq")?;
     let mut rows = select.query([])?;
     let mut block = BlockEncoder::new();
     let mut current: Option<(i64, i64)> = None;
@@ -252,7 +255,18 @@ mod tests {
         })?;
         assert_eq!(migrate(&mut conn, MIGRATIONS, Path::new(":memory:"))?, 0);
         assert_eq!(version(&conn), latest());
-        let expected = ["artifacts", "experiments", "metric_blocks", "metric_keys", "metric_summary", "notes", "params", "reports", "runs", "tags"];
+        let expected = [
+            "artifacts",
+            "experiments",
+            "metric_blocks",
+            "metric_keys",
+            "metric_summary",
+            "notes",
+            "params",
+            "reports",
+            "runs",
+            "tags",
+        ];
         assert_eq!(tables(&conn), expected);
         // Opening again applies nothing.
         assert_eq!(migrate(&mut conn, MIGRATIONS, Path::new(":memory:"))?, latest());
@@ -264,10 +278,18 @@ mod tests {
         let history = [
             Migration { version: 1, sql: "CREATE TABLE a (x INTEGER);", convert: None },
             Migration { version: 2, sql: "ALTER TABLE a ADD COLUMN y TEXT;", convert: None },
-            Migration { version: 3, sql: "CREATE TABLE b (z INTEGER); INSERT INTO b SELECT count(*) FROM a;", convert: None },
+            Migration {
+                version: 3,
+                sql: "CREATE TABLE b (z INTEGER); INSERT INTO b SELECT count(*) FROM a;",
+                convert: None,
+            },
         ];
         let path = Path::new(":memory:");
-        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database { path: path.into(), action: "open", source })?;
+        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database {
+            path: path.into(),
+            action: "open",
+            source,
+        })?;
         assert_eq!(migrate(&mut conn, &history[..1], path)?, 0);
         assert_eq!(version(&conn), 1);
         assert_eq!(migrate(&mut conn, &history, path)?, 1);
@@ -283,7 +305,11 @@ mod tests {
             Migration { version: 2, sql: "CREATE TABLE b (x INTEGER); CREATE TABLE a (y INTEGER);", convert: None },
         ];
         let path = Path::new(":memory:");
-        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database { path: path.into(), action: "open", source })?;
+        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database {
+            path: path.into(),
+            action: "open",
+            source,
+        })?;
         assert!(migrate(&mut conn, &history, path).is_err());
         assert_eq!(version(&conn), 0);
         assert!(tables(&conn).is_empty());
@@ -294,10 +320,18 @@ mod tests {
     fn a_failed_conversion_leaves_the_file_as_it_was() -> Result<(), StoreError> {
         let history = [
             Migration { version: 1, sql: "CREATE TABLE a (x INTEGER);", convert: None },
-            Migration { version: 2, sql: "CREATE TABLE b (x INTEGER);", convert: Some(|conn| conn.execute_batch("INSERT INTO missing VALUES (1);")) },
+            Migration {
+                version: 2,
+                sql: "CREATE TABLE b (x INTEGER);",
+                convert: Some(|conn| conn.execute_batch("INSERT INTO missing VALUES (1);")),
+            },
         ];
         let path = Path::new(":memory:");
-        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database { path: path.into(), action: "open", source })?;
+        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database {
+            path: path.into(),
+            action: "open",
+            source,
+        })?;
         assert_eq!(migrate(&mut conn, &history[..1], path)?, 0);
         assert!(migrate(&mut conn, &history, path).is_err());
         assert_eq!(version(&conn), 1);
@@ -308,8 +342,16 @@ mod tests {
     #[test]
     fn a_newer_file_is_refused() -> Result<(), StoreError> {
         let path = Path::new(":memory:");
-        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database { path: path.into(), action: "open", source })?;
-        conn.pragma_update(None, "user_version", 99).map_err(|source| StoreError::Database { path: path.into(), action: "set", source })?;
+        let mut conn = Connection::open_in_memory().map_err(|source| StoreError::Database {
+            path: path.into(),
+            action: "open",
+            source,
+        })?;
+        conn.pragma_update(None, "user_version", 99).map_err(|source| StoreError::Database {
+            path: path.into(),
+            action: "set",
+            source,
+        })?;
         let e = migrate(&mut conn, MIGRATIONS, path).err();
         assert!(matches!(e, Some(StoreError::SchemaTooNew { found: 99, .. })), "{e:?}");
         Ok(())

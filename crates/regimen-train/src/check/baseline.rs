@@ -44,7 +44,10 @@ impl TrivialBaseline {
                     }
                 }
                 let total = counts.iter().sum::<usize>().max(1) as f64;
-                TrivialBaseline::Classification { priors: counts.iter().map(|&c| c as f64 / total).collect(), smoothing }
+                TrivialBaseline::Classification {
+                    priors: counts.iter().map(|&c| c as f64 / total).collect(),
+                    smoothing,
+                }
             }
             (_, Targets::Values(values)) => {
                 let n = values.len().max(1) as f64;
@@ -86,7 +89,9 @@ impl TrivialBaseline {
     /// the log priors, or the target mean.
     pub fn output_bias(&self) -> Vec<f32> {
         match self {
-            TrivialBaseline::Classification { priors, .. } => priors.iter().map(|&p| p.max(MIN_PRIOR).ln() as f32).collect(),
+            TrivialBaseline::Classification { priors, .. } => {
+                priors.iter().map(|&p| p.max(MIN_PRIOR).ln() as f32).collect()
+            }
             TrivialBaseline::Regression { mean, .. } => vec![*mean as f32],
         }
     }
@@ -156,7 +161,8 @@ mod tests {
 
     #[test]
     fn regression_uses_mean_and_variance() {
-        let train = Samples { shape: vec![1], features: vec![0.0; 4], targets: Targets::Values(vec![1.0, 2.0, 3.0, 4.0]) };
+        let train =
+            Samples { shape: vec![1], features: vec![0.0; 4], targets: Targets::Values(vec![1.0, 2.0, 3.0, 4.0]) };
         let baseline = TrivialBaseline::of(&Task::Regression, &train, 0.0);
         assert_eq!(baseline.constant_loss(), 1.25);
         assert_eq!(baseline.neutral_loss(), 1.25 + 2.5 * 2.5);

@@ -20,7 +20,10 @@ use regimen_doctor::Check;
 pub const FLOAT_NOISE: f64 = 1e-4;
 
 /// The losses of `steps` steps of a fresh model, as the run would take them.
-pub(crate) fn losses<M: Network>(ctx: &Context<'_>, build: &dyn Fn(&TrainConfig) -> TrainResult<M>) -> TrainResult<Vec<f64>> {
+pub(crate) fn losses<M: Network>(
+    ctx: &Context<'_>,
+    build: &dyn Fn(&TrainConfig) -> TrainResult<M>,
+) -> TrainResult<Vec<f64>> {
     let config = ctx.config;
     let mut model = build(config)?;
     let mut stepper = Stepper::new(config, &ctx.data.task, config.label_smoothing, &ctx.device);
@@ -37,7 +40,11 @@ pub(crate) fn losses<M: Network>(ctx: &Context<'_>, build: &dyn Fn(&TrainConfig)
 /// most [`FLOAT_NOISE`] (relative) on a GPU device; FAIL otherwise.
 pub(crate) fn judge(first: &[f64], second: &[f64], seed: u64, device: &str) -> Check {
     let differing = first.iter().zip(second).position(|(a, b)| a.to_bits() != b.to_bits());
-    let largest = first.iter().zip(second).map(|(a, b)| (a - b).abs() / a.abs().max(b.abs()).max(f64::MIN_POSITIVE)).fold(0.0, f64::max);
+    let largest = first
+        .iter()
+        .zip(second)
+        .map(|(a, b)| (a - b).abs() / a.abs().max(b.abs()).max(f64::MIN_POSITIVE))
+        .fold(0.0, f64::max);
     let steps = first.len().min(second.len());
     let gpu = device != "cpu" && !device.starts_with("cpu:");
     let check = match differing {

@@ -121,7 +121,10 @@ pub fn layer_grad_norms<M: Network>(model: &M, grads: &GradientsParams) -> Vec<(
     let layers = group(&entries, |e| e.grad.is_some());
     let sums = layers
         .iter()
-        .map(|(_, members)| Tensor::cat(members.iter().filter_map(|&i| entries[i].grad.clone()).map(|g| g.square().sum()).collect(), 0).sum())
+        .map(|(_, members)| {
+            Tensor::cat(members.iter().filter_map(|&i| entries[i].grad.clone()).map(|g| g.square().sum()).collect(), 0)
+                .sum()
+        })
         .collect();
     layers.into_iter().map(|(name, _)| name).zip(read_scalars(sums).into_iter().map(f64::sqrt)).collect()
 }
@@ -193,9 +196,11 @@ pub fn layer_gradients<M: Network>(model: &M, grads: &GradientsParams) -> Vec<La
     let mut units: Vec<Tensor<1>> = Vec::new();
     let mut unit_layout: Vec<Option<usize>> = Vec::with_capacity(layers.len());
     for (_, members) in &layers {
-        let grads: Vec<Tensor<1>> = members.iter().filter_map(|&i| entries[i].grad.clone()).map(|g| g.square().sum()).collect();
+        let grads: Vec<Tensor<1>> =
+            members.iter().filter_map(|&i| entries[i].grad.clone()).map(|g| g.square().sum()).collect();
         grad_sums.push(if grads.is_empty() { zero() } else { Tensor::cat(grads, 0).sum() });
-        weight_sums.push(Tensor::cat(members.iter().map(|&i| entries[i].value.clone().square().sum()).collect(), 0).sum());
+        weight_sums
+            .push(Tensor::cat(members.iter().map(|&i| entries[i].value.clone().square().sum()).collect(), 0).sum());
         let counts: Vec<usize> = members.iter().map(|&i| unit_count(&entries[i].dims)).collect();
         let all_have_grads = members.iter().all(|&i| entries[i].grad.is_some());
         match counts.first() {
@@ -285,7 +290,8 @@ impl WeightSnapshot {
 /// The L2 norm of all gradients in `grads` of `model`'s parameters together: the global
 /// gradient norm, for spotting growth and spikes step by step. One transfer.
 pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
-    let sums: Vec<Tensor<1>> = collect(model, Some(grads)).into_iter().filter_map(|e| e.grad).map(|g| g.square().sum()).collect();
+    let sums: Vec<Tensor<1>> =
+        collect(model, Some(grads)).into_iter().filter_map(|e| e.grad).map(|g| g.square().sum()).collect();
     if sums.is_empty() {
         return 0.0;
     }
@@ -295,12 +301,13 @@ pub fn global_grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TrainConfig;
     use crate::model::{BuiltinModel, Cnn, CnnConfig, Mlp, MlpConfig};
     use crate::optim::build_optimizer;
-    use crate::config::TrainConfig;
 
     fn mlp(device: &Device, hidden: Vec<usize>) -> Mlp {
-        MlpConfig { inputs: 3, hidden, outputs: 2, activation: "relu".into(), dropout: 0.0, batch_norm: false }.init(device)
+        MlpConfig { inputs: 3, hidden, outputs: 2, activation: "relu".into(), dropout: 0.0, batch_norm: false }
+            .init(device)
     }
 
     fn loss_grads<M: Network>(model: &M, input: Tensor<2>) -> GradientsParams {
@@ -319,8 +326,10 @@ mod tests {
         let names: Vec<&str> = norms.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["layers.0", "layers.1", "output"]);
         // The output layer's norm is the norm of its weight and bias gradients together.
-        let weight: Vec<f32> = grads.get::<2>(output_ids(&model)[0]).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
-        let bias: Vec<f32> = grads.get::<1>(output_ids(&model)[1]).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
+        let weight: Vec<f32> =
+            grads.get::<2>(output_ids(&model)[0]).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
+        let bias: Vec<f32> =
+            grads.get::<1>(output_ids(&model)[1]).unwrap().into_data().convert::<f32>().try_into_vec().unwrap();
         let expected = weight.iter().chain(&bias).map(|&g| f64::from(g).powi(2)).sum::<f64>().sqrt();
         assert!((norms[2].1 - expected).abs() < 1e-4 * expected.max(1.0), "{} vs {expected}", norms[2].1);
         assert!(norms.iter().all(|(_, n)| n.is_finite() && *n > 0.0), "{norms:?}");
@@ -336,9 +345,14 @@ mod tests {
     fn enum_variants_are_left_out_of_paths_and_running_stats_are_not_layers_to_train() {
         let device = Device::flex().autodiff();
         device.seed(2);
-        let cnn: Cnn = CnnConfig { input: [1, 8, 8], channels: vec![3, 4], hidden: vec![6], outputs: 2, dropout: 0.0 }.init(&device).unwrap();
+        let cnn: Cnn = CnnConfig { input: [1, 8, 8], channels: vec![3, 4], hidden: vec![6], outputs: 2, dropout: 0.0 }
+            .init(&device)
+            .unwrap();
         let model = BuiltinModel::Cnn(cnn);
-        let input = Tensor::<2>::from_data(TensorData::new((0..128).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>(), [2, 64]), &device);
+        let input = Tensor::<2>::from_data(
+            TensorData::new((0..128).map(|i| (i % 7) as f32 - 3.0).collect::<Vec<_>>(), [2, 64]),
+            &device,
+        );
         let grads = loss_grads(&model, input);
         let layers = layer_gradients(&model, &grads);
         let names: Vec<&str> = layers.iter().map(|l| l.layer.as_str()).collect();

@@ -18,10 +18,10 @@ use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use regimen_data::epoch_order;
 
-use super::{Context, TrainResult};
 use super::baseline::TrivialBaseline;
 use super::fmt::{fmt_num, num};
 use super::steps::fixed_batch;
+use super::{Context, TrainResult};
 use crate::config::TrainConfig;
 use crate::evaluate::{Objective, host_outputs};
 use crate::model::Network;
@@ -88,7 +88,8 @@ impl ModuleMapper for SetParam {
         let values = std::mem::take(&mut self.values);
         param.map(|tensor| {
             let require_grad = tensor.is_require_grad();
-            Tensor::<D>::from_data(TensorData::new(values, tensor.shape()), &tensor.device()).set_require_grad(require_grad)
+            Tensor::<D>::from_data(TensorData::new(values, tensor.shape()), &tensor.device())
+                .set_require_grad(require_grad)
         })
     }
 }
@@ -122,7 +123,10 @@ fn mean_loss<M: Network>(ctx: &Context<'_>, model: &M, objective: &Objective, in
 
 /// Measures the loss at init of a fresh model, and again with its output bias set from the
 /// trivial baseline.
-pub(crate) fn measure<M: Network>(ctx: &Context<'_>, build: &dyn Fn(&TrainConfig) -> TrainResult<M>) -> TrainResult<InitMeasurement> {
+pub(crate) fn measure<M: Network>(
+    ctx: &Context<'_>,
+    build: &dyn Fn(&TrainConfig) -> TrainResult<M>,
+) -> TrainResult<InitMeasurement> {
     let model = build(ctx.config)?;
     let n = ctx.options.init_samples.min(ctx.data.train.len());
     let order = epoch_order(ctx.config.seed, 1, ctx.data.train.len());
@@ -130,7 +134,8 @@ pub(crate) fn measure<M: Network>(ctx: &Context<'_>, build: &dyn Fn(&TrainConfig
     let objective = Objective::for_task(&ctx.data.task, ctx.config.label_smoothing, &ctx.device);
     let (loss, outputs) = mean_loss(ctx, &model, &objective, indices);
     let output_std = std_dev(&outputs);
-    let well_loss = with_output_bias(model, &ctx.baseline.output_bias()).map(|model| mean_loss(ctx, &model, &objective, indices).0);
+    let well_loss =
+        with_output_bias(model, &ctx.baseline.output_bias()).map(|model| mean_loss(ctx, &model, &objective, indices).0);
     Ok(InitMeasurement { samples: n, loss, output_std, well_loss })
 }
 
@@ -158,7 +163,8 @@ pub(crate) fn judge_loss_at_init(m: &InitMeasurement, baseline: &TrivialBaseline
             format!("the target variance, {}", fmt_num(constant)),
         ),
     };
-    let numbers = format!("Loss at init is {} on {} train samples; expected {expected_text}", fmt_num(m.loss), m.samples);
+    let numbers =
+        format!("Loss at init is {} on {} train samples; expected {expected_text}", fmt_num(m.loss), m.samples);
     let check = if !m.loss.is_finite() {
         Check::fail("loss_at_init", format!("{numbers}: the loss is not finite before any training."))
             .with_advice("Look for NaN or infinite inputs (see finite_features) and for a loss computed on values it cannot take (log of zero).")
@@ -219,11 +225,14 @@ pub(crate) fn judge_init_well(m: &InitMeasurement, baseline: &TrivialBaseline) -
         .with("constant_model_loss", num(constant));
     };
     let gain = if m.loss > 0.0 { 1.0 - well / m.loss } else { 0.0 };
-    let numbers = format!("With the output bias set to {what}, the loss at init is {} (from {})", fmt_num(well), fmt_num(m.loss));
+    let numbers =
+        format!("With the output bias set to {what}, the loss at init is {} (from {})", fmt_num(well), fmt_num(m.loss));
     let check = if baseline.balanced() {
         Check::pass(
             "init_well",
-            format!("{numbers}: the classes are balanced, so the log priors are one constant that changes no probability."),
+            format!(
+                "{numbers}: the classes are balanced, so the log priors are one constant that changes no probability."
+            ),
         )
     } else if gain > INIT_WELL_GAIN_WARN {
         let advice = match baseline {
@@ -246,9 +255,19 @@ pub(crate) fn judge_init_well(m: &InitMeasurement, baseline: &TrivialBaseline) -
         )
         .with_advice(advice)
     } else {
-        Check::pass("init_well", format!("{numbers}, close to the {} of the best constant model: the default init is fine.", fmt_num(constant)))
+        Check::pass(
+            "init_well",
+            format!(
+                "{numbers}, close to the {} of the best constant model: the default init is fine.",
+                fmt_num(constant)
+            ),
+        )
     };
-    check.with("loss", num(m.loss)).with("loss_with_bias", num(well)).with("gain", num(gain)).with("constant_model_loss", num(constant))
+    check
+        .with("loss", num(m.loss))
+        .with("loss_with_bias", num(well))
+        .with("gain", num(gain))
+        .with("constant_model_loss", num(constant))
 }
 
 #[cfg(test)]
@@ -299,8 +318,15 @@ mod tests {
     #[test]
     fn the_output_bias_is_the_last_parameter_and_setting_it_moves_the_outputs() {
         let device = Device::flex().autodiff();
-        let model: Mlp = MlpConfig { inputs: 2, hidden: vec![3], outputs: 2, activation: "relu".into(), dropout: 0.0, batch_norm: true }
-            .init(&device);
+        let model: Mlp = MlpConfig {
+            inputs: 2,
+            hidden: vec![3],
+            outputs: 2,
+            activation: "relu".into(),
+            dropout: 0.0,
+            batch_norm: true,
+        }
+        .init(&device);
         let input = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, -1.0, 0.5], [2, 2]), &device);
         let before = host_outputs(model.forward(input.clone()));
         let model = with_output_bias(model, &[10.0, -10.0]).expect("the MLP ends in a bias of 2");

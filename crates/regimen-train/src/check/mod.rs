@@ -124,16 +124,27 @@ impl CheckOptions {
     /// Checks the budgets: every count must be large enough to measure anything.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |key: &str, value: String, expected: &str| {
-            Err(TrainError::Config { origin: "the check options".into(), message: format!("`{key}` is {value}, but it must be {expected}") })
+            Err(TrainError::Config {
+                origin: "the check options".into(),
+                message: format!("`{key}` is {value}, but it must be {expected}"),
+            })
         };
         if self.steps < 10 {
-            return bad("steps", self.steps.to_string(), "at least 10, so that the start and the end of the loss curve can be told apart");
+            return bad(
+                "steps",
+                self.steps.to_string(),
+                "at least 10, so that the start and the end of the loss curve can be told apart",
+            );
         }
         if self.overfit_steps == 0 {
             return bad("overfit_steps", "0".into(), "at least 1");
         }
         if self.overfit_samples < 2 {
-            return bad("overfit_samples", self.overfit_samples.to_string(), "at least 2 (batch norm needs two samples)");
+            return bad(
+                "overfit_samples",
+                self.overfit_samples.to_string(),
+                "at least 2 (batch norm needs two samples)",
+            );
         }
         if self.determinism_steps == 0 {
             return bad("determinism_steps", "0".into(), "at least 1");
@@ -176,8 +187,14 @@ pub(crate) struct Context<'a> {
 }
 
 /// Runs every check on a built-in model as `config` describes it; see [`check_with`].
-pub fn check(config: &TrainConfig, options: &CheckOptions, observer: &mut dyn CheckObserver) -> Result<Report, TrainError> {
-    check_with(config, options, observer, |data, device, config| build_builtin(config, &data.shape, data.task.num_outputs(), device))
+pub fn check(
+    config: &TrainConfig,
+    options: &CheckOptions,
+    observer: &mut dyn CheckObserver,
+) -> Result<Report, TrainError> {
+    check_with(config, options, observer, |data, device, config| {
+        build_builtin(config, &data.shape, data.task.num_outputs(), device)
+    })
 }
 
 /// Runs the data checks and the model checks on the model that `build` creates (called once per
@@ -185,7 +202,12 @@ pub fn check(config: &TrainConfig, options: &CheckOptions, observer: &mut dyn Ch
 ///
 /// Errors are what would stop `regimen train` too (bad config, unreadable data, a model that does
 /// not fit the data); everything a check finds is in the report.
-pub fn check_with<M, F>(config: &TrainConfig, options: &CheckOptions, observer: &mut dyn CheckObserver, build: F) -> Result<Report, TrainError>
+pub fn check_with<M, F>(
+    config: &TrainConfig,
+    options: &CheckOptions,
+    observer: &mut dyn CheckObserver,
+    build: F,
+) -> Result<Report, TrainError>
 where
     M: Network,
     F: Fn(&PreparedData, &Device, &TrainConfig) -> Result<M, TrainError>,
@@ -209,7 +231,10 @@ where
     }
     drop(raw);
     if batch_count(data.train.len(), config.batch_size, true) == 0 {
-        return Err(TrainError::Model(format!("the train split has {} sample(s), too few for one batch of at least 2", data.train.len())));
+        return Err(TrainError::Model(format!(
+            "the train split has {} sample(s), too few for one batch of at least 2",
+            data.train.len()
+        )));
     }
 
     let ctx = Context {
@@ -244,7 +269,8 @@ where
     let real_seconds = started.elapsed().as_secs_f64();
     observer.on_stage("short run on zeroed inputs");
     let started = Instant::now();
-    let zero = short_run::run(&ctx, &fresh, &steps::zeroed(&data.train), &steps::zeroed(&val), short_run::Inputs::Zeroed)?;
+    let zero =
+        short_run::run(&ctx, &fresh, &steps::zeroed(&data.train), &steps::zeroed(&val), short_run::Inputs::Zeroed)?;
     let zero_seconds = started.elapsed().as_secs_f64();
     push(&mut report, observer, timed(short_run::judge_decreasing(&real, &ctx.baseline), real_seconds));
     push(&mut report, observer, timed(short_run::judge_input_independent(&real, &zero), zero_seconds));
@@ -294,7 +320,13 @@ fn first_batch_grid(config: &TrainConfig, data: &PreparedData, path: &Path) -> C
     };
     let (mut features, mut targets) = (Vec::new(), BatchTargets::default());
     let batch = &order[..config.batch_size.min(order.len())];
-    BatchBuilder.fill(&data.train, batch, (!augment.is_identity()).then_some((&augment, config.seed, 1, 0)), &mut features, &mut targets);
+    BatchBuilder.fill(
+        &data.train,
+        batch,
+        (!augment.is_identity()).then_some((&augment, config.seed, 1, 0)),
+        &mut features,
+        &mut targets,
+    );
     sample_grid(&features, &data.shape, &targets, &data.task, path).unwrap_or_else(|error| {
         Check::warn("sample_grid", format!("Could not draw the first batch: {error}."))
             .with_advice("Check that the output folder is writable (--out).")

@@ -65,7 +65,10 @@ pub(crate) fn simplified(config: &TrainConfig) -> TrainConfig {
 
 /// Trains a fresh model on one fixed batch of the first `overfit_samples` training samples until
 /// it is memorized or the budget runs out.
-pub(crate) fn measure<M: Network>(ctx: &Context<'_>, build: &dyn Fn(&TrainConfig) -> TrainResult<M>) -> TrainResult<OverfitMeasurement> {
+pub(crate) fn measure<M: Network>(
+    ctx: &Context<'_>,
+    build: &dyn Fn(&TrainConfig) -> TrainResult<M>,
+) -> TrainResult<OverfitMeasurement> {
     let config = simplified(ctx.config);
     let mut model = build(&config)?;
     let train = &ctx.data.train;
@@ -77,7 +80,8 @@ pub(crate) fn measure<M: Network>(ctx: &Context<'_>, build: &dyn Fn(&TrainConfig
         BatchTargets::Classes(_) => OVERFIT_CLASSIFICATION_LOSS,
         BatchTargets::Values(values) => {
             let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len().max(1) as f64;
-            let variance = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / values.len().max(1) as f64;
+            let variance =
+                values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / values.len().max(1) as f64;
             (OVERFIT_REGRESSION_FRACTION * variance).max(1e-8)
         }
     };
@@ -98,7 +102,16 @@ pub(crate) fn measure<M: Network>(ctx: &Context<'_>, build: &dyn Fn(&TrainConfig
         }
     }
     let regression = matches!(template.targets, BatchTargets::Values(_));
-    Ok(OverfitMeasurement { samples: n, losses, accuracy, target_loss, reached_at, budget: ctx.options.overfit_steps, lr: config.lr, regression })
+    Ok(OverfitMeasurement {
+        samples: n,
+        losses,
+        accuracy,
+        target_loss,
+        reached_at,
+        budget: ctx.options.overfit_steps,
+        lr: config.lr,
+        regression,
+    })
 }
 
 /// `overfit_one_batch`: PASS when the batch was memorized within the budget; WARN when a
@@ -124,9 +137,16 @@ pub(crate) fn judge(m: &OverfitMeasurement) -> Check {
     } else if !last.is_finite() {
         Check::fail(
             "overfit_one_batch",
-            format!("The loss on one batch of {} samples became {last} at step {steps} (from {}).", m.samples, fmt_num(first)),
+            format!(
+                "The loss on one batch of {} samples became {last} at step {steps} (from {}).",
+                m.samples,
+                fmt_num(first)
+            ),
         )
-        .with_advice(format!("The learning rate ({}) is far too high for this model: divide it by 10 until the loss falls.", fmt_num(m.lr)))
+        .with_advice(format!(
+            "The learning rate ({}) is far too high for this model: divide it by 10 until the loss falls.",
+            fmt_num(m.lr)
+        ))
     } else if m.accuracy == Some(1.0) {
         Check::warn(
             "overfit_one_batch",
@@ -206,7 +226,16 @@ mod tests {
     use regimen_doctor::CheckStatus;
 
     fn run(losses: &[f64], accuracy: Option<f64>, reached_at: Option<usize>) -> OverfitMeasurement {
-        OverfitMeasurement { samples: 16, losses: losses.to_vec(), accuracy, target_loss: 0.1, reached_at, budget: 200, lr: 1e-3, regression: false }
+        OverfitMeasurement {
+            samples: 16,
+            losses: losses.to_vec(),
+            accuracy,
+            target_loss: 0.1,
+            reached_at,
+            budget: 200,
+            lr: 1e-3,
+            regression: false,
+        }
     }
 
     #[test]
@@ -231,9 +260,19 @@ mod tests {
 
     #[test]
     fn simplifying_turns_off_only_regularization() {
-        let config = TrainConfig { dropout: 0.3, weight_decay: 0.1, augment_flip: true, label_smoothing: 0.1, lr: 0.5, ..TrainConfig::default() };
+        let config = TrainConfig {
+            dropout: 0.3,
+            weight_decay: 0.1,
+            augment_flip: true,
+            label_smoothing: 0.1,
+            lr: 0.5,
+            ..TrainConfig::default()
+        };
         let simple = simplified(&config);
-        assert_eq!((simple.dropout, simple.weight_decay, simple.label_smoothing, simple.augment_flip), (0.0, 0.0, 0.0, false));
+        assert_eq!(
+            (simple.dropout, simple.weight_decay, simple.label_smoothing, simple.augment_flip),
+            (0.0, 0.0, 0.0, false)
+        );
         assert_eq!(simple.lr, 0.5);
         assert_eq!(simple.model, config.model);
     }

@@ -31,8 +31,8 @@ use super::{Context, TrainResult};
 use crate::batches::batch_count;
 use crate::config::TrainConfig;
 use crate::evaluate::{Meter, Objective, evaluate, host_outputs};
-use crate::state::step_seed;
 use crate::model::Network;
+use crate::state::step_seed;
 use regimen_doctor::Check;
 
 /// Relative decrease of the training loss (last tenth of the steps against the first tenth) below
@@ -269,16 +269,25 @@ pub(crate) fn judge_decreasing(trace: &Trace, baseline: &TrivialBaseline) -> Che
     let decrease = if first > 0.0 { 1.0 - last / first } else { f64::NAN };
     let trivial = baseline.constant_loss();
     let accuracy = match (trace.train_accuracy, baseline.majority_share()) {
-        (Some(a), Some(m)) => format!("; training accuracy {} against {} for always answering the majority class", pct(a), pct(m)),
+        (Some(a), Some(m)) => {
+            format!("; training accuracy {} against {} for always answering the majority class", pct(a), pct(m))
+        }
         _ => String::new(),
     };
     let over = format!("over {steps} steps (first loss or mean of the first {w}, mean of the last {w})");
     let check = if trace.diverged() {
         Check::fail(
             "decreasing_loss",
-            format!("The training loss became {} at step {steps}, after {} at the start.", losses[steps - 1], fmt_num(losses[0])),
+            format!(
+                "The training loss became {} at step {steps}, after {} at the start.",
+                losses[steps - 1],
+                fmt_num(losses[0])
+            ),
         )
-        .with_advice(format!("Lower the learning rate (now {}) or clip gradients (--grad-clip 1.0); see gradient_flow.", fmt_num(trace.lr.0)))
+        .with_advice(format!(
+            "Lower the learning rate (now {}) or clip gradients (--grad-clip 1.0); see gradient_flow.",
+            fmt_num(trace.lr.0)
+        ))
     } else if decrease.is_nan() || decrease < MIN_DECREASE {
         Check::fail(
             "decreasing_loss",
@@ -365,8 +374,10 @@ pub(crate) fn judge_input_independent(real: &Trace, zero: &Trace) -> Check {
     );
     // Standard error of the difference of two accuracies on the same number of samples.
     let se = z.accuracy.map_or(0.0, |p| (2.0 * p * (1.0 - p) / r.samples.max(1) as f64).sqrt());
-    let clearly_better = ratio <= INPUT_LOSS_RATIO_PASS || gain.is_some_and(|g| g >= INPUT_ACCURACY_GAIN_PASS.max(INPUT_GAIN_PASS_SE * se));
-    let no_better = (ratio.is_nan() || ratio >= INPUT_LOSS_RATIO_FAIL) && gain.is_none_or(|g| g < INPUT_ACCURACY_GAIN_FAIL.max(INPUT_GAIN_FAIL_SE * se));
+    let clearly_better = ratio <= INPUT_LOSS_RATIO_PASS
+        || gain.is_some_and(|g| g >= INPUT_ACCURACY_GAIN_PASS.max(INPUT_GAIN_PASS_SE * se));
+    let no_better = (ratio.is_nan() || ratio >= INPUT_LOSS_RATIO_FAIL)
+        && gain.is_none_or(|g| g < INPUT_ACCURACY_GAIN_FAIL.max(INPUT_GAIN_FAIL_SE * se));
     let check = if clearly_better {
         Check::pass("input_independent_baseline", format!("The model uses its input: {numbers}."))
     } else if no_better && !learned(real) {
@@ -438,7 +449,8 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
     let init = trace.probes.first().map(|(_, p)| p.layers.as_slice()).unwrap_or_default();
     let (end_step, end) = trace.probes.last().map(|(s, p)| (*s, p.layers.as_slice())).unwrap_or((0, &[]));
     let losses = &trace.losses;
-    let spike = losses.iter().skip(1).copied().fold(f64::NEG_INFINITY, f64::max) / losses.first().copied().unwrap_or(f64::NAN);
+    let spike =
+        losses.iter().skip(1).copied().fold(f64::NEG_INFINITY, f64::max) / losses.first().copied().unwrap_or(f64::NAN);
     let norms = &trace.grad_norms;
     let w = window(norms.len());
     let growth = tail_mean(norms, w) / head_mean(norms, w);
@@ -463,7 +475,11 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
             _ => "no layer measured".into(),
         }
     };
-    let global = format!("the global gradient norm went from {} to {}", fmt_num(head_mean(norms, w)), fmt_num(tail_mean(norms, w)));
+    let global = format!(
+        "the global gradient norm went from {} to {}",
+        fmt_num(head_mean(norms, w)),
+        fmt_num(tail_mean(norms, w))
+    );
     let check = if !unconnected.is_empty() {
         Check::fail(
             "gradient_flow",
@@ -473,7 +489,9 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
                 unconnected.join(", ")
             ),
         )
-        .with_advice("Use every layer in the forward pass (or remove it), and do not detach tensors on the way to the loss.")
+        .with_advice(
+            "Use every layer in the forward pass (or remove it), and do not detach tensors on the way to the loss.",
+        )
     } else if trace.diverged() || norms.iter().any(|n| !n.is_finite()) {
         Check::fail(
             "gradient_flow",
@@ -484,7 +502,10 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
                 fmt_num(losses[0])
             ),
         )
-        .with_advice(format!("Lower the learning rate (now {}) by 10x, or clip gradients (--grad-clip 1.0).", fmt_num(trace.lr.0)))
+        .with_advice(format!(
+            "Lower the learning rate (now {}) by 10x, or clip gradients (--grad-clip 1.0).",
+            fmt_num(trace.lr.0)
+        ))
     } else if spike > LOSS_SPIKE_FACTOR || growth > GRAD_GROWTH_FAIL {
         let peak_step = losses.iter().enumerate().skip(1).max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i + 1);
         let what = if spike > LOSS_SPIKE_FACTOR {
@@ -492,11 +513,16 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
         } else {
             format!("{global}, {}x", fmt_num(growth))
         };
-        Check::fail("gradient_flow", format!("Exploding: {what} over {} steps.", losses.len()))
-        .with_advice(format!("Lower the learning rate (now {}) by 10x, or clip gradients (--grad-clip 1.0).", fmt_num(trace.lr.0)))
+        Check::fail("gradient_flow", format!("Exploding: {what} over {} steps.", losses.len())).with_advice(format!(
+            "Lower the learning rate (now {}) by 10x, or clip gradients (--grad-clip 1.0).",
+            fmt_num(trace.lr.0)
+        ))
     } else if growth > GRAD_GROWTH_WARN {
-        Check::warn("gradient_flow", format!("Growing gradients: {global} ({}x) over {} steps.", fmt_num(growth), losses.len()))
-            .with_advice("Watch for a loss spike in training; a lower learning rate or --grad-clip 1.0 keeps it in check.")
+        Check::warn(
+            "gradient_flow",
+            format!("Growing gradients: {global} ({}x) over {} steps.", fmt_num(growth), losses.len()),
+        )
+        .with_advice("Watch for a loss spike in training; a lower learning rate or --grad-clip 1.0 keeps it in check.")
     } else if let Some((ratio, which)) = vanishing.first() {
         Check::warn(
             "gradient_flow",
@@ -510,7 +536,12 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
     } else {
         Check::pass(
             "gradient_flow",
-            format!("At init, {}; at step {}, {}; {global} without spikes.", describe(init), end_step + 1, describe(end)),
+            format!(
+                "At init, {}; at step {}, {}; {global} without spikes.",
+                describe(init),
+                end_step + 1,
+                describe(end)
+            ),
         )
     };
     let (norm_curve, stride) = curve(norms);
@@ -557,7 +588,8 @@ pub(crate) fn judge_update_ratio(trace: &Trace) -> Check {
         }
     }
     let per_layer: Vec<(String, f64)> = layers.into_iter().map(|(name, values)| (name, median(values))).collect();
-    let at_init: Vec<(String, f64)> = trace.probes.first().filter(|(step, _)| *step == 0).map(|(_, p)| p.update_ratios.clone()).unwrap_or_default();
+    let at_init: Vec<(String, f64)> =
+        trace.probes.first().filter(|(step, _)| *step == 0).map(|(_, p)| p.update_ratios.clone()).unwrap_or_default();
     let overall = median(per_layer.iter().map(|(_, r)| *r).collect());
     // The first update on its own: an Adam step moves every weight by about the learning rate, so
     // a learning rate far too high shows here even when the weights then grow so large that later
@@ -578,9 +610,11 @@ pub(crate) fn judge_update_ratio(trace: &Trace) -> Check {
         _ => String::new(),
     };
     let lr = fmt_num(trace.lr.1);
-    let numbers = format!("the median update-to-weight ratio per step is {}{range} at learning rate {lr}", fmt_num(overall));
+    let numbers =
+        format!("the median update-to-weight ratio per step is {}{range} at learning rate {lr}", fmt_num(overall));
     let check = if per_layer.is_empty() {
-        Check::warn("update_ratio", "No update was measured: the short run ended before its first probed step.").with("skipped", true)
+        Check::warn("update_ratio", "No update was measured: the short run ended before its first probed step.")
+            .with("skipped", true)
     } else if !overall.is_finite() || overall > UPDATE_RATIO_FAIL || first > UPDATE_RATIO_FAIL {
         Check::fail(
             "update_ratio",
@@ -591,13 +625,24 @@ pub(crate) fn judge_update_ratio(trace: &Trace) -> Check {
         )
             .with_advice(format!("Divide the learning rate ({lr}) by 10 or more; aim for a ratio of about 1e-3."))
     } else if overall > UPDATE_RATIO_HIGH {
-        Check::warn("update_ratio", format!("The learning rate looks too high: {numbers}, against about 1e-3 as a rule of thumb."))
-            .with_advice(format!("Try a learning rate (now {lr}) 3 to 10 times lower, or a warmup (--schedule cosine:warmup=500)."))
+        Check::warn(
+            "update_ratio",
+            format!("The learning rate looks too high: {numbers}, against about 1e-3 as a rule of thumb."),
+        )
+        .with_advice(format!(
+            "Try a learning rate (now {lr}) 3 to 10 times lower, or a warmup (--schedule cosine:warmup=500)."
+        ))
     } else if overall < UPDATE_RATIO_LOW {
-        Check::warn("update_ratio", format!("The learning rate looks too low: {numbers}, against about 1e-3 as a rule of thumb."))
-            .with_advice(format!("Try a learning rate (now {lr}) 10 times higher; the weights barely move."))
+        Check::warn(
+            "update_ratio",
+            format!("The learning rate looks too low: {numbers}, against about 1e-3 as a rule of thumb."),
+        )
+        .with_advice(format!("Try a learning rate (now {lr}) 10 times higher; the weights barely move."))
     } else {
-        Check::pass("update_ratio", format!("The learning rate is in a sane range: {numbers} (about 1e-3 is the rule of thumb)."))
+        Check::pass(
+            "update_ratio",
+            format!("The learning rate is in a sane range: {numbers} (about 1e-3 is the rule of thumb)."),
+        )
     };
     check
         .with("median_ratio", num(overall))
@@ -646,7 +691,10 @@ pub(crate) fn judge_dead_relu(trace: &Trace) -> Check {
             format!("{dead} of {units} hidden units passed no gradient on the batch of step {} ({how}).", end_step + 1),
         ),
     };
-    check.with("dead_init", as_json(&init)).with("dead_end", as_json(&end)).with("dead_fraction", num(dead as f64 / units.max(1) as f64))
+    check
+        .with("dead_init", as_json(&init))
+        .with("dead_end", as_json(&end))
+        .with("dead_fraction", num(dead as f64 / units.max(1) as f64))
 }
 
 /// The validation samples the two short runs are scored on: the first `n` of the split.
@@ -661,7 +709,14 @@ mod tests {
     use regimen_doctor::CheckStatus;
 
     fn layer(name: &str, grad: f64, weight: f64, dead: (usize, usize)) -> LayerGradient {
-        LayerGradient { layer: name.into(), params: 100, grad_norm: grad, weight_norm: weight, connected: true, dead_units: Some(dead) }
+        LayerGradient {
+            layer: name.into(),
+            params: 100,
+            grad_norm: grad,
+            weight_norm: weight,
+            connected: true,
+            dead_units: Some(dead),
+        }
     }
 
     fn probe(layers: Vec<LayerGradient>, ratio: f64) -> StepProbe {
@@ -670,12 +725,23 @@ mod tests {
     }
 
     fn healthy() -> Trace {
-        let layers = || vec![layer("convs.0", 0.5, 5.0, (1, 32)), layer("dense.0", 0.4, 8.0, (3, 64)), layer("output", 0.3, 2.0, (0, 5))];
+        let layers = || {
+            vec![
+                layer("convs.0", 0.5, 5.0, (1, 32)),
+                layer("dense.0", 0.4, 8.0, (3, 64)),
+                layer("output", 0.3, 2.0, (0, 5)),
+            ]
+        };
         Trace {
             budget: 100,
             losses: (0..100).map(|i| 1.7 * (-(i as f64) / 40.0).exp() + 0.1).collect(),
             grad_norms: (0..100).map(|i| 1.0 - i as f64 / 200.0).collect(),
-            probes: vec![(0, probe(layers(), 0.02)), (50, probe(layers(), 2e-3)), (75, probe(layers(), 1e-3)), (99, probe(layers(), 1e-3))],
+            probes: vec![
+                (0, probe(layers(), 0.02)),
+                (50, probe(layers(), 2e-3)),
+                (75, probe(layers(), 1e-3)),
+                (99, probe(layers(), 1e-3)),
+            ],
             lr: (1e-3, 1e-3),
             train_accuracy: Some(0.9),
             val: Some(Scores { samples: 500, loss: 0.4, accuracy: Some(0.88) }),
@@ -711,7 +777,11 @@ mod tests {
     fn a_flat_loss_fails_and_one_stuck_at_the_priors_warns() {
         let flat = Trace { losses: vec![1.61; 50], ..healthy() };
         assert_eq!(judge_decreasing(&flat, &balanced()).status, CheckStatus::Fail);
-        let priors = Trace { losses: (0..50).map(|i| 1.8 - 0.19 * i as f64 / 49.0).collect(), train_accuracy: Some(0.21), ..healthy() };
+        let priors = Trace {
+            losses: (0..50).map(|i| 1.8 - 0.19 * i as f64 / 49.0).collect(),
+            train_accuracy: Some(0.21),
+            ..healthy()
+        };
         let check = judge_decreasing(&priors, &balanced());
         assert_eq!(check.status, CheckStatus::Warn, "{check:?}");
         assert!(check.message.contains("label priors"), "{}", check.message);
@@ -753,8 +823,17 @@ mod tests {
         assert!(check.message.contains("at step 11"), "{}", check.message);
         let growing = Trace { grad_norms: (0..100).map(|i| 1.5f64.powi(i / 4)).collect(), ..healthy() };
         assert_eq!(judge_gradient_flow(&growing).status, CheckStatus::Fail);
-        let vanishing_layers = || vec![layer("layers.0", 1e-7, 5.0, (0, 32)), layer("layers.1", 1e-3, 5.0, (0, 32)), layer("output", 0.5, 2.0, (0, 5))];
-        let vanishing = Trace { probes: vec![(0, probe(vanishing_layers(), 1e-3)), (99, probe(vanishing_layers(), 1e-3))], ..healthy() };
+        let vanishing_layers = || {
+            vec![
+                layer("layers.0", 1e-7, 5.0, (0, 32)),
+                layer("layers.1", 1e-3, 5.0, (0, 32)),
+                layer("output", 0.5, 2.0, (0, 5)),
+            ]
+        };
+        let vanishing = Trace {
+            probes: vec![(0, probe(vanishing_layers(), 1e-3)), (99, probe(vanishing_layers(), 1e-3))],
+            ..healthy()
+        };
         let check = judge_gradient_flow(&vanishing);
         assert_eq!(check.status, CheckStatus::Warn, "{check:?}");
         assert!(check.message.starts_with("Vanishing"), "{}", check.message);
@@ -794,7 +873,8 @@ mod tests {
     fn dead_layers_warn_and_fail() {
         let with_dead = |dead: usize| {
             let layers = vec![layer("layers.0", 0.5, 5.0, (dead, 64)), layer("output", 0.3, 2.0, (0, 5))];
-            let trace = Trace { probes: vec![(0, probe(layers.clone(), 1e-3)), (99, probe(layers, 1e-3))], ..healthy() };
+            let trace =
+                Trace { probes: vec![(0, probe(layers.clone(), 1e-3)), (99, probe(layers, 1e-3))], ..healthy() };
             judge_dead_relu(&trace).status
         };
         assert_eq!(with_dead(3), CheckStatus::Pass);

@@ -62,11 +62,23 @@ pub(crate) struct Stepper {
 impl Stepper {
     /// A stepper for `config`'s optimizer and seed, with a loss for `task` smoothed by `smoothing`.
     pub fn new(config: &TrainConfig, task: &Task, smoothing: f64, device: &Device) -> Stepper {
-        Stepper { optimizer: build_optimizer(config), objective: Objective::for_task(task, smoothing, device), seed: config.seed, step: 0 }
+        Stepper {
+            optimizer: build_optimizer(config),
+            objective: Objective::for_task(task, smoothing, device),
+            seed: config.seed,
+            step: 0,
+        }
     }
 
     /// One step on `batch` at learning rate `lr`.
-    pub fn step<M: Network>(&mut self, model: M, batch: &mut HostBatch, lr: f64, device: &Device, probe: Probe) -> (M, StepResult) {
+    pub fn step<M: Network>(
+        &mut self,
+        model: M,
+        batch: &mut HostBatch,
+        lr: f64,
+        device: &Device,
+        probe: Probe,
+    ) -> (M, StepResult) {
         device.seed(step_seed(self.seed, self.step));
         let outputs = model.forward(batch.input(device));
         let loss = self.objective.loss(outputs.clone(), &batch.targets, device);
@@ -171,7 +183,10 @@ pub(crate) fn batch_accuracy(outputs: &[f32], targets: &BatchTargets) -> Option<
         .chunks_exact(classes.max(1))
         .zip(labels)
         .filter(|(row, label)| {
-            let best = row.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best });
+            let best = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best });
             best.0 as i64 == **label
         })
         .count();
@@ -180,7 +195,11 @@ pub(crate) fn batch_accuracy(outputs: &[f32], targets: &BatchTargets) -> Option<
 
 /// A copy of `samples` with every feature zero: the input of the input-independent baseline.
 pub(crate) fn zeroed(samples: &Samples) -> Samples {
-    Samples { shape: samples.shape.clone(), features: vec![0.0; samples.features.len()], targets: samples.targets.clone() }
+    Samples {
+        shape: samples.shape.clone(),
+        features: vec![0.0; samples.features.len()],
+        targets: samples.targets.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -189,7 +208,11 @@ mod tests {
     use regimen_data::Targets;
 
     fn samples(n: usize) -> Samples {
-        Samples { shape: vec![2], features: (0..2 * n).map(|v| v as f32).collect(), targets: Targets::Classes((0..n as u32).map(|i| i % 2).collect()) }
+        Samples {
+            shape: vec![2],
+            features: (0..2 * n).map(|v| v as f32).collect(),
+            targets: Targets::Classes((0..n as u32).map(|i| i % 2).collect()),
+        }
     }
 
     #[test]

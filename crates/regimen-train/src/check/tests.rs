@@ -14,7 +14,14 @@ fn small_cnn() -> TrainConfig {
 }
 
 fn small_options() -> CheckOptions {
-    CheckOptions { steps: 40, overfit_steps: 150, determinism_steps: 3, init_samples: 128, val_samples: 200, ..CheckOptions::default() }
+    CheckOptions {
+        steps: 40,
+        overfit_steps: 150,
+        determinism_steps: 3,
+        init_samples: 128,
+        val_samples: 200,
+        ..CheckOptions::default()
+    }
 }
 
 /// A context over `data` (normalized as the run would) for `config`.
@@ -56,12 +63,19 @@ fn alone(test: &str) -> bool {
         .output()
         .unwrap_or_else(|e| panic!("cannot rerun {test}: {e}"));
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && stdout.contains("1 passed"), "{test} failed in its own process:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{test} failed in its own process:\n{stdout}\n{stderr}"
+    );
     false
 }
 
 fn find<'a>(report: &'a Report, name: &str) -> &'a Check {
-    report.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no {name} in\n{}", report.render_detailed(false)))
+    report
+        .checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no {name} in\n{}", report.render_detailed(false)))
 }
 
 #[test]
@@ -126,7 +140,10 @@ fn a_model_that_ignores_its_input_fails_the_baseline_and_gradient_flow() -> Resu
     let report = check_with(&config, &options, &mut Quiet, |data, device, _| {
         let features: usize = data.shape.iter().product();
         let outputs = data.task.num_outputs();
-        Ok(Blind { unused: LinearConfig::new(features, 4).init(device), bias: Param::from_tensor(Tensor::zeros([outputs], device)) })
+        Ok(Blind {
+            unused: LinearConfig::new(features, 4).init(device),
+            bias: Param::from_tensor(Tensor::zeros([outputs], device)),
+        })
     })?;
     let text = report.render_detailed(false);
     assert_eq!(find(&report, "input_independent_baseline").status, CheckStatus::Fail, "{text}");
@@ -161,7 +178,8 @@ fn shuffled_labels_still_overfit_one_batch_but_stay_at_chance() -> Result<(), Tr
     assert_eq!(overfit.status, CheckStatus::Pass, "{overfit:?}");
     let val = short_run::val_subset(&data.val, options.val_samples);
     let real = short_run::run(&ctx, &build, &data.train, &val, short_run::Inputs::Real)?;
-    let zero = short_run::run(&ctx, &build, &steps::zeroed(&data.train), &steps::zeroed(&val), short_run::Inputs::Zeroed)?;
+    let zero =
+        short_run::run(&ctx, &build, &steps::zeroed(&data.train), &steps::zeroed(&val), short_run::Inputs::Zeroed)?;
     let baseline = short_run::judge_input_independent(&real, &zero);
     assert_eq!(baseline.status, CheckStatus::Fail, "{baseline:?}");
     Ok(())
@@ -236,7 +254,8 @@ fn the_same_seed_gives_the_same_losses() -> Result<(), TrainError> {
     if !alone("check::tests::the_same_seed_gives_the_same_losses") {
         return Ok(());
     }
-    let config = TrainConfig { dropout: 0.2, augment_flip: true, augment_noise: 0.1, hidden: Some(vec![16]), ..small_cnn() };
+    let config =
+        TrainConfig { dropout: 0.2, augment_flip: true, augment_noise: 0.1, hidden: Some(vec![16]), ..small_cnn() };
     let options = small_options();
     let (_, data) = load(&config)?;
     let ctx = context(&config, &data, &options);

@@ -85,9 +85,7 @@ pub fn build_builtin(
             }
             .init(device),
         )),
-        other => Err(TrainError::Model(format!(
-            "unknown model `{other}`; choose mlp, cnn or resnet"
-        ))),
+        other => Err(TrainError::Model(format!("unknown model `{other}`; choose mlp, cnn or resnet"))),
     }
 }
 
