@@ -8,18 +8,9 @@ import json
 import os
 import sys
 
-KEYS = [
-    "train.loss",
-    "train.acc",
-    "train.top5_acc",
-    "val.loss",
-    "val.acc",
-    "val.macro_f1",
-    "lr",
-    "grad_norm",
-    "sys.samples_per_sec",
-    "sys.memory_mb",
-]
+# The keys a training loop logs every step: one list, `keys.txt`, read by both sides.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "keys.txt"), encoding="utf-8") as keys:
+    KEYS = [line.strip() for line in keys if line.strip()]
 
 
 def value(step: int, k: int) -> float:

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use burn::optim::GradientsParams;
 use regimen_events::{Event, EventSink, JsonLinesSink, NullSink, RunStart, SinkError, Tee};
 use regimen_store::{RunStore, SinkOptions, SqliteStore, StoreSink};
-use regimen_train::check::grads::layer_grad_norms;
+use regimen_train::layer_grad_norms;
 use regimen_train::model::{CnnConfig, MlpConfig};
 use regimen_train::{FitContext, Network, Observer, StepProgress, TrainConfig, fit};
 
@@ -222,8 +222,13 @@ fn full_sink(
         name: "bench".into(),
         started_at: "2026-01-01T00:00:00Z".into(),
         seed: config.seed,
+        experiment: config.experiment.clone(),
+        monitor: regimen_metrics::Monitored { metric: "val.loss".into(), mode: regimen_metrics::Mode::Min },
+        task: regimen_metrics::TaskInfo::Classification { classes: 10, majority_share: None },
+        params: config.params(),
         config: serde_json::to_value(config)?,
         dataset: serde_json::Value::Null,
+        provenance: regimen_events::Provenance::default(),
         environment: serde_json::Value::Null,
     };
     sink.record(&Event::RunStarted(&start))?;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use regimen_data::Augment;
 use regimen_train::TrainConfig;
 use serde::Serialize;
 
@@ -42,7 +43,9 @@ fn skip_false(value: &bool) -> bool {
     !value
 }
 
-/// Flags of `regimen train`. Each is optional: unset flags come from `--config` or the defaults.
+/// Flags of `regimen train`. Each is optional: unset flags come from `--config` or the defaults
+/// (`skip_serializing_none` leaves them out of the table merged over the config file).
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Default, Args, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub struct TrainArgs {
@@ -59,51 +62,39 @@ pub struct TrainArgs {
     // ---- Data ----
     /// Built-in generated dataset: `shapes` (28×28 images, the default) or `spirals` (2-D points).
     #[arg(long, value_name = "NAME", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
     /// Number of samples to generate for a built-in dataset.
     #[arg(long, value_name = "N", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset_size: Option<usize>,
     /// A data file or folder: CSV, IDX (MNIST), CIFAR-10 binary, or a folder of class subfolders.
     #[arg(long, value_name = "PATH", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<PathBuf>,
     /// Format of --data when it cannot be detected.
     #[arg(long, value_name = "csv|idx|cifar|folder", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     /// CSV column holding the label.
     #[arg(long, value_name = "COLUMN", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
     /// Task, when it cannot be inferred from the labels.
     #[arg(long, value_name = "classification|regression", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
     /// Declared class names, comma-separated; a label outside them is an error.
     #[arg(long, value_name = "A,B,..", value_delimiter = ',', help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<Vec<String>>,
     /// Validation fraction [default: 20% for small data, shrinking toward 1% for millions].
     #[arg(long, value_name = "F", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub val_fraction: Option<f64>,
     /// Test fraction [default: as the validation fraction].
     #[arg(long, value_name = "F", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub test_fraction: Option<f64>,
     /// Validation size in samples (instead of a fraction).
     #[arg(long, value_name = "N", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub val_count: Option<usize>,
     /// Test size in samples (instead of a fraction).
     #[arg(long, value_name = "N", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub test_count: Option<usize>,
     /// Seed of the train/val/test split, separate from --seed [default: 0].
     #[arg(long, value_name = "N", help_heading = "Data")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub split_seed: Option<u64>,
     /// Do not normalize features (normalization is fitted on the train split only).
     #[arg(long, help_heading = "Data")]
@@ -121,37 +112,29 @@ pub struct TrainArgs {
     pub augment_flip: bool,
     /// Random crops after zero padding by this many pixels.
     #[arg(long, value_name = "PIXELS", help_heading = "Augmentation")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub augment_crop: Option<usize>,
     /// Random rotations up to this many degrees.
     #[arg(long, value_name = "DEGREES", help_heading = "Augmentation")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub augment_rotate: Option<f32>,
     /// Additive Gaussian noise with this standard deviation.
     #[arg(long, value_name = "STD", help_heading = "Augmentation")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub augment_noise: Option<f32>,
 
     // ---- Model ----
-    /// Model: `mlp`, `cnn` (default) or `resnet`.
+    /// Model: `mlp`, `cnn` or `resnet` [default: `cnn` for images, `mlp` for vectors].
     #[arg(long, value_name = "NAME", help_heading = "Model")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Hidden sizes, comma-separated: MLP layers [default: 256,256] or the CNN's dense head.
     #[arg(long, value_name = "N,N,..", value_delimiter = ',', help_heading = "Model")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub hidden: Option<Vec<usize>>,
     /// CNN channels per conv block, comma-separated [default: 32,64].
     #[arg(long, value_name = "N,N,..", value_delimiter = ',', help_heading = "Model")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<usize>>,
     /// MLP activation: relu, gelu, tanh or selu [default: relu].
     #[arg(long, value_name = "NAME", help_heading = "Model")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub activation: Option<String>,
     /// Dropout probability before dense layers [default: 0].
     #[arg(long, value_name = "P", help_heading = "Model")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dropout: Option<f64>,
     /// Batch normalization in the MLP.
     #[arg(long, help_heading = "Model")]
@@ -159,37 +142,29 @@ pub struct TrainArgs {
     pub batch_norm: bool,
     /// ResNet residual blocks per stage [default: 2].
     #[arg(long, value_name = "N", help_heading = "Model")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub depth: Option<usize>,
     /// ResNet channels of the first stage [default: 16].
     #[arg(long, value_name = "N", help_heading = "Model")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub width: Option<usize>,
 
     // ---- Optimization ----
     /// Passes over the training split [default: 8].
     #[arg(long, value_name = "N", help_heading = "Optimization")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<u64>,
     /// Samples per step [default: 64].
     #[arg(long, value_name = "N", help_heading = "Optimization")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_size: Option<usize>,
     /// Learning rate [default: 1e-3].
     #[arg(long, value_name = "LR", help_heading = "Optimization")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
     /// Optimizer: adam (default), adamw or sgd.
     #[arg(long, value_name = "NAME", help_heading = "Optimization")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<String>,
     /// Weight decay [default: 0].
     #[arg(long, value_name = "W", help_heading = "Optimization")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
     /// SGD momentum; 0 disables it [default: 0.9].
     #[arg(long, value_name = "M", help_heading = "Optimization")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub momentum: Option<f64>,
     /// Nesterov momentum for SGD.
     #[arg(long, help_heading = "Optimization")]
@@ -197,49 +172,38 @@ pub struct TrainArgs {
     pub nesterov: bool,
     /// Clip the global gradient norm to this value.
     #[arg(long, value_name = "NORM", help_heading = "Optimization")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub grad_clip: Option<f64>,
     /// LR schedule: constant, step:EPOCHS:GAMMA, cosine[:warmup=STEPS], onecycle, plateau[:factor=F,patience=P] (plateau watches --monitor).
     #[arg(long, value_name = "SPEC", help_heading = "Optimization")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
     /// Label smoothing of the cross-entropy loss [default: 0].
     #[arg(long, value_name = "EPS", help_heading = "Optimization")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub label_smoothing: Option<f64>,
 
     // ---- Logging and evaluation ----
     /// Log the training loss every N steps [default: 10].
     #[arg(long, value_name = "N", help_heading = "Logging")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_every: Option<u64>,
     /// Also validate every N steps (validation always runs at each epoch end).
     #[arg(long, value_name = "N", help_heading = "Logging")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub val_every_steps: Option<u64>,
     /// Evaluate exactly on a fixed subset of N training samples at each epoch end.
     #[arg(long, value_name = "N", help_heading = "Logging")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub train_eval_subset: Option<usize>,
     /// Log per-layer gradient norms every N steps and at the first (0: off) [default: 100].
     #[arg(long, value_name = "N", help_heading = "Logging")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub grad_norm_every: Option<u64>,
     /// Record predictions on N fixed validation samples at each epoch end (0: off) [default: 16].
     #[arg(long, value_name = "N", help_heading = "Logging")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prediction_samples: Option<usize>,
     /// Report top-k accuracy for this k [default: 3].
     #[arg(long, value_name = "K", help_heading = "Logging")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub top_k: Option<usize>,
     /// Folder of the run store [default: .regimen].
     #[arg(long, value_name = "PATH", env = "REGIMEN_STORE", help_heading = "Logging")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub store: Option<PathBuf>,
     /// Experiment name grouping runs [default: default].
     #[arg(long, value_name = "NAME", help_heading = "Logging")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub experiment: Option<String>,
 
     // ---- Checkpoints and early stopping ----
@@ -250,36 +214,28 @@ pub struct TrainArgs {
     pub resume: Option<String>,
     /// Start a new run from these weights (a checkpoint folder or safetensors file), fresh optimizer.
     #[arg(long, value_name = "PATH", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
     /// Metric that selects the best checkpoint and drives early stopping and plateau schedules
     /// [default: val.macro_f1, or val.loss for regression].
     #[arg(long, value_name = "KEY", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor: Option<String>,
     /// Direction of --monitor when its name does not tell: min or max.
     #[arg(long, value_name = "min|max", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor_mode: Option<String>,
     /// Smallest change that counts as progress: absolute (0.001) or relative (1%) [default: 0].
     #[arg(long, value_name = "DELTA", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_delta: Option<String>,
     /// Stop early after this long without progress, with a unit: "5 epochs", "10 evals", "2000 steps".
     #[arg(long, value_name = "SPAN", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub patience: Option<String>,
     /// Stop at once when the monitored metric is worse than this value.
     #[arg(long, value_name = "VALUE", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub es_divergence: Option<f64>,
     /// Stop when the monitored metric has not beaten this value by the end of the grace period.
     #[arg(long, value_name = "VALUE", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub es_baseline: Option<f64>,
     /// Grace period before patience and the baseline apply: "3 epochs", "500 steps".
     #[arg(long, value_name = "SPAN", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub es_start_from: Option<String>,
     /// Keep the last weights as the final model instead of restoring the best checkpoint's.
     #[arg(long, help_heading = "Checkpoints and early stopping")]
@@ -287,38 +243,30 @@ pub struct TrainArgs {
     pub no_restore_best: bool,
     /// Also keep the K best checkpoints (the last two and the best are always kept).
     #[arg(long, value_name = "K", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_top_k: Option<usize>,
     /// Also keep the checkpoint of every N-th epoch.
     #[arg(long, value_name = "N", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_every: Option<u64>,
     /// Also checkpoint every N steps (a checkpoint is always taken at each epoch end).
     #[arg(long, value_name = "N", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint_every_steps: Option<u64>,
     /// Also checkpoint when T minutes have passed since the last one.
     #[arg(long, value_name = "T", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint_every_minutes: Option<f64>,
     /// Run name template: {model}, {dataset}, {data_id}, any config key
     /// [default: {model}-{dataset}-{data_id}-lr{lr}-{optimizer}-bs{batch_size}].
     #[arg(long, value_name = "TEMPLATE", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_name: Option<String>,
     /// Checkpoint folder name template; adds {epoch}, {step} (required), {metric}, {value}.
     #[arg(long, value_name = "TEMPLATE", help_heading = "Checkpoints and early stopping")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub checkpoint_name: Option<String>,
 
     // ---- Execution ----
     /// Seed of initialization, shuffling, augmentation and dropout [default: 42].
     #[arg(long, value_name = "N", help_heading = "Execution")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// Device: cpu (default), cuda[:N] or wgpu (GPU builds only).
     #[arg(long, value_name = "DEVICE", help_heading = "Execution")]
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
 }
 
@@ -369,10 +317,12 @@ impl TrainArgs {
             table.insert("normalize".into(), toml::Value::Boolean(false));
         }
         if self.augment {
+            let standard = Augment::standard();
             for (key, value) in [
-                ("augment_flip", toml::Value::Boolean(true)),
-                ("augment_crop", toml::Value::Integer(2)),
-                ("augment_rotate", toml::Value::Float(10.0)),
+                ("augment_flip", toml::Value::Boolean(standard.hflip)),
+                ("augment_crop", toml::Value::Integer(standard.crop_padding as i64)),
+                ("augment_rotate", toml::Value::Float(f64::from(standard.rotate_degrees))),
+                ("augment_noise", toml::Value::Float(f64::from(standard.noise_std))),
             ] {
                 table.entry(key).or_insert(value);
             }
@@ -451,6 +401,8 @@ mod tests {
         assert!(config.augment_flip);
         assert_eq!(config.augment_crop, 2);
         assert_eq!(config.augment_rotate, 5.0);
+        let config = resolve(&["train", "--augment"]).unwrap();
+        assert_eq!(config.augment(), Augment::standard());
     }
 
     #[test]

@@ -6,7 +6,6 @@
 //! result; the stages go to stderr as they start, since the model checks take a while. The exit
 //! code is 1 when any check FAILs, so that a script or CI can gate a training job on it.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Instant, SystemTime};
@@ -15,7 +14,9 @@ use anyhow::Context;
 use clap::Args;
 use regimen_train::check::{self, Check, CheckObserver, CheckOptions, CheckStatus};
 
+use crate::EXIT_CHECK_FAILED;
 use crate::args::TrainArgs;
+use crate::commands::emit;
 
 /// Name of the saved report in the output folder.
 pub const REPORT_FILE: &str = "check.json";
@@ -74,7 +75,7 @@ impl CheckObserver for Stages {
     }
 }
 
-/// Runs `regimen check`: exit code 0 when no check FAILs, 1 when one does.
+/// Runs `regimen check`: exit code 0 when no check FAILs, 4 when one does (1 is an error).
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if args.train.resume.is_some() {
         anyhow::bail!(
@@ -117,13 +118,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     .context("the checks could not run")?;
     stages.finish();
 
-    let text = serde_json::to_string_pretty(&report)?;
+    let text = format!("{}\n", serde_json::to_string_pretty(&report)?);
     let path = out.join(REPORT_FILE);
-    std::fs::write(&path, format!("{text}\n")).with_context(|| format!("could not write {}", path.display()))?;
+    regimen_fs::write(&path, text.as_bytes()).with_context(|| format!("could not write {}", path.display()))?;
     if json {
-        println!("{text}");
+        emit(&text)?;
     } else {
-        print!("{}", report.render(std::io::stdout().is_terminal()));
+        emit(&report.render(crate::colors(&std::io::stdout())))?;
         eprintln!(
             "{:.1} s · report saved to {} (picture of the first batch: {})",
             started.elapsed().as_secs_f64(),
@@ -131,5 +132,5 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             GRID_FILE
         );
     }
-    Ok(if report.status() == CheckStatus::Fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.status() == CheckStatus::Fail { ExitCode::from(EXIT_CHECK_FAILED) } else { ExitCode::SUCCESS })
 }

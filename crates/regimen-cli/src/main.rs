@@ -10,11 +10,15 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use regimen_train::run::RunSummary;
-use regimen_train::{CheckpointChoice, evaluate_run, resume, train};
+use regimen_train::{CheckpointChoice, Recorder, RunSummary, evaluate_run, resume, train};
 
 use args::{Cli, Command, EvalArgs, TrainArgs};
+use commands::emit;
 use progress::ProgressView;
+
+/// Exit status when a check or a verdict FAILs (`regimen check`, `regimen diagnose`): not an
+/// error, so scripts can tell the two apart.
+pub const EXIT_CHECK_FAILED: u8 = 4;
 
 fn main() -> ExitCode {
     regimen_train::system::keep_freed_memory();
@@ -35,6 +39,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether to colour what goes to `stream`: when it is a terminal, unless `NO_COLOR`, `CLICOLOR=0`
+/// or `TERM=dumb` says not to (`CLICOLOR_FORCE` colours even a pipe). anstream applies these rules
+/// for clap's own help, so the whole command follows one convention.
+fn colors(stream: &impl anstream::stream::RawStream) -> bool {
+    anstream::AutoStream::choice(stream) != anstream::ColorChoice::Never
+}
+
 /// Ctrl-C and SIGTERM ask a training run to stop after its current step: it saves a checkpoint,
 /// records itself `interrupted` and exits with 130. A second Ctrl-C ends the process at once.
 fn catch_interrupts() {
@@ -42,9 +53,23 @@ fn catch_interrupts() {
     let flag = std::sync::Arc::clone(regimen_train::interrupt::flag());
     for signal in [SIGINT, SIGTERM] {
         // The conditional shutdown comes first: it exits only when the flag is already set.
-        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, std::sync::Arc::clone(&flag));
-        let _ = signal_hook::flag::register(signal, std::sync::Arc::clone(&flag));
+        let registered = signal_hook::flag::register_conditional_shutdown(signal, 130, std::sync::Arc::clone(&flag))
+            .and_then(|_| signal_hook::flag::register(signal, std::sync::Arc::clone(&flag)));
+        if let Err(error) = registered {
+            eprintln!(
+                "warning: could not catch signal {signal} ({error}); stopping with Ctrl-C will not save a checkpoint"
+            );
+        }
     }
+}
+
+/// Where runs are recorded: the store that `--store` names, with run folders beside it. The folder
+/// is made absolute, so the paths a run records (checkpoints, the final model) resolve from
+/// anywhere.
+fn recorder(store: &std::path::Path) -> anyhow::Result<Recorder> {
+    let opened = regimen_store::open(store)?;
+    let root = std::path::absolute(store).with_context(|| format!("cannot resolve {}", store.display()))?;
+    Ok(Recorder::new(root, Some(opened)))
 }
 
 /// The error and its causes on one line, each cause once: library errors already quote the
@@ -72,25 +97,26 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(target) => {
             let store = args.resume_store()?;
             eprintln!("resuming {target}");
-            resume(&store, target, &mut view).with_context(|| format!("could not resume `{target}`"))?
+            resume(&recorder(&store)?, target, &mut view).with_context(|| format!("could not resume `{target}`"))?
         }
         None => {
             let config = args.resolve()?;
+            let recorder = recorder(&config.store)?;
             eprintln!("{}", progress::describe_config(&config));
-            train(&config, &mut view).context("training failed")?
+            train(&config, &recorder, &mut view).context("training failed")?
         }
     };
     view.finish();
     if json {
-        println!("{}", serde_json::to_string_pretty(&json_summary(&summary))?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&json_summary(&summary))?))?;
     } else {
         eprintln!("{}", progress::summary_table(&summary));
         if !summary.diagnosis.is_empty() {
-            let report = regimen_train::check::Report::new(summary.diagnosis.clone());
+            let report = regimen_train::check::CheckReport::new(summary.diagnosis.clone());
             eprint!(
                 "\ndiagnosis (`regimen diagnose {}` shows it again with the evidence):\n{}",
                 summary.run_id,
-                report.render(interactive)
+                report.render(colors(&std::io::stderr()))
             );
         }
     }
@@ -103,7 +129,7 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
 
 /// The `--json` object: the run summary with the dataset reduced to what scripts rely on.
 fn json_summary(summary: &RunSummary) -> serde_json::Value {
-    let mut value = serde_json::to_value(summary).unwrap_or_default();
+    let mut value = serde_json::to_value(summary).expect("a run summary is always serializable to JSON");
     let d = &summary.dataset;
     value["dataset"] = serde_json::json!({
         "name": d.name,
@@ -123,24 +149,28 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         "last" => CheckpointChoice::Last,
         path => CheckpointChoice::File(path.into()),
     };
-    let evaluation = evaluate_run(&args.store, &args.run, &args.split, &checkpoint)
+    let evaluation = evaluate_run(&recorder(&args.store)?, &args.run, &args.split, &checkpoint)
         .with_context(|| format!("could not evaluate run `{}`", args.run))?;
+    for warning in &evaluation.skipped {
+        eprintln!("warning: {warning}");
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&evaluation)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&evaluation)?))?;
     } else {
-        println!(
-            "run {} · {} split ({} samples) · weights {}",
+        let mut text = format!(
+            "run {} · {} split ({} samples) · checkpoint {}\n",
             evaluation.run_id,
             evaluation.split,
             evaluation.samples,
             evaluation.checkpoint.display()
         );
         for (key, value) in &evaluation.metrics {
-            println!("  {key:<20} {value:.4}");
+            text.push_str(&format!("  {key:<20} {}\n", commands::metric_text(*value)));
         }
         if args.split == "test" {
-            println!("(recorded in the run: the test split has now been used)");
+            text.push_str("(recorded in the run: the test split has now been used)\n");
         }
+        emit(&text)?;
     }
     Ok(ExitCode::SUCCESS)
 }

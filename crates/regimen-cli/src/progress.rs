@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use regimen_train::run::RunSummary;
-use regimen_train::{EpochSummary, Observer, RunInfo, StepProgress, TrainConfig};
+use regimen_train::{EpochSummary, Observer, RunInfo, RunSummary, StepProgress, TrainConfig};
 
 /// Draws training progress on stderr.
 pub struct ProgressView {
@@ -43,7 +42,7 @@ impl Observer for ProgressView {
         eprintln!(
             "data {} · fingerprint {} · split seed {} · train/val/test {}/{}/{}{}",
             d.name,
-            &d.fingerprint[..16.min(d.fingerprint.len())],
+            regimen_data::short_fingerprint(&d.fingerprint),
             d.split_seed,
             d.sizes[0],
             d.sizes[1],
@@ -163,7 +162,7 @@ pub fn summary_table(summary: &RunSummary) -> String {
     let _ = writeln!(out, "  {:<22} {:>10} {:>10}", "metric", "best", "final");
     for (key, best) in &summary.best {
         let last = summary.r#final.get(key).copied().unwrap_or(f64::NAN);
-        let marker = if *key == summary.monitor { " ← monitored" } else { "" };
+        let marker = if *key == summary.monitor.metric { " ← monitored" } else { "" };
         let _ = writeln!(out, "  {key:<22} {best:>10.4} {last:>10.4}{marker}");
     }
     let _ = writeln!(out, "\nsaved in {}", summary.run_dir.display());

@@ -220,7 +220,7 @@ fn a_full_disk_during_a_checkpoint_write_fails_clearly_and_keeps_the_previous_ch
     // checkpoint's optimizer state.
     let out = regimen_with_fault(&with_store(RUN, store.path()), Some("disk-full:6"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "an error exits with 1: {stderr}");
     assert!(stderr.contains("No space left on device") && stderr.contains("optimizer.bpk"), "{stderr}");
     let run_dir = only_run_dir(store.path());
     let checkpoints: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
@@ -296,11 +296,22 @@ fn a_killed_run_is_marked_crashed_and_keeps_everything_flushed_before_the_kill()
     assert!(points.iter().any(|(key, step, _)| key == "train.loss_step" && *step == 18), "{points:?}");
     assert!(points.iter().any(|(key, step, _)| key == "val.acc" && *step == 15), "the first epoch end is stored");
 
-    // The store notices the silence once the heartbeat is stale (30 s).
-    std::thread::sleep(std::time::Duration::from_secs(32));
-    let runs = regimen_json(&["runs", "--store", store_arg, "--json"]);
+    // The store notices the silence once the heartbeat is stale (30 s by default; 0 s here, so the
+    // test need not wait).
+    let out = Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args(["runs", "--store", store_arg, "--json"])
+        .env_remove("REGIMEN_STORE")
+        .env("REGIMEN_STALE_AFTER", "0")
+        .output()
+        .unwrap();
+    let runs: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(runs[0]["status"], "crashed", "{runs}");
     assert_eq!(series(store.path(), &run_id), points, "nothing was lost or changed");
+
+    // A killed run can be evaluated: its checkpoints carry everything, no summary is needed.
+    let evaluation = regimen_json(&["eval", &run_id, "--split", "val", "--store", store_arg, "--json"]);
+    assert!(evaluation["metrics"]["val.acc"].as_f64().is_some(), "{evaluation}");
+    assert_eq!(evaluation["skipped"], serde_json::json!([]), "{evaluation}");
     let resumed = regimen(&["train", "--resume", &run_id, "--store", store_arg]);
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     let runs = regimen_json(&["runs", "--store", store_arg, "--json"]);
@@ -313,23 +324,26 @@ fn ctrl_c_saves_a_checkpoint_records_the_run_interrupted_and_resume_continues_it
     let mut args = with_store(RUN, store.path());
     let epochs = args.iter().position(|a| a == "--epochs").unwrap() + 1;
     args[epochs] = "400".to_string();
-    let mut child =
-        Command::new(env!("CARGO_BIN_EXE_regimen")).args(&args).env_remove("REGIMEN_STORE").spawn().unwrap();
-    // Wait until training is under way (a checkpoint exists), then press Ctrl-C.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let started = std::fs::read_dir(store.path().join("runs")).ok().and_then(|mut d| d.next()).is_some_and(|dir| {
-            std::fs::read_dir(dir.unwrap().path().join("checkpoints")).is_ok_and(|mut c| c.next().is_some())
-        });
-        if started {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the run never saved a checkpoint");
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args(&args)
+        .env_remove("REGIMEN_STORE")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training is under way: the first epoch line on stderr comes after the epoch's
+    // checkpoint is saved. Then press Ctrl-C.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("epoch") {
+        line.clear();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(read > 0, "the run ended before its first epoch");
     }
+    let drain = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
     let status = child.wait().unwrap();
+    drain.join().unwrap().unwrap();
     assert_eq!(status.code(), Some(130), "an interrupted run exits with 130");
     let store_arg = store.path().to_str().unwrap();
     let runs = regimen_json(&["runs", "--store", store_arg, "--json"]);
@@ -339,4 +353,51 @@ fn ctrl_c_saves_a_checkpoint_records_the_run_interrupted_and_resume_continues_it
         serde_json::from_str(&std::fs::read_to_string(newest_checkpoint(&run_dir).join("state.json")).unwrap())
             .unwrap();
     assert!(state["step"].as_u64().unwrap() < 400 * 15, "stopped early: {}", state["step"]);
+}
+
+#[test]
+fn eval_names_a_damaged_best_checkpoint_and_the_one_it_used_instead() {
+    let store = tempfile::tempdir().unwrap();
+    let store_arg = store.path().to_str().unwrap();
+    let summary = regimen_json(&[
+        "train",
+        "--dataset",
+        "spirals",
+        "--dataset-size",
+        "300",
+        "--model",
+        "mlp",
+        "--hidden",
+        "16",
+        "--epochs",
+        "3",
+        "--keep-top-k",
+        "3",
+        "--store",
+        store_arg,
+        "--json",
+    ]);
+    let best = PathBuf::from(summary["checkpoints"]["best"].as_str().unwrap());
+    let run_id = summary["run_id"].as_str().unwrap();
+    let weights = best.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&weights, bytes).unwrap();
+
+    let out = regimen(&["eval", run_id, "--split", "val", "--checkpoint", "best", "--store", store_arg, "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let evaluation: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let used = evaluation["checkpoint"].as_str().unwrap();
+    assert_ne!(used, best.to_str().unwrap(), "the damaged checkpoint is not used");
+    let best_name = best.file_name().unwrap().to_str().unwrap();
+    assert!(stderr.contains(best_name) && stderr.contains("damaged") && stderr.contains(used), "{stderr}");
+    let warning = evaluation["skipped"][0].as_str().unwrap();
+    assert!(warning.contains(best_name) && warning.contains(used), "{warning}");
+
+    // The evaluation is recorded in the run, warning included.
+    let shown = regimen(&["show", run_id, "--store", store_arg]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("is damaged"), "{text}");
 }

@@ -209,3 +209,106 @@ fn note_edit_opens_the_editor_and_keeps_the_draft_when_the_editor_fails() {
     let both = regimen(&["note", run, "text", "--edit", "--store", &store_arg]);
     assert!(!both.status.success() && String::from_utf8_lossy(&both.stderr).contains("cannot be used with"));
 }
+
+/// Trains a run that monitors `val.loss` with an explicit mode into `store`.
+fn train_monitoring_loss(store: &str, lr: &str) -> Value {
+    regimen_json(&[
+        "train",
+        "--dataset",
+        "spirals",
+        "--dataset-size",
+        "300",
+        "--model",
+        "mlp",
+        "--hidden",
+        "16",
+        "--epochs",
+        "4",
+        "--lr",
+        lr,
+        "--monitor",
+        "val.loss",
+        "--monitor-mode",
+        "min",
+        "--keep-top-k",
+        "4",
+        "--store",
+        store,
+        "--json",
+    ])
+}
+
+#[test]
+fn every_reader_reports_the_same_best_value_and_epoch_of_the_monitored_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().display().to_string();
+    let summary = train_monitoring_loss(&store, "0.03");
+    let other = train_monitoring_loss(&store, "0.001");
+    let run = summary["run_id"].as_str().unwrap();
+    let best = summary["best_at"]["val.loss"]["value"].as_f64().unwrap();
+    let epoch = summary["best_at"]["val.loss"]["epoch"].as_u64().unwrap();
+    assert_eq!(summary["best"]["val.loss"].as_f64(), Some(best));
+    assert_eq!(summary["monitor"], serde_json::json!({"metric": "val.loss", "mode": "min"}));
+
+    // `regimen runs`.
+    let list = regimen_json(&["runs", "--store", &store, "--json"]);
+    let row = list.as_array().unwrap().iter().find(|r| r["run_id"] == run).unwrap();
+    assert_eq!(row["monitor"], summary["monitor"]);
+    assert_eq!(row["metrics"]["val.loss"]["best"].as_f64(), Some(best));
+    assert_eq!(row["metrics"]["val.loss"]["best_epoch"].as_u64(), Some(epoch));
+
+    // `regimen show`.
+    let shown = regimen_text(&["show", run, "--store", &store]);
+    let expected = format!("best {:.4} at epoch {epoch}", best);
+    assert!(shown.contains(&expected), "`{expected}` not in:\n{shown}");
+
+    // `regimen compare`.
+    let other_id = other["run_id"].as_str().unwrap();
+    let compared = regimen_json(&["compare", run, other_id, "--store", &store, "--json"]);
+    assert_eq!(compared["metric"], "val.loss");
+    assert_eq!(compared["metrics"]["val.loss"][0].as_f64(), Some(best));
+    assert_eq!(compared["best_epochs"]["val.loss"][0].as_u64(), Some(epoch));
+    let other_best = other["best"]["val.loss"].as_f64().unwrap();
+    let winner = if best <= other_best { run } else { other_id };
+    assert_eq!(compared["winner"], winner, "the lower val.loss wins");
+
+    // `regimen diagnose`.
+    let out = regimen(&["diagnose", run, "--store", &store, "--json"]);
+    let diagnosed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(diagnosed["monitor"]["best"].as_f64(), Some(best), "{diagnosed}");
+    assert_eq!(diagnosed["monitor"]["best_epoch"].as_u64(), Some(epoch));
+    let overfitting = diagnosed["checks"].as_array().unwrap().iter().find(|c| c["name"] == "overfitting").unwrap();
+    if let Some(seen) = overfitting["measured"]["best_epoch"].as_u64() {
+        assert_eq!(seen, epoch, "the verdict sees the same best epoch: {overfitting}");
+    }
+
+    // The best checkpoint's name carries the same epoch and value.
+    let checkpoint = summary["checkpoints"]["best"].as_str().unwrap();
+    let name = Path::new(checkpoint).file_name().unwrap().to_str().unwrap();
+    assert!(name.contains(&format!("-ep{epoch}-")) && name.ends_with(&format!("valloss{best:.4}")), "{name}");
+}
+
+#[test]
+fn a_store_url_this_build_cannot_open_is_a_clear_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args([
+            "train",
+            "--dataset",
+            "spirals",
+            "--dataset-size",
+            "200",
+            "--epochs",
+            "1",
+            "--store",
+            "postgres://host/db",
+        ])
+        .current_dir(dir.path())
+        .env_remove("REGIMEN_STORE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no `postgres` backend"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no folder named after the scheme");
+}

@@ -57,9 +57,11 @@ fn small_cnn_run_reports_json_saves_checkpoints_and_evaluates_test_explicitly() 
     assert_eq!(eval["split"], "test");
     assert_eq!(eval["samples"], sizes["test"]);
     assert!(eval["metrics"]["test.acc"].as_f64().unwrap() >= 0.0);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["test_evaluations"].as_array().unwrap().len(), 1, "test use is recorded");
+    let shown = regimen(&["show", run_id, "--store", &store_arg]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("on the test split"), "test use is recorded in the run: {text}");
+    let events = std::fs::read_to_string(run_dir.join("events.jsonl")).unwrap();
+    assert!(events.contains("\"split\":\"test\""), "and in its log");
 }
 
 /// Per-epoch metrics of a run: every scalar event except timings, as (key, step, value bits).
@@ -208,7 +210,8 @@ fn csv_regression_reports_r2() {
         &extra,
     ));
     assert!(json["final"]["val.r2"].is_number(), "{json}");
-    assert_eq!(json["monitor"], "val.loss");
+    assert_eq!(json["monitor"]["metric"], "val.loss");
+    assert_eq!(json["monitor"]["mode"], "min");
 }
 
 #[test]

@@ -92,41 +92,16 @@ pub enum DataError {
 
     /// A feature cell of a CSV row is empty or not a number.
     #[error(
-        "{}: line {line}, column {column} (`{name}`): {}. Feature columns must be numeric: encode categories as numbers, fill in missing values, or choose this column as the label with --label {name}.",
-        path.display(),
-        describe_cell(value)
+        "{0}. Feature columns must be numeric: encode categories as numbers, fill in missing values, or choose this column as the label with --label {name}.",
+        name = .0.name
     )]
-    CsvNotNumeric {
-        /// The CSV file.
-        path: PathBuf,
-        /// The 1-based line of the row.
-        line: u64,
-        /// The 1-based column.
-        column: usize,
-        /// The column's header name.
-        name: String,
-        /// The cell as written in the file.
-        value: String,
-    },
+    CsvNotNumeric(CsvCell),
 
     /// A regression label is empty or not a number.
     #[error(
-        "{}: line {line}, column {column} (`{name}`): {}, but a regression label must be a number. Pass --task classification to treat the labels as class names.",
-        path.display(),
-        describe_cell(value)
+        "{0}, but a regression label must be a number. Pass --task classification to treat the labels as class names."
     )]
-    CsvLabelNotNumeric {
-        /// The CSV file.
-        path: PathBuf,
-        /// The 1-based line of the row.
-        line: u64,
-        /// The 1-based column of the label.
-        column: usize,
-        /// The label column's header name.
-        name: String,
-        /// The cell as written in the file.
-        value: String,
-    },
+    CsvLabelNotNumeric(CsvCell),
 
     /// The CSV file has no column left for features once the label column is taken.
     #[error(
@@ -413,6 +388,29 @@ fn at_position(position: Option<Position>) -> String {
     position.map(|p| format!(": {p}")).unwrap_or_default()
 }
 
+/// One cell of a CSV file, for the errors that name it: shown as
+/// ``data.csv: line 7, column 2 (`x`): `abc` is not a number``.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvCell {
+    /// The CSV file.
+    pub path: PathBuf,
+    /// The 1-based line of the row, as the file counts its lines.
+    pub line: u64,
+    /// The 1-based column.
+    pub column: usize,
+    /// The column's header name.
+    pub name: String,
+    /// The cell as written in the file.
+    pub value: String,
+}
+
+impl std::fmt::Display for CsvCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (path, line, column, name) = (self.path.display(), self.line, self.column, &self.name);
+        write!(f, "{path}: line {line}, column {column} (`{name}`): {}", describe_cell(&self.value))
+    }
+}
+
 fn describe_cell(value: &str) -> String {
     if value.is_empty() { "the cell is empty".to_owned() } else { format!("`{value}` is not a number") }
 }
@@ -450,23 +448,23 @@ mod tests {
 
     #[test]
     fn messages_are_sentences_with_context() {
-        let e = DataError::CsvNotNumeric {
+        let e = DataError::CsvNotNumeric(CsvCell {
             path: "d.csv".into(),
             line: 3,
             column: 2,
             name: "age".into(),
             value: "old".into(),
-        };
+        });
         let m = e.to_string();
         assert!(m.contains("d.csv: line 3, column 2 (`age`): `old` is not a number"), "{m}");
         assert!(m.ends_with('.'));
-        let empty = DataError::CsvNotNumeric {
+        let empty = DataError::CsvNotNumeric(CsvCell {
             path: "d.csv".into(),
             line: 3,
             column: 2,
             name: "age".into(),
             value: String::new(),
-        };
+        });
         assert!(empty.to_string().contains("the cell is empty"));
     }
 

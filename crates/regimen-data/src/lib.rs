@@ -33,10 +33,11 @@ mod types;
 
 pub use augment::{Augment, augment_into};
 pub use batch::{BatchBuilder, BatchTargets, epoch_order};
-pub use error::{DataError, Position};
+pub use error::{CsvCell, DataError, Position};
 pub use generated::{BUILTIN_DATASETS, builtin};
 pub use load::{Format, LoadOptions, TaskKind, detect_format, load, open};
 pub use normalize::{NormAxis, Normalization};
-pub use prepare::{PreparedData, prepare};
+pub use prepare::{PreparedData, prepare, short_fingerprint};
+pub use rng::{SplitMix64, mix64};
 pub use split::{DatasetIdentity, SplitIndices, SplitName, SplitSpec, auto_fraction, fingerprint, split_indices};
 pub use types::*;

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::Samples;
+use crate::types::{Layout, Samples};
 
 /// Standard deviations below this are treated as constant features and left unscaled.
 const MIN_STD: f64 = 1e-6;
@@ -34,34 +34,32 @@ pub struct Normalization {
 }
 
 impl Normalization {
-    /// Fits the statistics on `samples` (the train split): per channel when the sample shape has
-    /// three dimensions, else per feature value. An empty set gives mean 0 and std 1.
+    /// Fits the statistics on `samples` (the train split): per channel when the samples are images
+    /// (see [`Layout`]), else per feature value. An empty set gives mean 0 and std 1.
+    ///
+    /// The variance is the mean squared deviation from the mean, summed in a second pass over the
+    /// values. The one-pass `E[x²] − E[x]²` subtracts two nearly equal numbers when the values sit
+    /// far from zero compared with their spread (1e8 ± 16 leaves only rounding error), and reading
+    /// the split twice is cheap next to training on it.
     pub fn fit(samples: &Samples) -> Normalization {
-        let (per, groups, group_len) = layout(&samples.shape);
-        let mut sum = vec![0.0f64; groups];
-        let mut sum_sq = vec![0.0f64; groups];
-        let len = samples.sample_len();
-        if len > 0 && group_len > 0 {
-            for row in samples.features.chunks_exact(len) {
-                for (g, values) in row.chunks_exact(group_len).enumerate() {
-                    for &v in values {
-                        sum[g] += f64::from(v);
-                        sum_sq[g] += f64::from(v) * f64::from(v);
-                    }
-                }
-            }
-        }
+        let (per, groups, group_len) = grouping(samples.layout());
         let count = (samples.len() * group_len) as f64;
-        let mut mean = Vec::with_capacity(groups);
-        let mut std = Vec::with_capacity(groups);
-        for (s, sq) in sum.iter().zip(&sum_sq) {
-            let m = if count > 0.0 { s / count } else { 0.0 };
-            let variance = if count > 0.0 { (sq / count - m * m).max(0.0) } else { 0.0 };
-            let sd = variance.sqrt();
-            mean.push(m as f32);
-            std.push(if sd < MIN_STD { 1.0 } else { sd as f32 });
-        }
-        Normalization { mean, std, per }
+        let mut sum = vec![0.0f64; groups];
+        for_each_value(samples, group_len, |g, v| sum[g] += f64::from(v));
+        let mean: Vec<f64> = sum.iter().map(|s| if count > 0.0 { s / count } else { 0.0 }).collect();
+        let mut squared_deviations = vec![0.0f64; groups];
+        for_each_value(samples, group_len, |g, v| {
+            let deviation = f64::from(v) - mean[g];
+            squared_deviations[g] += deviation * deviation;
+        });
+        let std = squared_deviations
+            .iter()
+            .map(|sq| {
+                let sd = if count > 0.0 { (sq / count).sqrt() } else { 0.0 };
+                if sd < MIN_STD { 1.0 } else { sd as f32 }
+            })
+            .collect();
+        Normalization { mean: mean.iter().map(|&m| m as f32).collect(), std, per }
     }
 
     /// Normalizes `samples` in place.
@@ -70,7 +68,7 @@ impl Normalization {
     ///
     /// When `samples` does not have the layout this was fitted on (a bug in the caller).
     pub fn apply(&self, samples: &mut Samples) {
-        let (per, groups, group_len) = layout(&samples.shape);
+        let (per, groups, group_len) = grouping(samples.layout());
         assert!(per == self.per && groups == self.mean.len(), "normalization fitted on another shape");
         let len = samples.sample_len();
         if len == 0 || group_len == 0 {
@@ -86,15 +84,28 @@ impl Normalization {
     }
 }
 
+/// Calls `visit(group, value)` for every value of `samples`, in storage order, where `group` is the
+/// statistic the value belongs to and every `group_len` consecutive values share one.
+fn for_each_value(samples: &Samples, group_len: usize, mut visit: impl FnMut(usize, f32)) {
+    let len = samples.sample_len();
+    if len == 0 || group_len == 0 {
+        return;
+    }
+    for row in samples.features.chunks_exact(len) {
+        for (g, values) in row.chunks_exact(group_len).enumerate() {
+            for &v in values {
+                visit(g, v);
+            }
+        }
+    }
+}
+
 /// The axis, number of statistics and number of consecutive values sharing one statistic.
 ///
 /// For columns every value has its own statistic, so a row is `groups` runs of length 1.
-fn layout(shape: &[usize]) -> (NormAxis, usize, usize) {
-    if let [channels, height, width] = *shape {
-        (NormAxis::Channel, channels, height * width)
-    } else {
-        (NormAxis::Column, shape.iter().product(), 1)
-    }
+fn grouping(layout: Layout) -> (NormAxis, usize, usize) {
+    let per = if layout.is_image() { NormAxis::Channel } else { NormAxis::Column };
+    (per, layout.groups(), layout.group_len())
 }
 
 #[cfg(test)]
@@ -131,6 +142,21 @@ mod tests {
         let mean: f32 = [s.features[0], s.features[1], s.features[4], s.features[5]].iter().sum::<f32>() / 4.0;
         assert!(mean.abs() < 1e-6);
         assert_eq!(&s.features[2..4], &[0.0, 0.0]);
+    }
+
+    #[test]
+    fn large_offsets_keep_their_spread() {
+        // Values 1e8 + {-16, -8, 0, 8, 16} (f32 steps by 8 there), std √128: the sum of squares is
+        // near 1e20, so `E[x²] - E[x]²` would be left with nothing but rounding error.
+        let n = 10_000;
+        let features: Vec<f32> = (0..n).map(|i| 1.0e8 + 8.0 * ((i % 5) as f32 - 2.0)).collect();
+        let mut s = Samples { shape: vec![1], features, targets: Targets::Values(vec![0.0; n]) };
+        let fitted = Normalization::fit(&s);
+        assert_eq!(fitted.mean, vec![1.0e8]);
+        assert_eq!(fitted.std, vec![128.0f32.sqrt()]);
+        fitted.apply(&mut s);
+        let expected = [-2.0, -1.0, 0.0, 1.0, 2.0].map(|k: f32| k * 8.0 / 128.0f32.sqrt());
+        assert_eq!(&s.features[..5], &expected);
     }
 
     #[test]

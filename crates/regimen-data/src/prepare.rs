@@ -28,6 +28,12 @@ pub struct PreparedData {
     pub normalization: Option<Normalization>,
 }
 
+/// The short form of a dataset fingerprint shown in names and messages: its first four hex digits,
+/// the one length used everywhere (a full fingerprint is 64).
+pub fn short_fingerprint(fingerprint: &str) -> &str {
+    fingerprint.get(..4).unwrap_or(fingerprint)
+}
+
 /// Splits `source` as `split` asks with `split_seed`, then, when `normalize` is set, fits a
 /// normalization on the train split and applies it to all three.
 pub fn prepare(source: Source, split: &SplitSpec, split_seed: u64, normalize: bool) -> Result<PreparedData, DataError> {
@@ -48,7 +54,7 @@ pub fn prepare(source: Source, split: &SplitSpec, split_seed: u64, normalize: bo
     }
     let identity = DatasetIdentity {
         name: source.name,
-        short_id: fingerprint[..4].to_owned(),
+        short_id: short_fingerprint(&fingerprint).to_owned(),
         fingerprint,
         split_seed,
         fractions: indices.fractions,

@@ -76,6 +76,11 @@ impl Samples {
         self.shape.iter().product()
     }
 
+    /// Whether a sample is an image or a table row; see [`Layout`].
+    pub fn layout(&self) -> Layout {
+        Layout::of(&self.shape)
+    }
+
     /// The features of sample `i`.
     ///
     /// # Panics
@@ -102,6 +107,63 @@ impl Samples {
             Targets::Values(v) => Targets::Values(indices.iter().map(|&i| v[i]).collect()),
         };
         Samples { shape: self.shape.clone(), features, targets }
+    }
+}
+
+/// How the values of one sample are laid out: an image or a table row.
+///
+/// A sample of shape `[channels, height, width]` is an image stored channel-major, anything else a
+/// table row of independent columns. Normalization (per channel or per column), augmentation (only
+/// images are flipped, cropped and rotated), the data checks and the convolutional models all ask
+/// this one type, so they cannot disagree about what is an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// `[channels, height, width]`, channel-major: each channel is a `height × width` plane.
+    Image {
+        /// Number of channels.
+        channels: usize,
+        /// Height in pixels.
+        height: usize,
+        /// Width in pixels.
+        width: usize,
+    },
+    /// A row of independent values, one per column (the product of the shape's dimensions).
+    Table {
+        /// Number of columns.
+        columns: usize,
+    },
+}
+
+impl Layout {
+    /// The layout of samples of `shape`.
+    pub fn of(shape: &[usize]) -> Layout {
+        match *shape {
+            [channels, height, width] => Layout::Image { channels, height, width },
+            _ => Layout::Table { columns: shape.iter().product() },
+        }
+    }
+
+    /// True for images.
+    pub fn is_image(&self) -> bool {
+        matches!(self, Layout::Image { .. })
+    }
+
+    /// Number of groups of values that share statistics such as normalization's mean and std:
+    /// channels for images, columns for tables.
+    pub fn groups(&self) -> usize {
+        match *self {
+            Layout::Image { channels, .. } => channels,
+            Layout::Table { columns } => columns,
+        }
+    }
+
+    /// Number of consecutive values of a sample in one group: a channel's `height × width` pixels,
+    /// or 1 for a column.
+    pub fn group_len(&self) -> usize {
+        match *self {
+            Layout::Image { height, width, .. } => height * width,
+            Layout::Table { .. } => 1,
+        }
     }
 }
 
@@ -148,6 +210,18 @@ mod tests {
         let values = Samples { targets: Targets::Values(vec![0.5, 1.5, 2.5]), ..samples() };
         assert_eq!(values.subset(&[1]).targets, Targets::Values(vec![1.5]));
         assert!(samples().subset(&[]).is_empty());
+    }
+
+    #[test]
+    fn three_dimensional_shapes_are_images() {
+        let image = Layout::of(&[3, 4, 5]);
+        assert_eq!(image, Layout::Image { channels: 3, height: 4, width: 5 });
+        assert_eq!((image.is_image(), image.groups(), image.group_len()), (true, 3, 20));
+        let table = samples().layout();
+        assert_eq!(table, Layout::Table { columns: 2 });
+        assert_eq!((table.is_image(), table.groups(), table.group_len()), (false, 2, 1));
+        assert_eq!(Layout::of(&[2, 3]), Layout::Table { columns: 6 }, "two-dimensional samples are tables");
+        assert_eq!(Layout::of(&[1, 2, 3, 4]), Layout::Table { columns: 24 });
     }
 
     #[test]

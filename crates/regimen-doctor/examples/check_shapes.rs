@@ -7,7 +7,7 @@ use std::error::Error;
 use std::time::Instant;
 
 use regimen_data::{Augment, BatchBuilder, BatchTargets, Normalization, SplitSpec, builtin, epoch_order, prepare};
-use regimen_doctor::{Check, Report, Splits, balance, constant, data_checks, duplicates, finite, grid, scale};
+use regimen_doctor::{Check, CheckReport, Splits, balance, constant, data_checks, duplicates, finite, grid, scale};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     timed("constant", &|| vec![constant::constant_features(&splits)]);
     timed("scale", &|| vec![scale::input_scale(&splits, &seen)]);
     timed("duplicates", &|| duplicates::duplicate_checks(&splits));
-    let mut report = Report::new(timed("all data checks", &|| data_checks(&splits, &seen)));
+    let mut report = CheckReport::new(timed("all data checks", &|| data_checks(&splits, &seen)));
 
     let order = epoch_order(42, 0, seen.len());
     let augment = Augment { hflip: true, crop_padding: 2, rotate_degrees: 10.0, noise_std: 0.0 };

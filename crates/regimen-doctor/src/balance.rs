@@ -14,7 +14,7 @@
 use serde_json::{Value, json};
 
 use crate::finite::mean_std;
-use crate::stats::{capitalize, class_name, fmt_count, fmt_num, num, pct};
+use crate::format::{capitalize, class_name, fmt_count, fmt_num, num, pct};
 use crate::{Check, CheckStatus, Splits};
 use regimen_data::{Samples, SplitName, Targets, Task};
 

@@ -16,7 +16,8 @@
 //! Boyer–Moore majority voting proposes a candidate per feature, a second pass counts it. This is
 //! exact for any value held by more than half the rows, which covers the 99.9% threshold.
 
-use crate::stats::{Layout, first, fmt_count, fmt_list, num, pct, rows};
+use crate::format::{first, fmt_count, fmt_list, num, pct};
+use crate::stats::{LayoutText, rows};
 use crate::{Check, CheckStatus, Splits};
 
 /// Share of train rows holding a column's most frequent value at or above which a non-constant
@@ -94,7 +95,7 @@ fn profile(samples: &regimen_data::Samples) -> Profile {
 /// and the first few indices (0-based).
 pub fn constant_features(splits: &Splits<'_>) -> Check {
     let train = splits.train;
-    let layout = Layout::of(&train.shape);
+    let layout = train.layout();
     let d = train.sample_len();
     let Profile { constant, near_constant, rows: n } = profile(train);
     let near_indices: Vec<usize> = near_constant.iter().map(|(j, _)| *j).collect();

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::Check;
 use crate::CheckStatus;
-use crate::stats::{fmt_num, num, pct};
+use crate::format::{fmt_num, num, pct};
 
 /// One evaluation of a metric: `(step, epoch, value)`.
 pub type Point = (u64, u64, f64);
@@ -38,21 +38,13 @@ pub type Point = (u64, u64, f64);
 /// evaluation, in any order (they are sorted by step here).
 pub type MetricSeries = BTreeMap<String, Vec<Point>>;
 
-/// What the run predicts, which fixes its trivial baseline.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum TaskInfo {
-    /// `classes` classes; `majority_share` is the train share of the most frequent class when
-    /// known (always answering it scores that accuracy), otherwise chance `1/classes` is the
-    /// baseline.
-    Classification {
-        /// Number of classes.
-        classes: usize,
-        /// Share of the largest class in the train split, in `[0, 1]`.
-        majority_share: Option<f64>,
-    },
-    /// One real value per sample; the trivial baseline predicts the train mean (`R² = 0`).
-    Regression,
-}
+pub use regimen_metrics::TaskInfo;
+
+/// The report kind under which a run records its predictions on a fixed validation batch, epoch
+/// by epoch.
+pub const PREDICTIONS_REPORT: &str = "predictions";
+/// The report kind under which a run records the verdict at its end.
+pub const DIAGNOSIS_REPORT: &str = "diagnosis";
 
 /// The thresholds of the verdicts; [`Default`] gives the recipe's.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -207,7 +199,7 @@ fn baseline(task: &TaskInfo) -> (f64, String) {
                 _ => (1.0 - chance, format!("chance ({} accuracy for {classes} classes)", pct(chance))),
             }
         }
-        TaskInfo::Regression => (1.0, "predicting the mean (R² 0)".into()),
+        TaskInfo::Regression { .. } => (1.0, "predicting the mean (R² 0)".into()),
     }
 }
 
@@ -215,7 +207,7 @@ fn baseline(task: &TaskInfo) -> (f64, String) {
 fn error_name(task: &TaskInfo) -> &'static str {
     match task {
         TaskInfo::Classification { .. } => "error",
-        TaskInfo::Regression => "unexplained variance (1 - R²)",
+        TaskInfo::Regression { .. } => "unexplained variance (1 - R²)",
     }
 }
 
@@ -356,7 +348,7 @@ fn overfitting(series: &Sorted, options: &DiagnoseOptions) -> Check {
         return missing("overfitting", "a training loss (train.loss, train_eval.loss or train.loss_step)", series);
     };
     let k = options.overfit_evals.max(1);
-    let best = val.iter().enumerate().min_by(|a, b| a.1.2.total_cmp(&b.1.2)).map_or(0, |(i, _)| i);
+    let best = regimen_metrics::best(val.iter().map(|p| p.2), regimen_metrics::Mode::Min).map_or(0, |(i, _)| i);
     let (best_step, best_epoch, best_value) = val[best];
     let (last_step, last_epoch, last_value) = val[val.len() - 1];
     let since = val.len() - 1 - best;
@@ -602,13 +594,16 @@ mod tests {
             ("train.loss", &[0.7, 0.3, 0.03]),
             ("val.loss", &[0.7, 0.4, 0.2]),
         ]);
-        let checks = diagnose(&metrics, &TaskInfo::Regression, &DiagnoseOptions::default());
+        let checks = diagnose(&metrics, &TaskInfo::Regression { target_variance: None }, &DiagnoseOptions::default());
         assert_eq!(find(&checks, "underfitting").status, CheckStatus::Pass);
         let bv = find(&checks, "bias_variance");
         assert_eq!(bv.measured["high_variance"], true);
         assert!(bv.message.contains("unexplained variance"), "{}", bv.message);
         let flat = run(&[("train.r2", &[0.01, 0.02])]);
-        assert_eq!(underfitting(&Sorted::new(&flat), &TaskInfo::Regression).status, CheckStatus::Fail);
+        assert_eq!(
+            underfitting(&Sorted::new(&flat), &TaskInfo::Regression { target_variance: None }).status,
+            CheckStatus::Fail
+        );
     }
 
     #[test]

@@ -36,9 +36,10 @@
 
 use serde_json::{Value, json};
 
-use crate::stats::{Layout, class_name, fmt_count, fmt_num, num, pct, stats};
+use crate::format::{class_name, fmt_count, fmt_num, num, pct};
+use crate::stats::stats;
 use crate::{Check, Splits};
-use regimen_data::{Samples, SplitName, Targets, Task};
+use regimen_data::{Layout, Samples, SplitMix64, SplitName, Targets, Task, mix64};
 
 /// Fraction of a split made of copies of other rows of the same split above which it gets a WARN
 /// (`duplicates`, and `near_duplicates` for near-copies). A few copies in a large dataset are
@@ -478,13 +479,6 @@ fn conflicts_check(rows: &AllRows<'_>, group: &[u32], order: &[u32]) -> Check {
     if classification { check.with("unavoidable_errors", unavoidable) } else { check }
 }
 
-/// A 64-bit mixer (the splitmix64 finalizer).
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Union-find over row indices; the root of a set is its smallest index.
 struct UnionFind {
     parent: Vec<u32>,
@@ -618,11 +612,7 @@ fn near_groups(rows: &AllRows<'_>, exact: &[u32], sketch: &Sketch, inv_std: &[f3
     for (g, &first) in exact.iter().enumerate().take(n) {
         sets.union(first, g as u32);
     }
-    let mut state = BAND_SEED;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix(state)
-    };
+    let mut stream = SplitMix64::new(BAND_SEED);
     // The bound on the sum of squares that `close` allows, with a little slack for rounding.
     let limit = (NEAR_DUPLICATE_MAX_RMS * NEAR_DUPLICATE_MAX_RMS * rows.len as f64 * 1.001) as f32;
     let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(n);
@@ -632,19 +622,21 @@ fn near_groups(rows: &AllRows<'_>, exact: &[u32], sketch: &Sketch, inv_std: &[f3
         let mut dims: Vec<usize> = (0..sketch.dims).collect();
         let k = BAND_DIMS.min(sketch.dims);
         for i in 0..k {
-            let j = i + (next() % (sketch.dims - i) as u64) as usize;
+            let j = i + (stream.next_u64() % (sketch.dims - i) as u64) as usize;
             dims.swap(i, j);
         }
-        let chosen: Vec<(usize, f32, f32)> =
-            dims[..k].iter().map(|&d| (d, sketch.inv_step[d], (next() >> 40) as f32 / (1u64 << 24) as f32)).collect();
+        let chosen: Vec<(usize, f32, f32)> = dims[..k]
+            .iter()
+            .map(|&d| (d, sketch.inv_step[d], (stream.next_u64() >> 40) as f32 / (1u64 << 24) as f32))
+            .collect();
         keyed.clear();
         keyed.extend((0..n).map(|g| {
             let s = sketch.row(rows, g);
-            let mut h = mix(band as u64 ^ BAND_SEED);
+            let mut h = mix64(band as u64 ^ BAND_SEED);
             for &(d, inv, offset) in &chosen {
                 let q = (s[d] * inv + offset).floor();
                 let q = if q.is_finite() { q as i64 } else { i64::MIN };
-                h = mix(h ^ q as u64);
+                h = mix64(h ^ q as u64);
             }
             (h, g as u32)
         }));
@@ -685,7 +677,7 @@ fn near_groups(rows: &AllRows<'_>, exact: &[u32], sketch: &Sketch, inv_std: &[f3
 }
 
 fn near_check(splits: &Splits<'_>, rows: &AllRows<'_>, exact: &[u32], exact_groups: &Groups) -> Check {
-    let layout = Layout::of(&splits.train.shape);
+    let layout = splits.train.layout();
     let train_stats = stats(splits.train);
     let sketch = Sketch::new(rows, layout, &train_stats.std);
     if sketch.dims < NEAR_DUPLICATE_MIN_FEATURES || rows.n() == 0 {

@@ -7,9 +7,11 @@
 
 use serde_json::json;
 
-use crate::stats::{Layout, fmt_count, fmt_num, num, rows};
+use crate::format::{fmt_count, fmt_num, num};
+use crate::stats::{LayoutText, rows};
 use crate::{Check, Splits};
 use regimen_data::{Samples, Targets, Task};
+use regimen_metrics::Moments;
 
 /// Regression targets whose train mean or standard deviation exceeds this in absolute value get a
 /// WARN: with targets in the thousands a mean-squared-error loss starts in the millions, its
@@ -53,7 +55,7 @@ fn scan(samples: &Samples) -> Found {
 /// `finite_features`: FAIL when any feature of any split is NaN or infinite, naming the first one
 /// (split, sample and feature index, all 0-based); PASS otherwise.
 pub fn finite_features(splits: &Splits<'_>) -> Check {
-    let layout = Layout::of(&splits.train.shape);
+    let layout = splits.train.layout();
     let (mut nan, mut inf, mut affected) = (json!({}), json!({}), json!({}));
     let (mut total_nan, mut total_inf, mut total_rows, mut total_values, mut total_samples) = (0, 0, 0, 0, 0);
     let mut first = None;
@@ -186,14 +188,8 @@ fn value_targets(splits: &Splits<'_>) -> Check {
 
 /// Mean and population standard deviation of the finite values.
 pub(crate) fn mean_std(values: &[f32]) -> (f64, f64) {
-    let finite: Vec<f64> = values.iter().filter(|v| v.is_finite()).map(|&v| f64::from(v)).collect();
-    if finite.is_empty() {
-        return (0.0, 0.0);
-    }
-    let n = finite.len() as f64;
-    let mean = finite.iter().sum::<f64>() / n;
-    let variance = finite.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-    (mean, variance.sqrt())
+    let moments = Moments::of(values.iter().filter(|v| v.is_finite()).map(|&v| f64::from(v)));
+    (moments.mean().unwrap_or(0.0), moments.std().unwrap_or(0.0))
 }
 
 #[cfg(test)]

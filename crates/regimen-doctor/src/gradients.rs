@@ -13,7 +13,8 @@
 
 use crate::Check;
 use crate::diagnose::MetricSeries;
-use crate::stats::{fmt_num, num};
+use crate::format::{fmt_num, num};
+use regimen_metrics::median;
 
 /// Key of the global gradient norm series; each layer's is this with `.<layer>` appended.
 pub const GRAD_NORM_KEY: &str = "grad_norm";
@@ -48,17 +49,17 @@ impl GradientWatch {
     pub fn observe(&mut self, step: u64, epoch: u64, layers: &[(String, f64)]) -> Vec<Check> {
         let mut raised = Vec::new();
         let global = layers.iter().map(|(_, n)| n * n).sum::<f64>().sqrt();
-        if self.exploding.is_none() {
-            if let Some(check) = exploding(step, epoch, global, &self.earlier) {
-                self.exploding = Some(check.clone());
-                raised.push(check);
-            }
+        if self.exploding.is_none()
+            && let Some(check) = exploding(step, epoch, global, &self.earlier)
+        {
+            self.exploding = Some(check.clone());
+            raised.push(check);
         }
-        if self.vanishing.is_none() {
-            if let Some(check) = vanishing(step, epoch, layers) {
-                self.vanishing = Some(check.clone());
-                raised.push(check);
-            }
+        if self.vanishing.is_none()
+            && let Some(check) = vanishing(step, epoch, layers)
+        {
+            self.vanishing = Some(check.clone());
+            raised.push(check);
         }
         if global.is_finite() {
             self.earlier.push(global);
@@ -123,7 +124,7 @@ fn exploding(step: u64, epoch: u64, global: f64, earlier: &[f64]) -> Option<Chec
     if earlier.len() < EXPLODE_HISTORY {
         return None;
     }
-    let median = median(earlier);
+    let median = median(earlier.iter().copied())?;
     if median > 0.0 && global >= EXPLODE_GROWTH * median {
         let mut check = Check::warn(
             "gradient_flow",
@@ -167,13 +168,6 @@ fn vanishing(step: u64, epoch: u64, layers: &[(String, f64)]) -> Option<Check> {
     check.measure("vanishing_layer", smallest.as_str());
     check.measure("vanishing_ratio", num(low / high));
     Some(check)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
 }
 
 /// The `gradient_flow` verdict on a run's logged series: [`GradientWatch`] replayed over the

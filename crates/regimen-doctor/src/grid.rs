@@ -17,9 +17,10 @@ use image::{ImageFormat, Rgb, RgbImage};
 use serde_json::Value;
 
 use crate::font;
-use crate::stats::{class_name, fmt_count, fmt_num, num};
+use crate::format::{class_name, fmt_count, fmt_num, num};
 use crate::{Check, CheckStatus, GridError};
-use regimen_data::{BatchTargets, Task};
+use regimen_data::{BatchTargets, Layout, Task};
+use regimen_metrics::Moments;
 
 /// Most images drawn; a larger batch is cut to its first 100 (a 10x10 grid).
 pub const GRID_MAX_TILES: usize = 100;
@@ -70,7 +71,7 @@ pub fn sample_grid(
         })
         .collect();
     let summary = Summary::of(features);
-    let [channels, height, width] = *shape else {
+    let Layout::Image { channels, height, width } = Layout::of(shape) else {
         let check = Check::pass(
             "sample_grid",
             format!(
@@ -89,9 +90,11 @@ pub fn sample_grid(
 
     let shown = n.min(GRID_MAX_TILES);
     let (picture, blank) = render(&features[..shown * len], channels, height, width, &captions);
-    picture
-        .save_with_format(path, ImageFormat::Png)
-        .map_err(|source| GridError::Write { path: path.to_path_buf(), source })?;
+    let error = |source| GridError::Write { path: path.to_path_buf(), source };
+    let mut png = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut png, ImageFormat::Png).map_err(error)?;
+    // Replaced atomically, as every file Regimen writes: a reader never sees half a picture.
+    regimen_fs::write(path, png.get_ref()).map_err(|e| error(image::ImageError::IoError(e)))?;
 
     let shown_text = if shown < n { format!("the first {shown} of {n} images") } else { format!("{n} images") };
     let channel_note =
@@ -150,18 +153,16 @@ struct Summary {
 
 impl Summary {
     fn of(values: &[f32]) -> Summary {
-        let (mut min, mut max, mut sum, mut sum_sq, mut count) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0usize);
-        for &v in values.iter().filter(|v| v.is_finite()) {
-            let v = f64::from(v);
-            min = min.min(v);
-            max = max.max(v);
-            sum += v;
-            sum_sq += v * v;
-            count += 1;
+        let finite = values.iter().filter(|v| v.is_finite()).map(|&v| f64::from(v));
+        let (min, max) = finite.clone().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let moments = Moments::of(finite);
+        Summary {
+            min,
+            max,
+            mean: moments.mean().unwrap_or(0.0),
+            std: moments.std().unwrap_or(0.0),
+            non_finite: values.len() - moments.count() as usize,
         }
-        let mean = if count > 0 { sum / count as f64 } else { 0.0 };
-        let std = if count > 0 { (sum_sq / count as f64 - mean * mean).max(0.0).sqrt() } else { 0.0 };
-        Summary { min, max, mean, std, non_finite: values.len() - count }
     }
 
     fn measure(&self, check: Check) -> Check {

@@ -24,7 +24,7 @@
 //! verdicts on it (underfitting, bias and variance, overfitting, and gradient flow from the logged
 //! per-layer gradient norms, [`gradients`]), again as [`Check`]s.
 //!
-//! The report types ([`Check`], [`CheckStatus`], [`Report`]) are shared with the checks that need a
+//! The report types ([`Check`], [`CheckStatus`], [`CheckReport`]) are shared with the checks that need a
 //! model (loss at init, overfitting one batch), which live with Burn in `regimen-train`.
 //!
 //! # Invariants
@@ -47,17 +47,12 @@ pub mod duplicates;
 mod error;
 pub mod finite;
 mod font;
+pub mod format;
 pub mod gradients;
 pub mod grid;
 mod report;
 pub mod scale;
 mod stats;
-
-/// How checks write numbers in `measured` and in messages, shared with the model checks of
-/// `regimen-train` so that one report reads alike.
-pub mod format {
-    pub use crate::stats::{num, pct, round_sig};
-}
 #[cfg(test)]
 mod testing;
 
@@ -65,7 +60,7 @@ use regimen_data::{PreparedData, Samples, SplitName, Task};
 
 pub use error::GridError;
 pub use grid::sample_grid;
-pub use report::{Check, CheckStatus, Measured, Report};
+pub use report::{Check, CheckReport, CheckStatus, Measured};
 
 /// The three splits of a dataset with its task, as they come out of the split, *before*
 /// normalization: the data checks judge the data itself, and normalization is judged separately

@@ -5,17 +5,20 @@
 //! which exit code to use. That keeps every check testable on a hand-built dataset and lets the two
 //! families of checks share one report.
 //!
-//! The report derives `Serialize` even though the house style keeps wire formats at the edge: here
-//! the JSON *is* the report (issue 5 fixes its shape, `{"checks": [{"name", "status", "message",
-//! "advice", "measured"}], "status"}`), and it is produced by two crates, so one definition keeps
+//! The report derives `Serialize` even though Regimen keeps wire formats at the edge (ARCHITECTURE.md):
+//! here the JSON *is* the report (`regimen check --json` documents its shape, `{"checks": [{"name",
+//! "status", "message", "advice", "measured"}], "status"}`), and it is produced by two crates, so one definition keeps
 //! them from drifting apart. `measured` is a sorted map of JSON values so that every check can
 //! report whatever numbers it measured without a type per check, in a stable key order.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use anstyle::{AnsiColor, Style};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use textwrap::core::Word;
+use textwrap::{Options, WordSeparator, WrapAlgorithm, wrap};
 
 /// The verdict of one check, ordered from best to worst so that the worst is the `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -48,12 +51,12 @@ impl CheckStatus {
         }
     }
 
-    /// The ANSI colour code of the label: green, yellow or red.
-    fn color(self) -> &'static str {
+    /// The colour of the label in a terminal: green, yellow or red.
+    fn style(self) -> Style {
         match self {
-            CheckStatus::Pass => "\x1b[32m",
-            CheckStatus::Warn => "\x1b[33m",
-            CheckStatus::Fail => "\x1b[31m",
+            CheckStatus::Pass => AnsiColor::Green.on_default(),
+            CheckStatus::Warn => AnsiColor::Yellow.on_default(),
+            CheckStatus::Fail => AnsiColor::Red.on_default(),
         }
     }
 }
@@ -121,9 +124,11 @@ impl Check {
     }
 }
 
-/// All checks of one `regimen check` run. Its status is the worst of its checks.
+/// All checks of one `regimen check` run (or the verdicts of `regimen diagnose`). Its status is
+/// the worst of its checks. Not just `Report`: `regimen_metrics::Report` (an evaluation's
+/// metrics) is used next to it in `regimen-train`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Report {
+pub struct CheckReport {
     /// The checks, in the order they ran.
     pub checks: Vec<Check>,
 }
@@ -134,10 +139,10 @@ const RENDER_WIDTH: usize = 100;
 /// Longest measured value printed in a terminal; the JSON output always has all of it.
 const MAX_VALUE_CHARS: usize = 72;
 
-impl Report {
+impl CheckReport {
     /// A report of `checks`.
-    pub fn new(checks: Vec<Check>) -> Report {
-        Report { checks }
+    pub fn new(checks: Vec<Check>) -> CheckReport {
+        CheckReport { checks }
     }
 
     /// Appends a check.
@@ -163,7 +168,7 @@ impl Report {
         self.render_with(color, false)
     }
 
-    /// [`Report::render`] with the measured numbers of every check, passing ones included.
+    /// [`CheckReport::render`] with the measured numbers of every check, passing ones included.
     pub fn render_detailed(&self, color: bool) -> String {
         self.render_with(color, true)
     }
@@ -171,41 +176,35 @@ impl Report {
     fn render_with(&self, color: bool, all_numbers: bool) -> String {
         let name_width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
         let indent = 4 + 2 + name_width + 2;
-        let text_width = RENDER_WIDTH.saturating_sub(indent).max(40);
+        let width = indent + RENDER_WIDTH.saturating_sub(indent).max(40);
         let pad = " ".repeat(indent);
-        let (dim, bold, reset) = if color { ("\x1b[2m", "\x1b[1m", "\x1b[0m") } else { ("", "", "") };
+        // A plain style renders as nothing, so the uncoloured text needs no second code path.
+        let paint = |style: Style| if color { style } else { Style::new() };
+        let (dim, bold) = (paint(Style::new().dimmed()), paint(Style::new().bold()));
+        let label = |status: CheckStatus| format!("{style}{}{style:#}", status.label(), style = paint(status.style()));
         let mut out = String::new();
         for check in &self.checks {
-            let label = if color {
-                format!("{}{}{reset}", check.status.color(), check.status.label())
-            } else {
-                check.status.label().to_owned()
-            };
-            let name = format!("{bold}{:<name_width$}{reset}", check.name);
-            for (i, line) in wrap(&check.message, text_width).iter().enumerate() {
-                if i == 0 {
-                    out.push_str(&format!("{label}  {name}  {line}\n"));
-                } else {
-                    out.push_str(&format!("{pad}{line}\n"));
-                }
-            }
+            let lead = format!("{}  {bold}{:<name_width$}{bold:#}  ", label(check.status), check.name);
+            push_lines(&mut out, wrap(&check.message, wrapping(width).initial_indent(&lead).subsequent_indent(&pad)));
             if !check.measured.is_empty() && (all_numbers || check.status != CheckStatus::Pass) {
                 let tokens: Vec<String> =
                     check.measured.iter().map(|(k, v)| format!("{k}={}", short_value(v))).collect();
-                for line in wrap_tokens(&tokens, text_width.saturating_sub(10).max(20)) {
-                    out.push_str(&format!("{pad}{dim}{line}{reset}\n"));
-                }
+                let lead = format!("{pad}{dim}");
+                let options = wrapping(width - 10)
+                    .initial_indent(&lead)
+                    .subsequent_indent(&lead)
+                    .word_separator(WordSeparator::Custom(measured_tokens));
+                push_lines(
+                    &mut out,
+                    wrap(&tokens.join(TOKEN_GAP), &options).iter().map(|line| format!("{line}{dim:#}")),
+                );
             }
             if let Some(advice) = &check.advice {
-                for (i, line) in wrap(advice, text_width.saturating_sub(5)).iter().enumerate() {
-                    let lead = if i == 0 { "try: " } else { "     " };
-                    out.push_str(&format!("{pad}{bold}{lead}{reset}{line}\n"));
-                }
+                let (first, rest) = (format!("{pad}{bold}try: {bold:#}"), format!("{pad}     "));
+                push_lines(&mut out, wrap(advice, wrapping(width).initial_indent(&first).subsequent_indent(&rest)));
             }
         }
-        let status = self.status();
-        let verdict =
-            if color { format!("{}{}{reset}", status.color(), status.label()) } else { status.label().to_owned() };
+        let verdict = label(self.status());
         out.push_str(&format!(
             "{} checks: {} pass, {} warn, {} fail. Verdict: {verdict}\n",
             self.checks.len(),
@@ -217,14 +216,14 @@ impl Report {
     }
 }
 
-impl fmt::Display for Report {
-    /// The uncoloured [`Report::render`].
+impl fmt::Display for CheckReport {
+    /// The uncoloured [`CheckReport::render`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(false))
     }
 }
 
-impl Serialize for Report {
+impl Serialize for CheckReport {
     /// `{"status": "fail", "counts": {"pass": 7, "warn": 1, "fail": 1}, "checks": [...]}`.
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
@@ -266,46 +265,39 @@ fn short_value(value: &Value) -> String {
     }
 }
 
-/// Splits `text` into lines of at most `width` characters at spaces (a longer word gets its own line).
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
-    let mut lines = wrap_joined(&words, width, " ");
-    if lines.is_empty() {
-        lines.push(String::new());
-    }
-    lines
+/// What separates measured `key=value` tokens on a line.
+const TOKEN_GAP: &str = "  ";
+
+/// Wrapping at `width` columns, counting the indents and skipping colour codes: first fit at
+/// spaces, and a word longer than a line gets a line of its own rather than being cut (a path or a
+/// number must stay whole). Set explicitly, because textwrap's defaults change with its features.
+fn wrapping<'a>(width: usize) -> Options<'a> {
+    Options::new(width)
+        .break_words(false)
+        .word_separator(WordSeparator::AsciiSpace)
+        .wrap_algorithm(WrapAlgorithm::FirstFit)
 }
 
-/// Groups measured `key=value` tokens into lines of at most `width` characters.
-fn wrap_tokens(tokens: &[String], width: usize) -> Vec<String> {
-    wrap_joined(tokens, width, "  ")
+/// Splits a line of measured tokens at [`TOKEN_GAP`] only, so a value that holds a space stays on
+/// one line.
+fn measured_tokens(line: &str) -> Box<dyn Iterator<Item = Word<'_>> + '_> {
+    Box::new(line.split_inclusive(TOKEN_GAP).map(Word::from))
 }
 
-fn wrap_joined(items: &[String], width: usize, separator: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for item in items {
-        if !line.is_empty() && line.chars().count() + separator.len() + item.chars().count() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push_str(separator);
-        }
-        line.push_str(item);
+/// Appends each line and a newline.
+fn push_lines<S: AsRef<str>>(out: &mut String, lines: impl IntoIterator<Item = S>) {
+    for line in lines {
+        out.push_str(line.as_ref());
+        out.push('\n');
     }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::snapshot;
 
-    fn sample() -> Report {
-        Report::new(vec![
+    fn sample() -> CheckReport {
+        CheckReport::new(vec![
             Check::pass("finite_features", "No NaN or infinite value among 7,840 feature values.").with("nan", 0).with("inf", 0),
             Check::warn(
                 "class_balance",
@@ -320,8 +312,8 @@ mod tests {
 
     #[test]
     fn status_is_the_worst() {
-        assert_eq!(Report::default().status(), CheckStatus::Pass);
-        let mut report = Report::new(vec![Check::pass("a", "ok")]);
+        assert_eq!(CheckReport::default().status(), CheckStatus::Pass);
+        let mut report = CheckReport::new(vec![Check::pass("a", "ok")]);
         assert_eq!(report.status(), CheckStatus::Pass);
         report.push(Check::warn("b", "hm"));
         assert_eq!(report.status(), CheckStatus::Warn);
@@ -346,7 +338,7 @@ mod tests {
         assert!(first["measured"].is_object());
         assert_eq!(json["checks"][1]["status"], "warn");
         assert_eq!(json["checks"][1]["measured"]["imbalance_ratio"]["train"], 99.0);
-        snapshot("report.json", &serde_json::to_string_pretty(&sample())?);
+        insta::assert_snapshot!("report.json", serde_json::to_string_pretty(&sample())?);
         // A check reads back as it was written.
         let back: Check = serde_json::from_value(json["checks"][1].clone())?;
         assert_eq!(back, sample().checks[1]);
@@ -356,10 +348,10 @@ mod tests {
     #[test]
     fn renders_aligned_verdicts() {
         let text = sample().render(false);
-        snapshot("report.txt", &text);
+        insta::assert_snapshot!("report.txt", text);
         assert!(!text.contains("nan=0"), "passing checks keep to their message:\n{text}");
         let detailed = sample().render_detailed(false);
-        snapshot("report_detailed.txt", &detailed);
+        insta::assert_snapshot!("report_detailed.txt", detailed);
         assert!(detailed.contains("inf=0  nan=0"), "{detailed}");
         assert!(text.lines().all(|l| l.chars().count() <= RENDER_WIDTH), "{text}");
         let verdicts: Vec<&str> = text.lines().filter(|l| l.starts_with(['P', 'W', 'F'])).collect();
@@ -379,12 +371,18 @@ mod tests {
         let coloured = sample().render(true);
         assert!(coloured.contains("\x1b[31mFAIL\x1b[0m"));
         assert!(coloured.contains("\x1b[32mPASS\x1b[0m"));
+        // Colour codes take no columns: without them the text wraps exactly as uncoloured.
+        let stripped = coloured.split('\x1b').enumerate().fold(String::new(), |mut out, (i, part)| {
+            out.push_str(if i == 0 { part } else { part.split_once('m').map_or(part, |(_, rest)| rest) });
+            out
+        });
+        assert_eq!(stripped, sample().render(false));
     }
 
     #[test]
     fn long_values_are_cut_in_the_terminal_only() -> Result<(), serde_json::Error> {
         let counts: Vec<usize> = (0..100).collect();
-        let report = Report::new(vec![Check::pass("many", "ok").with("counts", counts.clone())]);
+        let report = CheckReport::new(vec![Check::pass("many", "ok").with("counts", counts.clone())]);
         let text = report.render_detailed(false);
         assert!(text.contains('…'));
         assert_eq!(serde_json::to_value(&report)?["checks"][0]["measured"]["counts"], serde_json::json!(counts));
@@ -396,7 +394,7 @@ mod tests {
         #[test]
         fn status_is_the_maximum(statuses in proptest::collection::vec(0u8..3, 0..12)) {
             let status = |s: u8| [CheckStatus::Pass, CheckStatus::Warn, CheckStatus::Fail][s as usize];
-            let report = Report::new(statuses.iter().map(|&s| Check::new("c", status(s), "m")).collect());
+            let report = CheckReport::new(statuses.iter().map(|&s| Check::new("c", status(s), "m")).collect());
             let worst = statuses.iter().copied().max().map_or(CheckStatus::Pass, status);
             proptest::prop_assert_eq!(report.status(), worst);
             let json = serde_json::to_value(&report).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
@@ -406,8 +404,10 @@ mod tests {
 
     #[test]
     fn wrapping_keeps_words() {
-        assert_eq!(wrap("a bb ccc", 4), vec!["a bb", "ccc"]);
-        assert_eq!(wrap("", 10), vec![String::new()]);
-        assert_eq!(wrap("averyverylongword x", 5), vec!["averyverylongword", "x"]);
+        assert_eq!(wrap("a bb ccc", wrapping(4)), vec!["a bb", "ccc"]);
+        assert_eq!(wrap("", wrapping(10)), vec![String::new()]);
+        assert_eq!(wrap("averyverylongword x", wrapping(5)), vec!["averyverylongword", "x"]);
+        let tokens = wrapping(12).word_separator(WordSeparator::Custom(measured_tokens));
+        assert_eq!(wrap("a=1  path=x y  b=2", &tokens), vec!["a=1", "path=x y", "b=2"]);
     }
 }

@@ -12,7 +12,8 @@
 
 use serde_json::json;
 
-use crate::stats::{Layout, fmt_num, num, stats};
+use crate::format::{fmt_num, num};
+use crate::stats::{LayoutText, stats};
 use crate::{Check, CheckStatus, Splits};
 use regimen_data::Samples;
 
@@ -44,7 +45,7 @@ pub const OUTLIER_WARN_ABS: f64 = 20.0;
 /// it does not but values stay small, or when it does but a value lies beyond [`OUTLIER_WARN_ABS`].
 /// `splits.train` (raw) only provides the raw range for the message.
 pub fn input_scale(splits: &Splits<'_>, seen_train: &Samples) -> Check {
-    let layout = Layout::of(&seen_train.shape);
+    let layout = seen_train.layout();
     let seen = stats(seen_train);
     let raw = stats(splits.train);
     let per = layout.per();

@@ -1,9 +1,10 @@
 //! The data checks end to end on the built-in datasets, prepared the way a run prepares them.
 
 use regimen_data::{
-    BatchBuilder, BatchTargets, DataError, Normalization, PreparedData, Samples, SplitSpec, Targets, builtin, prepare,
+    BatchBuilder, BatchTargets, DataError, Normalization, PreparedData, Samples, SplitMix64, SplitSpec, Targets,
+    builtin, mix64, prepare,
 };
-use regimen_doctor::{CheckStatus, Report, Splits, data_checks, grid::sample_grid};
+use regimen_doctor::{CheckReport, CheckStatus, Splits, data_checks, grid::sample_grid};
 use serde_json::Value;
 
 /// Raw splits of a built-in dataset and its normalized train split.
@@ -14,14 +15,14 @@ fn prepared(name: &str, size: usize) -> Result<(PreparedData, Samples), DataErro
     Ok((data, seen))
 }
 
-fn names(report: &Report) -> Vec<&str> {
+fn names(report: &CheckReport) -> Vec<&str> {
     report.checks.iter().map(|c| c.name.as_str()).collect()
 }
 
 #[test]
 fn shapes_pass_every_check() -> Result<(), DataError> {
     let (data, seen) = prepared("shapes", 1000)?;
-    let report = Report::new(data_checks(&Splits::from_prepared(&data), &seen));
+    let report = CheckReport::new(data_checks(&Splits::from_prepared(&data), &seen));
     assert_eq!(
         names(&report),
         [
@@ -44,7 +45,7 @@ fn shapes_pass_every_check() -> Result<(), DataError> {
 #[test]
 fn spirals_pass_and_skip_what_needs_images() -> Result<(), DataError> {
     let (data, seen) = prepared("spirals", 900)?;
-    let report = Report::new(data_checks(&Splits::from_prepared(&data), &seen));
+    let report = CheckReport::new(data_checks(&Splits::from_prepared(&data), &seen));
     assert_eq!(report.status(), CheckStatus::Pass, "{}", report.render_detailed(false));
     let near = report.checks.iter().find(|c| c.name == "near_duplicates").map(|c| c.measured["skipped"].clone());
     assert_eq!(near, Some(Value::Bool(true)));
@@ -62,7 +63,7 @@ fn planted_problems_are_reported_in_json() -> Result<(), Box<dyn std::error::Err
     }
     let mut seen = data.train.clone();
     seen.features.iter_mut().for_each(|v| *v *= 255.0);
-    let report = Report::new(data_checks(&Splits::from_prepared(&data), &seen));
+    let report = CheckReport::new(data_checks(&Splits::from_prepared(&data), &seen));
     let json = serde_json::to_value(&report)?;
     assert_eq!(json["status"], "fail");
     let by_name = |name: &str| {
@@ -105,10 +106,8 @@ fn sample_grid_of_a_first_batch() -> Result<(), Box<dyn std::error::Error>> {
 
 /// A value in `[-1, 1)` that depends only on `i`.
 fn jitter(i: u64) -> f32 {
-    let mut z = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x6A09_E667_F3BC_C909);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    let z = mix64(i.wrapping_mul(SplitMix64::GAMMA).wrapping_add(0x6A09_E667_F3BC_C909));
+    (z >> 40) as f32 / (1u64 << 23) as f32 - 1.0
 }
 
 #[test]

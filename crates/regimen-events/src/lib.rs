@@ -11,11 +11,12 @@ mod jsonl;
 
 pub use jsonl::JsonLinesSink;
 
-use serde::Serialize;
+pub use regimen_metrics::{Monitored, TaskInfo};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Still training.
@@ -46,23 +47,55 @@ impl RunStatus {
     }
 }
 
-/// Everything recorded once when a run starts: what ran, on what, with which settings.
+/// Everything recorded once when a run starts: what ran, on what, with which settings, and the
+/// facts every later reader needs (the resolved monitor, the task) so that none of them re-derives
+/// what the trainer decided.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunStart {
     /// Unique id of the run.
     pub run_id: String,
     /// Human-readable name built from the model, data and key hyperparameters.
     pub name: String,
+    /// The experiment that groups the run.
+    pub experiment: String,
     /// Start time, RFC 3339 in UTC.
     pub started_at: String,
     /// The seed that drives initialization, shuffling, augmentation and dropout.
     pub seed: u64,
-    /// The fully resolved configuration.
+    /// The metric that selects the `best` checkpoint and drives early stopping and
+    /// reduce-on-plateau, with its direction, as resolved for this run.
+    pub monitor: Monitored,
+    /// What the run predicts, with its trivial baseline.
+    pub task: TaskInfo,
+    /// The hyperparameters that apply to this run (an MLP run has no `channels`), without
+    /// bookkeeping such as the store, the experiment, name templates or the device: what
+    /// filters, sweeps and dashboards compare runs by.
+    pub params: Value,
+    /// The fully resolved configuration, bookkeeping included, as replayed by `--config`.
     pub config: Value,
     /// Dataset identity: name, fingerprint, split seed, fractions and sizes.
     pub dataset: Value,
-    /// Host name, command line, code version and other provenance.
+    /// Where and how the run was started.
+    pub provenance: Provenance,
+    /// Versions, thread count, parameter count and other facts about the environment.
     pub environment: Value,
+}
+
+/// Where and how a run was started: what a rerun needs besides its config and data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Host name.
+    pub host: Option<String>,
+    /// The command line, quoted for a POSIX shell.
+    pub command: Option<String>,
+    /// Git commit of the working folder.
+    pub git_commit: Option<String>,
+    /// Whether the working folder had uncommitted changes.
+    pub git_dirty: Option<bool>,
+    /// The sweep this run is a trial of, if any.
+    pub sweep_id: Option<String>,
+    /// The trial within that sweep.
+    pub trial_id: Option<String>,
 }
 
 /// One thing that happened during a run.

@@ -2,11 +2,11 @@
 
 use std::io::{self, Write};
 
-use regimen_store::{ParamValue, RunDetail};
+use regimen_store::{ParamValue, RunDetail, RunRow};
 use serde_json::{Map, Value, json};
 
 /// The `schema_version` written in the header line; raised when a field changes meaning or goes.
-pub const JSONL_SCHEMA_VERSION: u64 = 1;
+pub const JSONL_SCHEMA_VERSION: u64 = 2;
 
 /// Writes a run as JSON lines: one JSON object per line, each with a `"type"`.
 ///
@@ -18,8 +18,9 @@ pub const JSONL_SCHEMA_VERSION: u64 = 1;
 ///    `experiment`, `status` (`finished`, `diverged`...), `reason` (or null), `started_at`,
 ///    `ended_at` (null while running), `heartbeat_at`, `seed`, `host`, `command`, `git_commit`,
 ///    `git_dirty` (each null when unknown), `sweep_id`, `trial_id` (null outside a sweep), `tags`
-///    (object), `params` (the flattened configuration, `{"optim.lr": 0.01}`), and `config`,
-///    `dataset`, `environment` as recorded.
+///    (object), `monitor` (`{"metric", "mode"}`, null for runs recorded before it was kept),
+///    `task` (likewise), `params` (the run's flattened hyperparameters, `{"optim.lr": 0.01}`), and
+///    `config`, `dataset`, `environment` as recorded.
 /// 2. One `"type": "point"` per metric point: `key`, `step`, `epoch`, `wall_time`, `value`;
 ///    ordered by key, then as the store orders each series (step, then arrival).
 /// 3. One `"type": "report"` per report, oldest first: `split`, `step`, `epoch`, `wall_time`,
@@ -81,7 +82,34 @@ pub fn write_jsonl(detail: &RunDetail, mut out: impl Write) -> io::Result<()> {
 }
 
 fn header(detail: &RunDetail) -> Value {
-    let row = &detail.row;
+    let mut header = run_json(&detail.row);
+    let fields = json!({
+        "type": "run",
+        "schema_version": JSONL_SCHEMA_VERSION,
+        "heartbeat_at": detail.heartbeat_at.to_string(),
+        "seed": detail.seed,
+        "host": detail.provenance.host,
+        "command": detail.provenance.command,
+        "git_commit": detail.provenance.git_commit,
+        "git_dirty": detail.provenance.git_dirty,
+        "sweep_id": detail.provenance.sweep_id,
+        "trial_id": detail.provenance.trial_id,
+        "task": detail.task,
+        "config": detail.config,
+        "dataset": detail.dataset,
+        "environment": detail.environment,
+    });
+    if let (Some(header), Value::Object(fields)) = (header.as_object_mut(), fields) {
+        header.remove("metrics");
+        header.extend(fields);
+    }
+    header
+}
+
+/// One run as JSON, as `regimen runs --json` lists it and as the header of a JSON-lines export
+/// starts: identity, state, times, the monitored metric, every param, every metric's best and
+/// last, tags. Non-finite numbers follow [`number`].
+pub fn run_json(row: &RunRow) -> Value {
     let params: Map<String, Value> = row
         .params
         .iter()
@@ -93,9 +121,23 @@ fn header(detail: &RunDetail) -> Value {
             (key.clone(), value)
         })
         .collect();
+    let metrics: Map<String, Value> = row
+        .metrics
+        .iter()
+        .map(|(key, m)| {
+            let best = m.best.map_or(Value::Null, number);
+            let summary = json!({
+                "best": best,
+                "best_step": m.best_step,
+                "best_epoch": m.best_epoch,
+                "last": number(m.last),
+                "last_step": m.last_step,
+                "count": m.count,
+            });
+            (key.clone(), summary)
+        })
+        .collect();
     json!({
-        "type": "run",
-        "schema_version": JSONL_SCHEMA_VERSION,
         "run_id": row.run_id,
         "name": row.name,
         "experiment": row.experiment,
@@ -103,24 +145,16 @@ fn header(detail: &RunDetail) -> Value {
         "reason": row.reason,
         "started_at": row.started_at.to_string(),
         "ended_at": row.ended_at.map(|t| t.to_string()),
-        "heartbeat_at": detail.heartbeat_at.to_string(),
-        "seed": detail.seed,
-        "host": detail.host,
-        "command": detail.command,
-        "git_commit": detail.git_commit,
-        "git_dirty": detail.git_dirty,
-        "sweep_id": detail.sweep_id,
-        "trial_id": detail.trial_id,
-        "tags": row.tags,
+        "monitor": row.monitor,
         "params": params,
-        "config": detail.config,
-        "dataset": detail.dataset,
-        "environment": detail.environment,
+        "metrics": metrics,
+        "tags": row.tags,
     })
 }
 
-/// A JSON number, or the name of a non-finite value as a string.
-fn number(value: f64) -> Value {
+/// A JSON number, or the name of a non-finite value as a string: the one policy for non-finite
+/// numbers in Regimen's JSON (JSON has no NaN, and `null` would lose which one it was).
+pub fn number(value: f64) -> Value {
     if value.is_nan() {
         Value::from("NaN")
     } else if value == f64::INFINITY {
@@ -156,10 +190,12 @@ mod tests {
         assert_eq!(
             header,
             &json!({
-                "type": "run", "schema_version": 1, "run_id": "r1", "name": "mlp-baseline",
+                "type": "run", "schema_version": 2, "run_id": "r1", "name": "mlp-baseline",
                 "experiment": "baseline", "status": "diverged", "reason": "loss became NaN",
                 "started_at": "2024-05-01T12:00:00.000Z", "ended_at": "2024-05-01T12:00:10.000Z",
                 "heartbeat_at": "2024-05-01T12:00:09.000Z", "seed": 7, "host": "gpu-box.lab",
+                "monitor": {"metric": "val.acc", "mode": "max"},
+                "task": {"kind": "classification", "classes": 2, "majority_share": 0.5},
                 "command": "regimen train --lr 0.01", "git_commit": "abc123", "git_dirty": true,
                 "sweep_id": null, "trial_id": null, "tags": {"owner": "ada"},
                 "params": {"model": "mlp | wide", "optim.lr": 0.01},

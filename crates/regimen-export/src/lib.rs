@@ -20,7 +20,6 @@ mod tensorboard;
 mod test_run;
 
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -29,7 +28,7 @@ use regimen_store::RunDetail;
 
 pub use csv_long::{CSV_HEADER, write_csv};
 pub use error::{ExportError, UnknownFormatError};
-pub use jsonl::{JSONL_SCHEMA_VERSION, write_jsonl};
+pub use jsonl::{JSONL_SCHEMA_VERSION, number, run_json, write_jsonl};
 pub use tensorboard::{HPARAMS_TEXT_TAG, RUN_TEXT_TAG, event_file_name, write_tensorboard_events};
 
 /// An export format.
@@ -114,7 +113,7 @@ fn export_file(
     detail: &RunDetail,
     out: &Path,
     format: Format,
-    write: impl FnOnce(&mut BufWriter<&mut File>) -> io::Result<()>,
+    write: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> io::Result<()>,
 ) -> Result<PathBuf, ExportError> {
     let path =
         if out.is_dir() { out.join(format!("{}.{}", detail.row.run_id, format.name())) } else { out.to_path_buf() };

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use regimen_store::{
-    ArtifactRecord, MetricPoint, Note, NoteKind, ParamValue, ReportRecord, RunDetail, RunRow, RunState, Timestamp,
+    ArtifactRecord, MetricPoint, Mode, Monitored, Note, NoteKind, ParamValue, Provenance, ReportRecord, RunDetail,
+    RunRow, RunState, TaskInfo, Timestamp,
 };
 use serde_json::json;
 
@@ -34,6 +35,7 @@ pub(crate) fn sample_run() -> RunDetail {
             experiment: "baseline".to_string(),
             status: RunState::Diverged,
             reason: Some("loss became NaN".to_string()),
+            monitor: Some(Monitored { metric: "val.acc".to_string(), mode: Mode::Max }),
             started_at: at(0),
             ended_at: Some(at(10_000)),
             params,
@@ -41,16 +43,19 @@ pub(crate) fn sample_run() -> RunDetail {
             tags: BTreeMap::from([("owner".to_string(), "ada".to_string())]),
         },
         heartbeat_at: at(9_000),
-        host: Some("gpu-box.lab".to_string()),
-        command: Some("regimen train --lr 0.01".to_string()),
-        git_commit: Some("abc123".to_string()),
-        git_dirty: Some(true),
         seed: 7,
+        task: Some(TaskInfo::Classification { classes: 2, majority_share: Some(0.5) }),
         config: json!({"model": "mlp | wide", "optim": {"lr": 0.01}}),
         dataset: json!({"name": "moons"}),
+        provenance: Provenance {
+            host: Some("gpu-box.lab".to_string()),
+            command: Some("regimen train --lr 0.01".to_string()),
+            git_commit: Some("abc123".to_string()),
+            git_dirty: Some(true),
+            sweep_id: None,
+            trial_id: None,
+        },
         environment: json!({"threads": 2}),
-        sweep_id: None,
-        trial_id: None,
         series,
         reports: vec![ReportRecord {
             split: "val".to_string(),

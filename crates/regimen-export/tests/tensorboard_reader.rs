@@ -12,7 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use regimen_export::{Format, HPARAMS_TEXT_TAG, RUN_TEXT_TAG, export};
-use regimen_store::{NewRun, RunDetail, RunState, RunStore, SqliteStore, Timestamp, Write};
+use regimen_store::{
+    Mode, Monitored, NewRun, Provenance, RunDetail, RunState, RunStore, SqliteStore, TaskInfo, Timestamp, Write,
+};
 use serde_json::{Value, json};
 
 /// Reads the event file with TensorBoard, prints what it found as JSON: every scalar (with its
@@ -101,16 +103,21 @@ fn recorded_run(root: &Path) -> RunDetail {
         name: "mlp | wide".to_string(),
         experiment: "export".to_string(),
         started_at: started,
-        host: Some("box.local".to_string()),
-        command: Some("regimen train --lr 0.01".to_string()),
-        git_commit: Some("0123abc".to_string()),
-        git_dirty: Some(false),
         seed: 7,
+        monitor: Some(Monitored { metric: "val.acc".to_string(), mode: Mode::Max }),
+        task: Some(TaskInfo::Classification { classes: 2, majority_share: None }),
+        params: json!({"model": "mlp", "optim": {"lr": 0.01, "momentum": 0.9}, "epochs": 3}),
         config: json!({"model": "mlp", "optim": {"lr": 0.01, "momentum": 0.9}, "epochs": 3}),
         dataset: json!({"name": "moons", "rows": 300}),
+        provenance: Provenance {
+            host: Some("box.local".to_string()),
+            command: Some("regimen train --lr 0.01".to_string()),
+            git_commit: Some("0123abc".to_string()),
+            git_dirty: Some(false),
+            sweep_id: None,
+            trial_id: None,
+        },
         environment: json!({}),
-        sweep_id: None,
-        trial_id: None,
     };
     let loss = [2.5, 0.1, f64::NAN, f64::INFINITY, 1e-30, 0.0];
     let acc = [0.0, 0.5, 1.0 / 3.0];

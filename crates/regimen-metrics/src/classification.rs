@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::MetricError;
+use crate::stats::{argmax, ranks_above};
 use crate::sum::CompensatedSum;
 
 /// Precision, recall, F1 and support of one class.
@@ -117,7 +118,8 @@ impl ClassificationMeter {
         }
         for (row, &target) in logits.chunks_exact(c).zip(targets) {
             let target = target as usize;
-            let predicted = argmax(row);
+            // Rows hold num_classes >= 2 logits, so there is always a maximum.
+            let predicted = argmax(row).unwrap_or(0);
             let target_logit = row[target];
             let above = row.iter().enumerate().filter(|&(j, &x)| ranks_above(x, j, target_logit, target)).count();
             self.correct += u64::from(predicted == target);
@@ -192,22 +194,6 @@ impl ClassificationMeter {
             confusion,
         }
     }
-}
-
-/// Whether logit `a` of class `ai` ranks strictly above logit `b` of class `bi`: larger wins, equal
-/// values go to the lower index, and `NaN` ranks below every number.
-fn ranks_above(a: f32, ai: usize, b: f32, bi: usize) -> bool {
-    match (a.is_nan(), b.is_nan()) {
-        (false, false) => a > b || (a == b && ai < bi),
-        (false, true) => true,
-        (true, false) => false,
-        (true, true) => ai < bi,
-    }
-}
-
-/// Index of the highest-ranked logit of a non-empty row.
-fn argmax(row: &[f32]) -> usize {
-    (1..row.len()).fold(0, |best, j| if ranks_above(row[j], j, row[best], best) { j } else { best })
 }
 
 fn ratio_or_nan(numerator: u64, denominator: u64) -> f64 {

@@ -21,11 +21,15 @@
 mod classification;
 mod regression;
 mod report;
+mod stats;
 mod sum;
+mod vocabulary;
 
 pub use classification::{ClassStats, ClassificationMeter, ClassificationReport};
 pub use regression::{RegressionMeter, RegressionReport};
-pub use report::{Report, Scalar, higher_is_better};
+pub use report::{Report, Scalar};
+pub use stats::{Moments, argmax, median};
+pub use vocabulary::{DIRECTIONS_HELP, MetricKey, Mode, Monitored, ParseModeError, SPLITS, TaskInfo, best};
 
 /// An error from building or updating a meter.
 ///

@@ -1,8 +1,8 @@
 //! Regression metrics: mean squared error, mean absolute error and R².
 //!
 //! R² needs the spread of the targets around their mean over the whole epoch, which is not known
-//! until the epoch ends. Rather than keep the targets, the meter keeps the count, mean and sum of
-//! squared deviations of the targets, computes those of each batch in two passes and merges them
+//! until the epoch ends. Rather than keep the targets, the meter keeps their [`Moments`] (count, mean
+//! and sum of squared deviations), computes those of each batch in two passes and merges them
 //! with Chan et al.'s pairwise update. That is numerically stable where the textbook
 //! `Σt² − n·mean²` is not (it cancels catastrophically when the targets sit far from zero), and a
 //! meter fed many batches agrees with one fed a single batch up to rounding.
@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::MetricError;
+use crate::stats::Moments;
 use crate::sum::CompensatedSum;
 
 /// Everything a [`RegressionMeter`] measured, built by [`RegressionMeter::report`].
@@ -41,6 +42,8 @@ pub struct RegressionMeter {
     loss_sum: CompensatedSum,
     squared_error: CompensatedSum,
     absolute_error: CompensatedSum,
+    /// With `count` and `target_m2`, the targets' [`Moments`], kept as plain fields so that the
+    /// serialized meter (checkpoints carry it) keeps its format.
     target_mean: f64,
     /// Sum of squared deviations of the targets from `target_mean` (SST).
     target_m2: f64,
@@ -77,15 +80,9 @@ impl RegressionMeter {
         self.squared_error.add(squared);
         self.absolute_error.add(absolute);
 
-        let batch_count = targets.len() as f64;
-        let batch_mean = targets.iter().map(|&t| f64::from(t)).sum::<f64>() / batch_count;
-        let batch_m2: f64 = targets.iter().map(|&t| (f64::from(t) - batch_mean).powi(2)).sum();
-        let old_count = self.count as f64;
-        let total = old_count + batch_count;
-        let delta = batch_mean - self.target_mean;
-        self.target_mean += delta * (batch_count / total);
-        self.target_m2 += batch_m2 + delta * delta * (old_count * batch_count / total);
-        self.count += targets.len() as u64;
+        let mut moments = Moments { count: self.count, mean: self.target_mean, m2: self.target_m2 };
+        moments.merge(&Moments::of(targets.iter().map(|&t| f64::from(t))));
+        (self.count, self.target_mean, self.target_m2) = (moments.count, moments.mean, moments.m2);
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //!
 //! The names are the contract between the meters and those consumers, so they live here, once:
 //! `loss`, `acc`, `top{k}_acc` and `macro_f1` for classification; `loss`, `mse`, `mae` and `r2` for
-//! regression. [`higher_is_better`] tells a monitor which way each of them improves.
+//! regression. [`crate::Mode::of_name`] tells a monitor which way each of them improves.
 
 use std::borrow::Cow;
 
@@ -107,21 +107,6 @@ impl RegressionReport {
     }
 }
 
-/// Whether a larger value of the scalar `name` is better: `Some(false)` for `loss`, `mse` and
-/// `mae`, `Some(true)` for `acc`, `top{k}_acc` (any `k ≥ 1`), `macro_f1` and `r2`, and `None` for a
-/// name this crate does not produce.
-pub fn higher_is_better(name: &str) -> Option<bool> {
-    match name {
-        "loss" | "mse" | "mae" => Some(false),
-        "acc" | "macro_f1" | "r2" => Some(true),
-        _ => {
-            let k = name.strip_prefix("top")?.strip_suffix("_acc")?;
-            let valid = !k.is_empty() && !k.starts_with('0') && k.bytes().all(|b| b.is_ascii_digit());
-            valid.then_some(true)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,19 +162,8 @@ mod tests {
             [classification(1), classification(3), classification(12), Report::from(RegressionMeter::new().report())]
         {
             for (name, _) in report.scalars() {
-                assert!(higher_is_better(&name).is_some(), "{name}");
+                assert!(crate::Mode::of_name(&name).is_some(), "{name}");
             }
-        }
-    }
-
-    #[test]
-    fn directions() {
-        assert_eq!(higher_is_better("loss"), Some(false));
-        assert_eq!(higher_is_better("mae"), Some(false));
-        assert_eq!(higher_is_better("top5_acc"), Some(true));
-        assert_eq!(higher_is_better("r2"), Some(true));
-        for unknown in ["top_acc", "top05_acc", "topx_acc", "val_loss", "accuracy", ""] {
-            assert_eq!(higher_is_better(unknown), None, "{unknown}");
         }
     }
 

@@ -9,7 +9,8 @@
 mod spec;
 mod stopping;
 
-pub use spec::{MinDelta, Mode, MonitorSpec, Span, Unit};
+pub use regimen_metrics::Mode;
+pub use spec::{MinDelta, MonitorSpec, Span, Unit};
 pub use stopping::{Mark, Monitor, MonitorState, Position, StopReason, StoppingRules, Verdict};
 
 /// A monitor setting that cannot be used.

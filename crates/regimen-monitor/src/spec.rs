@@ -1,62 +1,13 @@
-//! What to watch and what counts as progress: [`MonitorSpec`], [`Mode`], [`MinDelta`], [`Span`].
+//! What to watch and what counts as progress: [`MonitorSpec`], [`MinDelta`], [`Span`]. The
+//! [`Mode`] of a metric comes from the one metric vocabulary in `regimen-metrics`.
 
 use std::fmt;
 use std::str::FromStr;
 
+use regimen_metrics::Mode;
 use serde::{Deserialize, Serialize};
 
 use crate::MonitorError;
-
-/// Which way a monitored metric improves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Lower is better (a loss, an error).
-    Min,
-    /// Higher is better (an accuracy, an F1 score).
-    Max,
-}
-
-impl Mode {
-    /// The direction of a logged key such as `val.acc` or `train_eval.loss`, from the metric name
-    /// after its split; `None` for keys with no obvious direction (`lr`, `sys.*`, unknown names).
-    pub fn infer(key: &str) -> Option<Mode> {
-        let (split, name) = key.split_once('.')?;
-        if !matches!(split, "train" | "val" | "train_eval" | "test") {
-            return None;
-        }
-        regimen_metrics::higher_is_better(name).map(|higher| if higher { Mode::Max } else { Mode::Min })
-    }
-
-    /// Whether `a` is strictly better than `b` in this direction.
-    pub fn better(self, a: f64, b: f64) -> bool {
-        match self {
-            Mode::Min => a < b,
-            Mode::Max => a > b,
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Min => "min",
-            Mode::Max => "max",
-        })
-    }
-}
-
-impl FromStr for Mode {
-    type Err = MonitorError;
-
-    fn from_str(text: &str) -> Result<Mode, MonitorError> {
-        match text.trim() {
-            "min" => Ok(Mode::Min),
-            "max" => Ok(Mode::Max),
-            other => Err(MonitorError::Parse { what: "mode", text: other.to_string(), expected: "`min` or `max`" }),
-        }
-    }
-}
 
 /// The smallest change that counts as progress: absolute (`0.001`) or relative to the reference
 /// value (`1%`).
@@ -190,7 +141,7 @@ impl MonitorSpec {
     ///
     /// Fails when the mode is not given and cannot be inferred (an unknown metric name).
     pub fn new(metric: &str, mode: Option<Mode>, min_delta: MinDelta) -> Result<MonitorSpec, MonitorError> {
-        let mode = match mode.or_else(|| Mode::infer(metric)) {
+        let mode = match mode.or_else(|| Mode::of_key(metric)) {
             Some(mode) => mode,
             None => return Err(MonitorError::UnknownMode { metric: metric.to_string() }),
         };
@@ -210,7 +161,7 @@ impl MonitorSpec {
 
     /// Whether `value` is strictly better than `best` (selects the `best` checkpoint).
     pub fn is_better(&self, value: f64, best: f64) -> bool {
-        value.is_finite() && self.mode.better(value, best)
+        self.mode.is_better(value, best)
     }
 
     /// Whether `value` improves on `reference` by more than `min_delta` (resets patience).
@@ -227,17 +178,6 @@ impl MonitorSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mode_is_inferred_from_the_metric_name_after_the_split() {
-        assert_eq!(Mode::infer("val.acc"), Some(Mode::Max));
-        assert_eq!(Mode::infer("train.loss"), Some(Mode::Min));
-        assert_eq!(Mode::infer("train_eval.top3_acc"), Some(Mode::Max));
-        assert_eq!(Mode::infer("val.r2"), Some(Mode::Max));
-        assert_eq!(Mode::infer("lr"), None);
-        assert_eq!(Mode::infer("sys.samples_per_sec"), None);
-        assert_eq!(Mode::infer("val.perplexity"), None);
-    }
 
     #[test]
     fn a_metric_without_an_obvious_direction_needs_an_explicit_mode() {

@@ -5,7 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::{MinDelta, Mode, MonitorSpec, Span, Unit};
+use crate::Mode;
+use crate::spec::{MinDelta, MonitorSpec, Span, Unit};
 
 /// When to stop a run early. Every rule is off when its field is `None`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -144,6 +145,9 @@ impl fmt::Display for StopReason {
 pub struct Verdict {
     /// The value is the best so far: save the `best` checkpoint.
     pub improved: bool,
+    /// The value beats the last significant improvement by more than `min_delta`: patience
+    /// starts over, and so does reduce-on-plateau's count of validations without progress.
+    pub progressed: bool,
     /// Stop the run, and why.
     pub stop: Option<StopReason>,
 }
@@ -194,23 +198,24 @@ impl Monitor {
         let metric = &self.spec.metric;
         if !value.is_finite() {
             let stop = StopReason::NotFinite { metric: metric.clone(), value, step: at.step };
-            return Verdict { improved: false, stop: Some(stop) };
+            return Verdict { improved: false, progressed: false, stop: Some(stop) };
         }
         if let Some(threshold) = self.rules.divergence_threshold
-            && self.spec.mode.better(threshold, value)
+            && self.spec.mode.is_better(threshold, value)
         {
             let stop = StopReason::Diverged { metric: metric.clone(), value, threshold, mode: self.spec.mode };
-            return Verdict { improved: false, stop: Some(stop) };
+            return Verdict { improved: false, progressed: false, stop: Some(stop) };
         }
         let improved = self.state.best.is_none_or(|best| self.spec.is_better(value, best.value));
         if improved {
             self.state.best = Some(mark);
         }
-        if self.state.reference.is_none_or(|reference| self.spec.is_significant(value, reference.value)) {
+        let progressed = self.state.reference.is_none_or(|reference| self.spec.is_significant(value, reference.value));
+        if progressed {
             self.state.reference = Some(mark);
         }
         if self.rules.grace.is_some_and(|grace| !elapsed(grace, None, &mark, at.steps_per_epoch)) {
-            return Verdict { improved, stop: None };
+            return Verdict { improved, progressed, stop: None };
         }
         let grace_ended = *self.state.grace_ended.get_or_insert(mark);
 
@@ -219,7 +224,7 @@ impl Monitor {
             && !self.spec.is_better(best, baseline)
         {
             let stop = StopReason::BelowBaseline { metric: metric.clone(), best, baseline, grace: self.rules.grace };
-            return Verdict { improved, stop: Some(stop) };
+            return Verdict { improved, progressed, stop: Some(stop) };
         }
         if let Some(patience) = self.rules.patience
             && let Some(reference) = self.state.reference
@@ -232,10 +237,10 @@ impl Monitor {
                     min_delta: self.spec.min_delta,
                     since: reference,
                 };
-                return Verdict { improved, stop: Some(stop) };
+                return Verdict { improved, progressed, stop: Some(stop) };
             }
         }
-        Verdict { improved, stop: None }
+        Verdict { improved, progressed, stop: None }
     }
 }
 

@@ -1,9 +1,6 @@
 //! Picking the format from the file name, and writing the file atomically.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::PlotError;
 
@@ -30,7 +27,7 @@ impl Format {
 
 /// Fails early, before any drawing, when the folder `path` goes into does not exist.
 pub(crate) fn check_folder(path: &Path) -> Result<(), PlotError> {
-    let folder = folder_of(path);
+    let folder = regimen_fs::folder_of(path);
     if folder.is_dir() {
         Ok(())
     } else {
@@ -38,39 +35,16 @@ pub(crate) fn check_folder(path: &Path) -> Result<(), PlotError> {
     }
 }
 
-fn folder_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    }
-}
-
-/// Writes `bytes` to a temporary file beside `path`, syncs it and renames it over `path`, so a
-/// reader never sees half a picture and a failed write leaves any previous file intact.
+/// Writes `bytes` over `path` atomically ([`regimen_fs::write`]), so a reader never sees half a
+/// picture and a failed write leaves any previous file intact.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp = folder_of(path).join(format!(".{name}.{}-{unique}.tmp", std::process::id()));
-    let written = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temp)
-        .and_then(|mut file| {
-            file.write_all(bytes)?;
-            file.sync_all()
-        })
-        .and_then(|()| fs::rename(&temp, path));
-    written.map_err(|source| {
-        // Best effort: the temporary file may not even exist, and the write error is what matters.
-        let _ = fs::remove_file(&temp);
-        PlotError::Write { path: path.to_path_buf(), source }
-    })
+    regimen_fs::write(path, bytes).map_err(|source| PlotError::Write { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn the_extension_picks_the_format() {
@@ -88,8 +62,8 @@ mod tests {
 
     #[test]
     fn a_bare_file_name_goes_into_the_current_folder() {
-        assert_eq!(folder_of(Path::new("curves.png")), Path::new("."));
-        assert_eq!(folder_of(Path::new("a/b.png")), Path::new("a"));
+        assert_eq!(regimen_fs::folder_of(Path::new("curves.png")), Path::new("."));
+        assert_eq!(regimen_fs::folder_of(Path::new("a/b.png")), Path::new("a"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod scheduler;
 mod spec;
 
 pub use scheduler::{Scheduler, SchedulerState};
-pub use spec::{Mode, ScheduleSpec};
+pub use spec::ScheduleSpec;
 
 /// An error from parsing a schedule, building a [`Scheduler`] or restoring its state.
 ///

@@ -3,7 +3,7 @@
 //! `KIND[:ARGS]`, where `ARGS` is a comma-separated list of `key=value`:
 //! `constant`, `step:10:0.1` (also `step:10` or `step:step_size=10,gamma=0.1`), `cosine`,
 //! `cosine:warmup=500,min_lr=1e-5`, `onecycle`, `onecycle:max_lr=0.1,pct_start=0.25`,
-//! `plateau:factor=0.5,patience=3,mode=max`. Omitted keys take PyTorch's defaults. Parsing checks
+//! `plateau:factor=0.5,patience=3,cooldown=1`. Omitted keys take PyTorch's defaults. Parsing checks
 //! only the syntax and the number formats; ranges are checked by [`Scheduler::new`], which also
 //! knows the base learning rate and the run length.
 //!
@@ -12,7 +12,7 @@
 use std::str::FromStr;
 
 use crate::spec::defaults;
-use crate::{Mode, ScheduleError, ScheduleSpec};
+use crate::{ScheduleError, ScheduleSpec};
 
 const KINDS: &str = "constant, step, cosine, onecycle, plateau";
 
@@ -73,23 +73,19 @@ impl FromStr for ScheduleSpec {
                 })
             }
             "plateau" => {
-                let keys = ["factor", "patience", "threshold", "cooldown", "min_lr", "mode"];
-                let mut args = Args::parse(args.unwrap_or_default(), &keys).map_err(error)?;
-                let mode = match args.take_str("mode") {
-                    None => Mode::default(),
-                    Some("min") => Mode::Min,
-                    Some("max") => Mode::Max,
-                    Some(other) => {
-                        return Err(error(format!("mode must be min or max, got {other:?}")));
-                    }
-                };
+                let text = args.unwrap_or_default();
+                if let Some(key) = ["mode", "threshold"].into_iter().find(|key| text.contains(&format!("{key}="))) {
+                    return Err(error(format!(
+                        "plateau takes no {key}: it follows the run's monitor, so set the direction with \
+                         --monitor-mode and the smallest improvement with --min-delta"
+                    )));
+                }
+                let mut args = Args::parse(text, &["factor", "patience", "cooldown", "min_lr"]).map_err(error)?;
                 Ok(ScheduleSpec::Plateau {
                     factor: args.take("factor").map_err(error)?.unwrap_or_else(defaults::factor),
                     patience: args.take("patience").map_err(error)?.unwrap_or_else(defaults::patience),
-                    threshold: args.take("threshold").map_err(error)?.unwrap_or_else(defaults::threshold),
                     cooldown: args.take("cooldown").map_err(error)?.unwrap_or(0),
                     min_lr: args.take("min_lr").map_err(error)?.unwrap_or(0.0),
-                    mode,
                 })
             }
             _ => Err(error(format!("unknown schedule kind {kind:?}; expected one of {KINDS}"))),
@@ -166,19 +162,9 @@ mod tests {
         );
         assert_eq!(
             parse("plateau:factor=0.5,patience=3"),
-            ScheduleSpec::Plateau {
-                factor: 0.5,
-                patience: 3,
-                threshold: 1e-4,
-                cooldown: 0,
-                min_lr: 0.0,
-                mode: Mode::Min
-            }
+            ScheduleSpec::Plateau { factor: 0.5, patience: 3, cooldown: 0, min_lr: 0.0 }
         );
-        assert!(matches!(
-            parse("plateau:mode=max,cooldown=2"),
-            ScheduleSpec::Plateau { mode: Mode::Max, cooldown: 2, .. }
-        ));
+        assert!(matches!(parse("plateau:cooldown=2"), ScheduleSpec::Plateau { cooldown: 2, .. }));
     }
 
     #[test]
@@ -189,7 +175,7 @@ mod tests {
             "cosine:warmup=500,min_lr=0.00001",
             "onecycle",
             "onecycle:max_lr=0.3,final_div_factor=100",
-            "plateau:factor=0.5,patience=3,threshold=0.01,cooldown=1,min_lr=0.000001,mode=max",
+            "plateau:factor=0.5,patience=3,cooldown=1,min_lr=0.000001",
         ] {
             let spec = parse(input);
             assert_eq!(parse(&spec.to_string()), spec, "{input} -> {spec}");
@@ -218,7 +204,8 @@ mod tests {
         assert!(parse_error("cosine:warmpu=5").contains(r#"unknown key "warmpu"; keys are warmup, min_lr"#));
         assert!(parse_error("cosine:warmup=5,warmup=6").contains(r#"key "warmup" is given twice"#));
         assert!(parse_error("cosine:warmup=-5").contains(r#"warmup must be a number, got "-5""#));
-        assert!(parse_error("plateau:mode=up").contains(r#"mode must be min or max, got "up""#));
+        assert!(parse_error("plateau:mode=max").contains("plateau takes no mode: it follows the run's monitor"));
+        assert!(parse_error("plateau:threshold=0.01").contains("--min-delta"));
         assert!(parse_error("plateau:patience=1.5").contains(r#"patience must be a number, got "1.5""#));
     }
 }

@@ -2,14 +2,14 @@
 //!
 //! Four of the five schedules are closed-form functions of the step. Reduce-on-plateau is the only
 //! one with state, and its state is kept small and exact: the number of reductions so far (the rate
-//! is recomputed from it, not carried as a float that drifts), the best value seen, and two
-//! counters. [`Scheduler::state`] and [`Scheduler::restore`] move that state through a checkpoint.
+//! is recomputed from it, not carried as a float that drifts) and two counters. Whether a
+//! validation made progress is the run monitor's call, not the scheduler's. [`Scheduler::state`] and [`Scheduler::restore`] move that state through a checkpoint.
 
 use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Mode, ScheduleError, ScheduleSpec};
+use crate::{ScheduleError, ScheduleSpec};
 
 /// A validated schedule for one run.
 ///
@@ -19,8 +19,9 @@ use crate::{Mode, ScheduleError, ScheduleSpec};
 /// - [`lr`](Self::lr) before every optimizer step, with the 0-based global step (counting across
 ///   epochs), handing the result to the optimizer; it has no side effects, so it may be called
 ///   any number of times, for any step;
-/// - [`on_validation`](Self::on_validation) after every validation, with the monitored metric;
-///   only [`ScheduleSpec::Plateau`] reacts, and the new rate applies from the next call to `lr`;
+/// - [`on_validation`](Self::on_validation) after every validation the run's monitor judged, with
+///   its verdict; only [`ScheduleSpec::Plateau`] reacts, and the new rate applies from the next
+///   call to `lr`;
 /// - [`state`](Self::state) whenever a checkpoint is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scheduler {
@@ -34,17 +35,12 @@ pub struct Scheduler {
 /// The mutable part of a [`Scheduler`], to save in a checkpoint and [`restore`](Scheduler::restore)
 /// on resume, so that the resumed run gets exactly the rates of an uninterrupted one.
 ///
-/// Only reduce-on-plateau changes it; the other schedules always have the default state. It holds
-/// the best metric value seen as an `f64`: a serializer must round-trip floats exactly for the
-/// resumed comparisons to be bit-identical (`serde_json` does with its `float_roundtrip` feature;
-/// without it, the last digit may differ in rare cases).
+/// Only reduce-on-plateau changes it; the other schedules always have the default state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SchedulerState {
     /// Times the rate was multiplied by the plateau factor.
     reductions: u32,
-    /// Best finite metric value seen, `None` before the first one.
-    best: Option<f64>,
-    /// Validations since the last improvement (reset by a reduction and during cool-down).
+    /// Validations since the last progress (reset by a reduction and during cool-down).
     bad_evaluations: u32,
     /// Validations still to ignore after the last reduction.
     cooldown_remaining: u32,
@@ -97,7 +93,7 @@ impl Scheduler {
     /// `total_steps` or `min_lr` is outside `[0, base_lr]`; one-cycle's `max_lr`, `div_factor` or
     /// `final_div_factor` is not positive and finite, `pct_start` is outside `(0, 1)`, or
     /// `pct_start × total_steps ≤ 1` (the rising phase would have no length); plateau's `factor` is
-    /// outside `(0, 1)`, `threshold` outside `[0, 1)` or `min_lr` outside `[0, base_lr]`.
+    /// outside `(0, 1)` or `min_lr` outside `[0, base_lr]`.
     pub fn new(
         spec: ScheduleSpec,
         base_lr: f64,
@@ -146,11 +142,8 @@ impl Scheduler {
                     });
                 }
             }
-            ScheduleSpec::Plateau { factor, threshold, min_lr, .. } => {
+            ScheduleSpec::Plateau { factor, min_lr, .. } => {
                 open_unit("plateau factor", factor)?;
-                if !(0.0..1.0).contains(&threshold) {
-                    return Err(invalid("plateau threshold", "in [0, 1)", threshold));
-                }
                 floor_lr("plateau min_lr", min_lr, base_lr)?;
             }
         }
@@ -206,40 +199,20 @@ impl Scheduler {
         }
     }
 
-    /// Tells the scheduler the monitored metric of a validation; returns whether the rate was just
-    /// reduced.
+    /// Tells the scheduler that a validation happened and whether the run's monitor judged it
+    /// progress (an improvement beyond its `min_delta`); returns whether the rate was just reduced.
     ///
-    /// Only [`ScheduleSpec::Plateau`] reacts; the other schedules ignore the value and return
-    /// `false`. As in PyTorch, a value improves when it beats the best so far by more than the
-    /// relative `threshold`, more than `patience` validations in a row without improvement reduce
-    /// the rate (to no less than `min_lr`), and the `cooldown` validations after a reduction do not
-    /// count as bad. A validation that would reduce a rate already at `min_lr` still starts a
-    /// cool-down but returns `false`.
-    ///
-    /// Two deliberate differences from PyTorch: `NaN` is ignored entirely (no state changes; it says
-    /// nothing about progress, and PyTorch would count it as bad), and an infinite value is never an
-    /// improvement but counts as a bad validation (a diverged loss should lead to a reduction).
-    /// And the relative threshold is taken of `|best|`, so a negative best (a log-likelihood, a
-    /// negative R²) still demands a move in the improving direction; PyTorch's `best · (1 ∓
-    /// threshold)` inverts the margin there. For non-negative values the two agree.
-    pub fn on_validation(&mut self, value: f64) -> bool {
-        let ScheduleSpec::Plateau { factor, patience, threshold, cooldown, min_lr, mode } = self.spec else {
+    /// Only [`ScheduleSpec::Plateau`] reacts; the other schedules return `false`. As in PyTorch,
+    /// more than `patience` validations in a row without progress reduce the rate (to no less
+    /// than `min_lr`), and the `cooldown` validations after a reduction do not count as bad. A
+    /// validation that would reduce a rate already at `min_lr` still starts a cool-down but
+    /// returns `false`.
+    pub fn on_validation(&mut self, progressed: bool) -> bool {
+        let ScheduleSpec::Plateau { factor, patience, cooldown, min_lr } = self.spec else {
             return false;
         };
-        if value.is_nan() {
-            return false;
-        }
         let state = &mut self.state;
-        let improved = value.is_finite()
-            && state.best.is_none_or(|best| {
-                let margin = best.abs() * threshold;
-                match mode {
-                    Mode::Min => value < best - margin,
-                    Mode::Max => value > best + margin,
-                }
-            });
-        if improved {
-            state.best = Some(value);
+        if progressed {
             state.bad_evaluations = 0;
         } else {
             state.bad_evaluations = state.bad_evaluations.saturating_add(1);
@@ -271,26 +244,23 @@ impl Scheduler {
     ///
     /// # Errors
     /// [`ScheduleError::InvalidState`] when the state cannot come from this scheduler: plateau
-    /// state given to another schedule, a best value that is not finite, or more reductions than
-    /// it takes to reach `min_lr`. The scheduler is then unchanged.
+    /// state given to another schedule, or more reductions than it takes to reach `min_lr`. The
+    /// scheduler is then unchanged.
     pub fn restore(&mut self, state: SchedulerState) -> Result<(), ScheduleError> {
         let error = |reason: String| Err(ScheduleError::InvalidState { reason });
         match self.spec {
-            ScheduleSpec::Plateau { factor, min_lr, .. } => {
-                if let Some(best) = state.best.filter(|best| !best.is_finite()) {
-                    return error(format!("the best value must be finite, got {best}"));
-                }
+            ScheduleSpec::Plateau { factor, min_lr, .. }
                 if state.reductions > 0
                     && plateau_lr(self.base_lr, factor, min_lr, state.reductions - 1)
-                        <= plateau_lr(self.base_lr, factor, min_lr, state.reductions)
-                {
-                    return error(format!(
-                        "{} reductions by {factor} from {} go below min_lr {min_lr}; was the state saved \
-                         with another schedule or learning rate?",
-                        state.reductions, self.base_lr
-                    ));
-                }
+                        <= plateau_lr(self.base_lr, factor, min_lr, state.reductions) =>
+            {
+                return error(format!(
+                    "{} reductions by {factor} from {} go below min_lr {min_lr}; was the state saved \
+                     with another schedule or learning rate?",
+                    state.reductions, self.base_lr
+                ));
             }
+            ScheduleSpec::Plateau { .. } => {}
             _ if state != SchedulerState::default() => {
                 return error(format!(
                     "the state holds reduce-on-plateau progress but the schedule is {}",
@@ -323,8 +293,8 @@ mod tests {
         assert!((actual - expected).abs() <= 1e-12 * expected.abs().max(1.0), "expected {expected}, got {actual}");
     }
 
-    fn plateau(factor: f64, patience: u32, cooldown: u32, min_lr: f64, mode: Mode) -> ScheduleSpec {
-        ScheduleSpec::Plateau { factor, patience, threshold: 1e-4, cooldown, min_lr, mode }
+    fn plateau(factor: f64, patience: u32, cooldown: u32, min_lr: f64) -> ScheduleSpec {
+        ScheduleSpec::Plateau { factor, patience, cooldown, min_lr }
     }
 
     #[test]
@@ -423,20 +393,20 @@ mod tests {
     }
 
     #[test]
-    fn plateau_reduces_after_patience_plus_one_bad_validations() {
-        let mut s = scheduler(plateau(0.5, 2, 0, 0.0, Mode::Min), 1.0, 100, 10);
-        assert!(!s.on_validation(1.0), "the first value is the best so far");
-        assert!(!s.on_validation(1.0));
-        assert!(!s.on_validation(0.99995), "within the relative threshold: still bad");
+    fn plateau_reduces_after_patience_plus_one_validations_without_progress() {
+        let mut s = scheduler(plateau(0.5, 2, 0, 0.0), 1.0, 100, 10);
+        assert!(!s.on_validation(true), "the first value is progress");
+        assert!(!s.on_validation(false));
+        assert!(!s.on_validation(false));
         assert_eq!(s.lr(0), 1.0);
-        assert!(s.on_validation(2.0), "third bad validation with patience 2");
+        assert!(s.on_validation(false), "third validation without progress with patience 2");
         assert_eq!(s.lr(0), 0.5);
         assert_eq!(s.lr(99), 0.5, "the rate does not depend on the step");
-        // An improvement resets the count.
-        assert!(!s.on_validation(0.5));
-        assert!(!s.on_validation(0.6));
-        assert!(!s.on_validation(0.6));
-        assert!(s.on_validation(0.6));
+        // Progress resets the count.
+        assert!(!s.on_validation(true));
+        assert!(!s.on_validation(false));
+        assert!(!s.on_validation(false));
+        assert!(s.on_validation(false));
         assert_eq!(s.lr(0), 0.25);
     }
 
@@ -444,74 +414,30 @@ mod tests {
     fn plateau_honours_cooldown() {
         // PyTorch with patience 0 and cooldown 2 on a constant metric: validation 1 sets the best,
         // 2 reduces, 3 and 4 are cool-down, 5 reduces again.
-        let mut s = scheduler(plateau(0.1, 0, 2, 0.0, Mode::Min), 1.0, 100, 10);
-        let reduced: Vec<bool> = (0..8).map(|_| s.on_validation(3.0)).collect();
+        let mut s = scheduler(plateau(0.1, 0, 2, 0.0), 1.0, 100, 10);
+        let reduced: Vec<bool> = (0..8).map(|i| s.on_validation(i == 0)).collect();
         assert_eq!(reduced, [false, true, false, false, true, false, false, true]);
         assert_close(s.lr(0), 1e-3);
     }
 
     #[test]
     fn plateau_stops_at_min_lr() {
-        let mut s = scheduler(plateau(0.5, 0, 0, 0.3, Mode::Max), 1.0, 100, 10);
-        let reduced: Vec<bool> = (0..5).map(|_| s.on_validation(0.7)).collect();
+        let mut s = scheduler(plateau(0.5, 0, 0, 0.3), 1.0, 100, 10);
+        let reduced: Vec<bool> = (0..5).map(|i| s.on_validation(i == 0)).collect();
         assert_eq!(reduced, [false, true, true, false, false]);
         assert_eq!(s.lr(0), 0.3);
     }
 
     #[test]
-    fn plateau_max_mode_improves_upwards() {
-        let mut s = scheduler(plateau(0.5, 0, 0, 0.0, Mode::Max), 1.0, 100, 10);
-        assert!(!s.on_validation(0.5));
-        assert!(!s.on_validation(0.6));
-        assert!(!s.on_validation(0.7));
-        assert!(s.on_validation(0.65));
-    }
-
-    #[test]
-    fn plateau_ignores_nan_and_counts_infinity_as_bad() {
-        let mut s = scheduler(plateau(0.5, 1, 0, 0.0, Mode::Min), 1.0, 100, 10);
-        assert!(!s.on_validation(1.0));
-        let before = s.state();
-        for _ in 0..5 {
-            assert!(!s.on_validation(f64::NAN));
-        }
-        assert_eq!(s.state(), before);
-        assert!(!s.on_validation(f64::INFINITY));
-        assert!(s.on_validation(f64::NEG_INFINITY), "never an improvement");
-        // A first value that is infinite is not taken as the best either.
-        let mut s = scheduler(plateau(0.5, 0, 0, 0.0, Mode::Min), 1.0, 100, 10);
-        assert!(s.on_validation(f64::INFINITY));
-    }
-
-    #[test]
-    fn plateau_threshold_is_relative_to_the_magnitude_of_best() {
-        // Best −10, threshold 0.1: an improvement must go below −11. PyTorch's rel mode would
-        // require < −10 · 0.9 = −9 and so count −9.5, a worse value, as an improvement.
-        let spec = ScheduleSpec::Plateau {
-            factor: 0.5,
-            patience: 0,
-            threshold: 0.1,
-            cooldown: 0,
-            min_lr: 0.0,
-            mode: Mode::Min,
-        };
-        let mut s = scheduler(spec, 1.0, 100, 10);
-        assert!(!s.on_validation(-10.0));
-        assert!(s.on_validation(-9.5));
-        assert!(s.on_validation(-10.5), "not a 10 % improvement");
-        assert!(!s.on_validation(-11.5));
-    }
-
-    #[test]
     fn other_schedules_ignore_validation() {
         let mut s = scheduler(ScheduleSpec::Step { step_size: 1, gamma: 0.5 }, 1.0, 100, 10);
-        assert!((0..20).all(|_| !s.on_validation(1.0)));
+        assert!((0..20).all(|_| !s.on_validation(false)));
         assert_eq!(s.state(), SchedulerState::default());
     }
 
     #[test]
     fn invalid_arguments_are_rejected_with_the_value() {
-        let cases: [(ScheduleSpec, f64, u64, u64, &str); 16] = [
+        let cases: [(ScheduleSpec, f64, u64, u64, &str); 15] = [
             (ScheduleSpec::Constant, 0.0, 10, 1, "base_lr must be positive and finite, got 0"),
             (ScheduleSpec::Constant, f64::NAN, 10, 1, "base_lr must be positive and finite, got NaN"),
             (ScheduleSpec::Constant, f64::INFINITY, 10, 1, "base_lr must be positive and finite, got inf"),
@@ -551,23 +477,9 @@ mod tests {
                 "onecycle pct_start × total_steps must be above 1, so that the rising phase spans at least one \
                  step, got 0.3 × 3",
             ),
-            (plateau(1.0, 1, 0, 0.0, Mode::Min), 0.1, 10, 1, "plateau factor must be in (0, 1), got 1"),
+            (plateau(1.0, 1, 0, 0.0), 0.1, 10, 1, "plateau factor must be in (0, 1), got 1"),
             (
-                ScheduleSpec::Plateau {
-                    factor: 0.5,
-                    patience: 1,
-                    threshold: -0.1,
-                    cooldown: 0,
-                    min_lr: 0.0,
-                    mode: Mode::Min,
-                },
-                0.1,
-                10,
-                1,
-                "plateau threshold must be in [0, 1), got -0.1",
-            ),
-            (
-                plateau(0.5, 1, 0, f64::NAN, Mode::Min),
+                plateau(0.5, 1, 0, f64::NAN),
                 0.1,
                 10,
                 1,
@@ -582,9 +494,9 @@ mod tests {
 
     #[test]
     fn restore_rejects_foreign_states() {
-        let mut plateau_scheduler = scheduler(plateau(0.5, 0, 0, 0.25, Mode::Min), 1.0, 100, 10);
-        plateau_scheduler.on_validation(1.0);
-        plateau_scheduler.on_validation(1.0);
+        let mut plateau_scheduler = scheduler(plateau(0.5, 0, 0, 0.25), 1.0, 100, 10);
+        plateau_scheduler.on_validation(true);
+        plateau_scheduler.on_validation(false);
         let state = plateau_scheduler.state();
 
         let mut cosine = scheduler(ScheduleSpec::Cosine { warmup_steps: 0, min_lr: 0.0 }, 1.0, 100, 10);
@@ -598,40 +510,24 @@ mod tests {
         let too_many = SchedulerState { reductions: 3, ..state.clone() };
         let error = plateau_scheduler.restore(too_many).unwrap_err();
         assert!(error.to_string().contains("3 reductions by 0.5 from 1 go below min_lr 0.25"), "{error}");
-        let infinite = SchedulerState { best: Some(f64::INFINITY), ..state.clone() };
-        assert!(plateau_scheduler.restore(infinite).is_err());
         assert_eq!(plateau_scheduler.state(), state, "unchanged after a rejected restore");
     }
 
-    /// A metric sequence with plateaus, improvements, regressions and the odd NaN or infinity.
-    fn metrics() -> impl Strategy<Value = Vec<f64>> {
-        let value = prop_oneof![
-            8 => (0u8..20).prop_map(|v| f64::from(v) / 4.0 - 1.0),
-            4 => -1e3f64..1e3,
-            1 => Just(f64::NAN),
-            1 => Just(f64::INFINITY),
-        ];
-        proptest::collection::vec(value, 0..60)
+    /// A sequence of monitor verdicts: progress or not.
+    fn verdicts() -> impl Strategy<Value = Vec<bool>> {
+        proptest::collection::vec(any::<bool>(), 0..60)
     }
 
     fn plateau_specs() -> impl Strategy<Value = ScheduleSpec> {
-        (0.05f64..0.95, 0u32..4, 0.0f64..0.2, 0u32..3, prop_oneof![Just(0.0), 1e-4f64..1e-2], any::<bool>()).prop_map(
-            |(factor, patience, threshold, cooldown, min_lr, max)| ScheduleSpec::Plateau {
-                factor,
-                patience,
-                threshold,
-                cooldown,
-                min_lr,
-                mode: if max { Mode::Max } else { Mode::Min },
-            },
-        )
+        (0.05f64..0.95, 0u32..4, 0u32..3, prop_oneof![Just(0.0), 1e-4f64..1e-2])
+            .prop_map(|(factor, patience, cooldown, min_lr)| plateau(factor, patience, cooldown, min_lr))
     }
 
     proptest! {
         #[test]
         fn a_restored_state_continues_identically(
             spec in plateau_specs(),
-            metrics in metrics(),
+            metrics in verdicts(),
             split in any::<prop::sample::Index>(),
         ) {
             let split = split.index(metrics.len() + 1);

@@ -11,26 +11,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Which way a monitored metric improves, for [`ScheduleSpec::Plateau`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Lower is better (a loss).
-    #[default]
-    Min,
-    /// Higher is better (an accuracy).
-    Max,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Min => "min",
-            Mode::Max => "max",
-        })
-    }
-}
-
 /// A learning-rate schedule, before it is joined to a base learning rate and a run length.
 ///
 /// Serialized with a `kind` tag: `{"kind": "cosine", "warmup_steps": 500, "min_lr": 0.0}`. Its
@@ -81,28 +61,27 @@ pub enum ScheduleSpec {
         #[serde(default = "defaults::final_div_factor")]
         final_div_factor: f64,
     },
-    /// PyTorch's `ReduceLROnPlateau` with `threshold_mode="rel"`: multiply the rate by `factor`
-    /// after more than `patience` validations without improvement, then ignore `cooldown`
+    /// PyTorch's `ReduceLROnPlateau`, judged by the run's monitor: multiply the rate by `factor`
+    /// after more than `patience` validations without progress, then ignore `cooldown`
     /// validations, never going below `min_lr`.
+    ///
+    /// What counts as progress is not decided here: the run's one monitor spec (its metric, its
+    /// direction and its `min_delta`) judges every validation, mid-epoch ones included, and the
+    /// scheduler is told the answer ([`crate::Scheduler::on_validation`]). So early stopping, the
+    /// `best` checkpoint and the plateau never disagree about whether the run improved.
     Plateau {
         /// Multiplicative decay, in `(0, 1)`; defaults to 0.1.
         #[serde(default = "defaults::factor")]
         factor: f64,
-        /// Validations without improvement tolerated before a reduction; defaults to 10.
+        /// Validations without progress tolerated before a reduction; defaults to 10.
         #[serde(default = "defaults::patience")]
         patience: u32,
-        /// Relative improvement that counts, in `[0, 1)`; defaults to 10⁻⁴.
-        #[serde(default = "defaults::threshold")]
-        threshold: f64,
         /// Validations ignored after a reduction; defaults to 0.
         #[serde(default)]
         cooldown: u32,
         /// Floor of the rate, in `[0, base_lr]`; defaults to 0.
         #[serde(default)]
         min_lr: f64,
-        /// Whether the monitored metric improves downwards or upwards; defaults to `min`.
-        #[serde(default)]
-        mode: Mode,
     },
 }
 
@@ -134,11 +113,9 @@ impl fmt::Display for ScheduleSpec {
                 }
                 write!(f, "pct_start={pct_start},div_factor={div_factor},final_div_factor={final_div_factor}")
             }
-            ScheduleSpec::Plateau { factor, patience, threshold, cooldown, min_lr, mode } => write!(
-                f,
-                "plateau:factor={factor},patience={patience},threshold={threshold},cooldown={cooldown},\
-                 min_lr={min_lr},mode={mode}"
-            ),
+            ScheduleSpec::Plateau { factor, patience, cooldown, min_lr } => {
+                write!(f, "plateau:factor={factor},patience={patience},cooldown={cooldown},min_lr={min_lr}")
+            }
         }
     }
 }
@@ -163,9 +140,6 @@ pub(crate) mod defaults {
     pub(crate) fn patience() -> u32 {
         10
     }
-    pub(crate) fn threshold() -> f64 {
-        1e-4
-    }
 }
 
 #[cfg(test)]
@@ -177,15 +151,8 @@ mod tests {
         let spec: ScheduleSpec = serde_json::from_str(r#"{"kind": "one_cycle"}"#).unwrap();
         let expected = ScheduleSpec::OneCycle { max_lr: None, pct_start: 0.3, div_factor: 25.0, final_div_factor: 1e4 };
         assert_eq!(spec, expected);
-        let spec: ScheduleSpec = serde_json::from_str(r#"{"kind": "plateau", "mode": "max"}"#).unwrap();
-        let expected = ScheduleSpec::Plateau {
-            factor: 0.1,
-            patience: 10,
-            threshold: 1e-4,
-            cooldown: 0,
-            min_lr: 0.0,
-            mode: Mode::Max,
-        };
+        let spec: ScheduleSpec = serde_json::from_str(r#"{"kind": "plateau", "cooldown": 2}"#).unwrap();
+        let expected = ScheduleSpec::Plateau { factor: 0.1, patience: 10, cooldown: 2, min_lr: 0.0 };
         assert_eq!(spec, expected);
         let json = serde_json::to_string(&ScheduleSpec::Step { step_size: 3, gamma: 0.5 }).unwrap();
         assert_eq!(json, r#"{"kind":"step","step_size":3,"gamma":0.5}"#);

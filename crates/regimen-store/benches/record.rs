@@ -17,21 +17,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use regimen_events::{Event, EventSink, RunStart, SinkError};
-use regimen_store::{SinkOptions, SqliteStore, StoreError, StoreSink};
+use regimen_metrics::median;
+use regimen_store::{Mode, Monitored, Provenance, SinkOptions, SqliteStore, StoreError, StoreSink, TaskInfo};
 
-/// The keys a training loop logs every step, as in `bench/logging/workload.py`.
-const KEYS: [&str; 10] = [
-    "train.loss",
-    "train.acc",
-    "train.top5_acc",
-    "val.loss",
-    "val.acc",
-    "val.macro_f1",
-    "lr",
-    "grad_norm",
-    "sys.samples_per_sec",
-    "sys.memory_mb",
-];
+/// The keys a training loop logs every step, one a line: the same file `bench/logging/workload.py`
+/// reads, so both sides log the same workload.
+const KEYS_FILE: &str = include_str!("../../../bench/logging/keys.txt");
+
+/// The keys of [`KEYS_FILE`].
+fn keys() -> Vec<&'static str> {
+    KEYS_FILE.lines().map(str::trim).filter(|line| !line.is_empty()).collect()
+}
 
 /// Why the benchmark could not run; printed by `main`'s `Debug` on failure.
 enum BenchError {
@@ -107,17 +103,23 @@ fn once(points: u64) -> Result<Measured, BenchError> {
         name: "bench".into(),
         started_at: "2024-05-01T12:00:00Z".into(),
         seed: 0,
+        experiment: "default".into(),
+        monitor: Monitored { metric: "val.loss".into(), mode: Mode::Min },
+        task: TaskInfo::Regression { target_variance: None },
+        params: serde_json::json!({"lr": 0.1}),
         config: serde_json::json!({"lr": 0.1}),
         dataset: serde_json::json!({}),
+        provenance: Provenance::default(),
         environment: serde_json::json!({}),
     };
     sink.record(&Event::RunStarted(&start)).map_err(BenchError::Sink)?;
     sink.flush().map_err(BenchError::Sink)?;
 
-    let steps = points / KEYS.len() as u64;
+    let keys = keys();
+    let steps = points / keys.len() as u64;
     let began = Instant::now();
     for step in 0..steps {
-        for (k, key) in KEYS.iter().enumerate() {
+        for (k, key) in keys.iter().enumerate() {
             let value = 1.0 / (1 + step) as f64 + 0.001 * k as f64;
             sink.record(&Event::Scalar { key, step, epoch: step / 1000 + 1, value }).map_err(BenchError::Sink)?;
         }
@@ -127,22 +129,17 @@ fn once(points: u64) -> Result<Measured, BenchError> {
     let committed = began.elapsed();
     drop(sink);
 
-    let logged = steps * KEYS.len() as u64;
+    let logged = steps * keys.len() as u64;
     let bytes = file_len(&dir.path().join("store.sqlite")) + file_len(&dir.path().join("store.sqlite-wal"));
     Ok(Measured { ns_per_call: recorded.as_nanos() as f64 / logged as f64, seconds: committed.as_secs_f64(), bytes })
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
-}
-
 fn main() -> Result<(), BenchError> {
     let args = parse_args()?;
-    let points = args.points - args.points % KEYS.len() as u64;
+    let keys = keys().len() as u64;
+    let points = args.points - args.points % keys;
     if points == 0 {
-        return Err(BenchError::Usage(format!("--points must be at least {}, one step of every key", KEYS.len())));
+        return Err(BenchError::Usage(format!("--points must be at least {keys}, one step of every key")));
     }
     let mut runs = Vec::with_capacity(args.repeat);
     for i in 0..args.repeat {
@@ -160,8 +157,11 @@ fn main() -> Result<(), BenchError> {
         }
         runs.push(m);
     }
-    let ns = median(runs.iter().map(|m| m.ns_per_call).collect());
-    let seconds = median(runs.iter().map(|m| m.seconds).collect());
+    let (Some(ns), Some(seconds)) =
+        (median(runs.iter().map(|m| m.ns_per_call)), median(runs.iter().map(|m| m.seconds)))
+    else {
+        return Err(BenchError::Usage("--repeat must be at least 1".into()));
+    };
     let best = runs.iter().map(|m| m.seconds).fold(f64::INFINITY, f64::min);
     let bytes = runs.last().map_or(0, |m| m.bytes);
     if args.json {

@@ -23,7 +23,8 @@ use crate::query::Query;
 use crate::sink::{SinkOptions, StoreSink};
 use crate::store::RunStore;
 use crate::time::{Clock, ManualClock, Timestamp};
-use regimen_events::{Event, EventSink, RunStart, RunStatus};
+use regimen_events::{Event, EventSink, Provenance, RunStart, RunStatus};
+use regimen_metrics::{Mode, Monitored, TaskInfo};
 
 /// The crash threshold the factory must give the store.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
@@ -64,16 +65,21 @@ pub fn sample_run(run_id: &str, lr: f64, model: &str) -> NewRun {
         name: format!("{model}-{run_id}"),
         experiment: "baseline".to_string(),
         started_at: T0,
-        host: Some("box".to_string()),
-        command: Some("regimen train".to_string()),
-        git_commit: Some("0123abc".to_string()),
-        git_dirty: Some(false),
         seed: u64::MAX - 1,
-        config: json!({"lr": lr, "model": model, "optim": {"momentum": 0.9, "nesterov": true}, "data": null}),
+        monitor: Some(Monitored { metric: "val.acc".to_string(), mode: Mode::Max }),
+        task: Some(TaskInfo::Classification { classes: 2, majority_share: Some(0.5) }),
+        params: json!({"lr": lr, "model": model, "optim": {"momentum": 0.9, "nesterov": true}, "data": null}),
+        config: json!({"lr": lr, "model": model, "optim": {"momentum": 0.9, "nesterov": true}, "data": null, "store": "/x"}),
         dataset: json!({"name": "moons", "fingerprint": "f00d"}),
-        environment: json!({"host": "box"}),
-        sweep_id: None,
-        trial_id: None,
+        provenance: Provenance {
+            host: Some("box".to_string()),
+            command: Some("regimen train".to_string()),
+            git_commit: Some("0123abc".to_string()),
+            git_dirty: Some(false),
+            sweep_id: None,
+            trial_id: None,
+        },
+        environment: json!({"threads": 2}),
     }
 }
 
@@ -88,7 +94,9 @@ fn ids(store: &dyn RunStore, filter: Option<&str>, sort: Option<&str>) -> Result
 
 /// A started run reads back with everything it was started with.
 pub fn start_then_get(h: &Harness) -> Result<(), StoreError> {
-    let run = NewRun { sweep_id: Some("sweep-1".into()), trial_id: Some("7".into()), ..sample_run("r1", 0.01, "mlp") };
+    let mut run = sample_run("r1", 0.01, "mlp");
+    run.provenance.sweep_id = Some("sweep-1".into());
+    run.provenance.trial_id = Some("7".into());
     h.start(&run)?;
     let detail = h.store.get_run("r1")?;
     assert_eq!(detail.row.run_id, "r1");
@@ -103,11 +111,11 @@ pub fn start_then_get(h: &Harness) -> Result<(), StoreError> {
     assert_eq!(detail.row.params.get("optim.momentum"), Some(&ParamValue::Number(0.9)));
     assert_eq!(detail.row.params.get("optim.nesterov"), Some(&ParamValue::Text("true".into())));
     assert!(!detail.row.params.contains_key("data"));
-    assert_eq!((detail.host, detail.command), (run.host, run.command));
-    assert_eq!((detail.git_commit, detail.git_dirty), (run.git_commit, run.git_dirty));
+    assert!(!detail.row.params.contains_key("store"), "params are the hyperparameters, not the whole config");
+    assert_eq!(detail.provenance, run.provenance);
     assert_eq!(detail.seed, u64::MAX - 1);
+    assert_eq!((detail.row.monitor, detail.task), (run.monitor, run.task));
     assert_eq!((detail.config, detail.dataset, detail.environment), (run.config, run.dataset, run.environment));
-    assert_eq!((detail.sweep_id.as_deref(), detail.trial_id.as_deref()), (Some("sweep-1"), Some("7")));
     assert!(
         detail.series.is_empty() && detail.reports.is_empty() && detail.notes.is_empty() && detail.artifacts.is_empty()
     );
@@ -167,6 +175,8 @@ pub fn metric_series_and_summaries(h: &Harness) -> Result<(), StoreError> {
         (Some(0.8), 0.7, 30, 3)
     );
     assert_eq!(metrics["train.loss"].best, Some(0.4));
+    assert_eq!((metrics["val.acc"].best_step, metrics["val.acc"].best_epoch), (Some(20), Some(3)));
+    assert_eq!(metrics["train.loss"].best_step, Some(20), "found in the second batch");
     assert!(metrics["train.loss"].last.is_nan());
     assert_eq!((metrics["lr"].best, metrics["lr"].last), (None, 0.05));
     assert_eq!(metrics["val.mse"].best, None);
@@ -449,8 +459,13 @@ pub fn sink_end_to_end(h: &Harness) -> Result<(), StoreError> {
         name: "mlp-moons".into(),
         started_at: "2024-05-01T12:00:00Z".into(),
         seed: 3,
+        experiment: "sinks".into(),
+        monitor: Monitored { metric: "val.loss".into(), mode: Mode::Min },
+        task: TaskInfo::Regression { target_variance: None },
+        params: json!({"experiment": "sinks", "lr": 0.1}),
         config: json!({"experiment": "sinks", "lr": 0.1}),
         dataset: json!({"name": "moons"}),
+        provenance: Provenance { command: Some("regimen train".into()), ..Provenance::default() },
         environment: json!({"host": "box", "command": ["regimen", "train"]}),
     };
     let sink_error = |e: regimen_events::SinkError| StoreError::WriterGone { reason: e.to_string() };
@@ -468,7 +483,8 @@ pub fn sink_end_to_end(h: &Harness) -> Result<(), StoreError> {
     assert_eq!(detail.series["train.loss"].len(), 1000);
     assert_eq!(detail.row.metrics["train.loss"].best, Some(0.001));
     assert_eq!(detail.reports.len(), 1);
-    assert_eq!(detail.command.as_deref(), Some("regimen train"));
+    assert_eq!(detail.provenance.command.as_deref(), Some("regimen train"));
+    assert_eq!(detail.row.monitor, Some(start.monitor.clone()));
     sink.record(&Event::RunEnded { status: RunStatus::Finished, reason: None, seconds: 1.0 }).map_err(sink_error)?;
     drop(sink);
     assert_eq!(h.store.get_run("s1")?.row.status, RunState::Finished, "dropping the sink commits what is pending");
@@ -483,6 +499,33 @@ pub fn sink_end_to_end(h: &Harness) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A run's recorded monitor decides the best of its monitored key, in the recorded direction, even
+/// against the name's inherent one; a key without any direction has no best; every reader (a
+/// filter, a sort, the detail) sees the same value.
+pub fn the_recorded_monitor_decides_best(h: &Harness) -> Result<(), StoreError> {
+    let monitored = |metric: &str, mode| NewRun {
+        monitor: Some(Monitored { metric: metric.to_string(), mode }),
+        ..sample_run(metric, 0.01, "mlp")
+    };
+    h.start(&monitored("val.perplexity", Mode::Min))?;
+    h.start(&monitored("val.loss", Mode::Max))?;
+    for run in ["val.perplexity", "val.loss"] {
+        h.store.write(run, &[scalar(run, 10, 3.0), scalar(run, 20, 2.0), scalar(run, 30, 5.0)])?;
+    }
+    h.store.write("val.perplexity", &[scalar("val.loss", 10, 3.0), scalar("val.loss", 20, 2.0)])?;
+    let perplexity = h.store.get_run("val.perplexity")?;
+    assert_eq!(perplexity.row.metrics["val.perplexity"].best, Some(2.0));
+    assert_eq!(perplexity.row.metrics["val.loss"].best, Some(2.0), "not monitored: the inherent direction");
+    let loss = h.store.get_run("val.loss")?;
+    assert_eq!(loss.row.metrics["val.loss"].best, Some(5.0), "monitored with mode max");
+    assert_eq!(loss.row.metrics["val.loss"].best_step, Some(30));
+    h.store.write("val.loss", &[scalar("val.loss", 40, 5.0), scalar("val.loss", 25, 5.0)])?;
+    assert_eq!(h.store.get_run("val.loss")?.row.metrics["val.loss"].best_step, Some(25), "the earliest on ties");
+    assert_eq!(ids(&*h.store, Some("metrics.val.perplexity < 2.5"), None)?, ["val.perplexity"]);
+    assert_eq!(ids(&*h.store, Some("metrics.val.loss > 4"), None)?, ["val.loss"]);
+    Ok(())
+}
+
 /// Expands to one `#[test]` per conformance case, in a module named `$name`, for the store built
 /// by `$factory` (a [`Factory`]).
 #[macro_export]
@@ -494,7 +537,8 @@ macro_rules! conformance_suite {
             $crate::conformance_suite!(@cases $factory;
                 start_then_get, bad_writes_are_refused, batches_are_atomic, metric_series_and_summaries,
                 reports_notes_and_artifacts, ending_a_run, tags, resolving_ids, listing_runs,
-                heartbeats_and_crashes, resuming_a_run, deleting_runs, garbage_collection, sink_end_to_end);
+                heartbeats_and_crashes, resuming_a_run, deleting_runs, garbage_collection, sink_end_to_end,
+                the_recorded_monitor_decides_best);
         }
     };
     (@cases $factory:expr; $($case:ident),*) => {

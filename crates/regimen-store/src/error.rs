@@ -59,6 +59,17 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A store URL of a kind this build has no backend for.
+    #[error(
+        "cannot open the run store `{spec}`: this build has no `{scheme}` backend; give a folder path for the \
+         embedded SQLite store"
+    )]
+    UnsupportedStore {
+        /// What was given.
+        spec: String,
+        /// Its scheme.
+        scheme: String,
+    },
     /// No run has this id or id prefix.
     #[error("no run has the id or id prefix `{id}`; `regimen runs` lists the runs in this store")]
     RunNotFound {

@@ -14,6 +14,7 @@
 //! queries.
 
 pub mod error;
+pub mod layout;
 pub mod model;
 pub mod query;
 pub mod sink;
@@ -25,11 +26,14 @@ pub mod time;
 pub mod conformance;
 
 pub use error::StoreError;
+pub use layout::{RunDir, open, open_existing};
 pub use model::{
-    ArtifactRecord, Direction, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue,
-    ReportRecord, RunDetail, RunRow, RunState, Write, flatten_params,
+    ArtifactRecord, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
+    RunDetail, RunRow, RunState, Write, flatten_params,
 };
 pub use query::{Filter, Query, QueryError, QueryErrorKind, Sort};
+pub use regimen_events::Provenance;
+pub use regimen_metrics::{Mode, Monitored, TaskInfo};
 pub use sink::{SinkOptions, StoreSink};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::RunStore;

@@ -10,7 +10,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use regimen_events::{RunStart, RunStatus};
+use regimen_events::{Provenance, RunStart, RunStatus};
+use regimen_metrics::{Mode, Monitored, TaskInfo};
 use serde_json::Value;
 
 use crate::time::Timestamp;
@@ -34,7 +35,7 @@ pub enum RunState {
     Failed,
     /// The user interrupted it (Ctrl-C or SIGTERM).
     Interrupted,
-    /// A supervisor (a sweep, the user's `regimen kill`) ended it.
+    /// A supervisor ended it (a sweep's early-termination scheduler; nothing sets it yet).
     Killed,
     /// It stopped sending heartbeats without recording an end: the process died.
     Crashed,
@@ -103,69 +104,42 @@ pub struct NewRun {
     pub experiment: String,
     /// When the run started.
     pub started_at: Timestamp,
-    /// Host name.
-    pub host: Option<String>,
-    /// The command line, arguments separated by spaces (quoted where they contain spaces).
-    pub command: Option<String>,
-    /// Git commit of the working folder.
-    pub git_commit: Option<String>,
-    /// Whether the working folder had uncommitted changes.
-    pub git_dirty: Option<bool>,
     /// The seed.
     pub seed: u64,
-    /// The fully resolved configuration; flattened into params for filtering.
+    /// The monitored metric and its direction, as the run resolved them; `None` for runs
+    /// recorded before the store kept it.
+    pub monitor: Option<Monitored>,
+    /// What the run predicts; `None` for runs recorded before the store kept it.
+    pub task: Option<TaskInfo>,
+    /// The hyperparameters that apply to the run; flattened into params for filtering.
+    pub params: Value,
+    /// The fully resolved configuration.
     pub config: Value,
     /// Dataset identity.
     pub dataset: Value,
-    /// All provenance as recorded (host, versions, thread count...).
+    /// Host, command line, git state, sweep link.
+    pub provenance: Provenance,
+    /// Versions, thread count and other facts about the environment.
     pub environment: Value,
-    /// The sweep this run is a trial of, if any.
-    pub sweep_id: Option<String>,
-    /// The trial within that sweep.
-    pub trial_id: Option<String>,
 }
 
 impl NewRun {
-    /// Builds the record from the training crate's start event.
-    ///
-    /// The experiment comes from `config.experiment` (`default` when absent); host, command and git
-    /// state from `environment.host`, `.command` (an array of arguments), `.git_commit` and
-    /// `.git_dirty`; the sweep link from `environment.sweep_id` and `.trial_id` when a sweep sets
-    /// them. A start time that is not RFC 3339 is replaced by `now`.
+    /// Builds the record from a run's start event. A start time that is not RFC 3339 is replaced
+    /// by `now`.
     pub fn from_start(start: &RunStart, now: Timestamp) -> NewRun {
-        let env = &start.environment;
-        let text = |v: &Value, key: &str| match v.get(key) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        let command = env.get("command").and_then(Value::as_array).map(|args| {
-            args.iter()
-                .map(|a| match a.as_str() {
-                    Some(s) if s.is_empty() || s.contains(char::is_whitespace) => {
-                        format!("'{}'", s.replace('\'', "'\\''"))
-                    }
-                    Some(s) => s.to_string(),
-                    None => a.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
         NewRun {
             run_id: start.run_id.clone(),
             name: start.name.clone(),
-            experiment: text(&start.config, "experiment").unwrap_or_else(|| "default".to_string()),
+            experiment: start.experiment.clone(),
             started_at: Timestamp::parse_rfc3339(&start.started_at).unwrap_or(now),
-            host: text(env, "host"),
-            command,
-            git_commit: text(env, "git_commit"),
-            git_dirty: env.get("git_dirty").and_then(Value::as_bool),
             seed: start.seed,
+            monitor: Some(start.monitor.clone()),
+            task: Some(start.task),
+            params: start.params.clone(),
             config: start.config.clone(),
             dataset: start.dataset.clone(),
+            provenance: start.provenance.clone(),
             environment: start.environment.clone(),
-            sweep_id: text(env, "sweep_id"),
-            trial_id: text(env, "trial_id"),
         }
     }
 }
@@ -298,40 +272,20 @@ pub fn flatten_params(config: &Value) -> BTreeMap<String, ParamValue> {
     out
 }
 
-/// Whether a metric improves upwards or downwards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Higher is better: accuracy, F1, R².
-    Higher,
-    /// Lower is better: losses and errors.
-    Lower,
-}
-
-impl Direction {
-    /// The direction of a metric key, read from its last dotted segment: `acc`, `macro_f1`, `r2`
-    /// and `top{k}_acc` go up; `loss`, `mse` and `mae` go down; anything else (`lr`, `sys.*`) has
-    /// no best.
-    pub fn of(key: &str) -> Option<Direction> {
-        let last = key.rsplit('.').next().unwrap_or(key);
-        let top_k = last
-            .strip_prefix("top")
-            .and_then(|rest| rest.strip_suffix("_acc"))
-            .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()));
-        match last {
-            "acc" | "macro_f1" | "r2" => Some(Direction::Higher),
-            "loss" | "mse" | "mae" => Some(Direction::Lower),
-            _ if top_k => Some(Direction::Higher),
-            _ => None,
-        }
-    }
-}
+/// A finite extreme of a series: its value, and the step and epoch where the series first reached
+/// it (unknown for series recorded before the store kept them).
+pub type Extreme = (f64, Option<u64>, Option<u64>);
 
 /// A metric's values over a run, summarized for listing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricSummary {
-    /// The best value (see [`Direction::of`]); `None` when the key has no direction or every value
-    /// was NaN.
+    /// The best value (see [`regimen_metrics::best`]); `None` when the key has no direction or no
+    /// value was finite.
     pub best: Option<f64>,
+    /// The step of the best value (the earliest on ties), when known.
+    pub best_step: Option<u64>,
+    /// The epoch of the best value, when known.
+    pub best_epoch: Option<u64>,
     /// The value at the highest step (the latest recorded on ties).
     pub last: f64,
     /// The step of `last`.
@@ -341,14 +295,29 @@ pub struct MetricSummary {
 }
 
 impl MetricSummary {
-    /// Builds a summary from the series' extremes (NaN-free, `None` if all NaN) and last point.
-    pub fn from_extremes(key: &str, min: Option<f64>, max: Option<f64>, last: f64, last_step: u64, count: u64) -> Self {
-        let best = match Direction::of(key) {
-            Some(Direction::Higher) => max,
-            Some(Direction::Lower) => min,
+    /// Builds a summary from the series' finite extremes (`None` if no value was finite), its
+    /// direction and its last point.
+    pub fn from_extremes(
+        mode: Option<Mode>,
+        min: Option<Extreme>,
+        max: Option<Extreme>,
+        last: f64,
+        last_step: u64,
+        count: u64,
+    ) -> Self {
+        let best = match mode {
+            Some(Mode::Max) => max,
+            Some(Mode::Min) => min,
             None => None,
         };
-        MetricSummary { best, last, last_step, count }
+        MetricSummary {
+            best: best.map(|b| b.0),
+            best_step: best.and_then(|b| b.1),
+            best_epoch: best.and_then(|b| b.2),
+            last,
+            last_step,
+            count,
+        }
     }
 }
 
@@ -365,11 +334,13 @@ pub struct RunRow {
     pub status: RunState,
     /// Why it ended, when it did not simply finish.
     pub reason: Option<String>,
+    /// The monitored metric and its direction, when recorded.
+    pub monitor: Option<Monitored>,
     /// When it started.
     pub started_at: Timestamp,
     /// When it ended; `None` while running.
     pub ended_at: Option<Timestamp>,
-    /// Flattened configuration.
+    /// The run's hyperparameters, flattened.
     pub params: BTreeMap<String, ParamValue>,
     /// Summary of each metric series.
     pub metrics: BTreeMap<String, MetricSummary>,
@@ -474,26 +445,18 @@ pub struct RunDetail {
     pub row: RunRow,
     /// Last heartbeat.
     pub heartbeat_at: Timestamp,
-    /// Host name.
-    pub host: Option<String>,
-    /// Command line.
-    pub command: Option<String>,
-    /// Git commit.
-    pub git_commit: Option<String>,
-    /// Uncommitted changes at start.
-    pub git_dirty: Option<bool>,
     /// Seed.
     pub seed: u64,
+    /// What the run predicts, when recorded.
+    pub task: Option<TaskInfo>,
     /// Resolved configuration.
     pub config: Value,
     /// Dataset identity.
     pub dataset: Value,
-    /// Provenance.
+    /// Host, command line, git state, sweep link.
+    pub provenance: Provenance,
+    /// Versions and other facts about the environment.
     pub environment: Value,
-    /// Sweep link.
-    pub sweep_id: Option<String>,
-    /// Trial within the sweep.
-    pub trial_id: Option<String>,
     /// Every metric series, by key, ordered by step then arrival.
     pub series: BTreeMap<String, Vec<MetricPoint>>,
     /// Reports, oldest first.
@@ -537,21 +500,6 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn direction_reads_the_last_segment() {
-        assert_eq!(Direction::of("val.acc"), Some(Direction::Higher));
-        assert_eq!(Direction::of("val.top5_acc"), Some(Direction::Higher));
-        assert_eq!(Direction::of("macro_f1"), Some(Direction::Higher));
-        assert_eq!(Direction::of("test.r2"), Some(Direction::Higher));
-        assert_eq!(Direction::of("train.loss"), Some(Direction::Lower));
-        assert_eq!(Direction::of("val.mse"), Some(Direction::Lower));
-        assert_eq!(Direction::of("val.mae"), Some(Direction::Lower));
-        assert_eq!(Direction::of("lr"), None);
-        assert_eq!(Direction::of("val.top_acc"), None);
-        assert_eq!(Direction::of("val.topx_acc"), None);
-        assert_eq!(Direction::of("val.acc.extra"), None);
-    }
-
-    #[test]
     fn flatten_keeps_numbers_and_strings_and_drops_nulls() {
         let params = flatten_params(&json!({
             "lr": 0.01, "model": "cnn", "optim": {"beta": 0.9, "nesterov": true}, "layers": [1, 2], "data": null
@@ -573,21 +521,13 @@ mod tests {
     }
 
     #[test]
-    fn new_run_reads_provenance_from_the_start_event() {
-        let start = RunStart {
-            run_id: "r1".into(),
-            name: "mlp".into(),
-            started_at: "2024-05-01T12:00:00Z".into(),
-            seed: 7,
-            config: json!({"experiment": "baseline", "lr": 0.1}),
-            dataset: json!({"name": "moons"}),
-            environment: json!({"host": "box", "command": ["regimen", "train", "--name", "a b"], "git_commit": "abc", "git_dirty": true}),
+    fn a_monitor_recorded_by_the_run_decides_its_best() {
+        let summary = |mode| {
+            MetricSummary::from_extremes(mode, Some((0.2, Some(4), Some(1))), Some((0.9, None, None)), 0.5, 10, 3)
         };
-        let run = NewRun::from_start(&start, Timestamp(0));
-        assert_eq!(run.experiment, "baseline");
-        assert_eq!(run.command.as_deref(), Some("regimen train --name 'a b'"));
-        assert_eq!(run.git_dirty, Some(true));
-        assert_eq!(run.started_at, Timestamp::parse_rfc3339("2024-05-01T12:00:00Z").unwrap_or(Timestamp(-1)));
-        assert_eq!(run.sweep_id, None);
+        assert_eq!(summary(Some(Mode::Min)).best, Some(0.2));
+        assert_eq!((summary(Some(Mode::Min)).best_step, summary(Some(Mode::Min)).best_epoch), (Some(4), Some(1)));
+        assert_eq!(summary(Some(Mode::Max)).best, Some(0.9));
+        assert_eq!(summary(None).best, None);
     }
 }

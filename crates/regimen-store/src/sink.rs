@@ -378,8 +378,13 @@ mod tests {
             name: "hb".into(),
             started_at: T0.to_string(),
             seed: 0,
+            experiment: "default".into(),
+            monitor: regimen_metrics::Monitored { metric: "val.loss".into(), mode: regimen_metrics::Mode::Min },
+            task: regimen_metrics::TaskInfo::Regression { target_variance: None },
+            params: serde_json::json!({}),
             config: serde_json::json!({}),
             dataset: serde_json::json!({}),
+            provenance: regimen_events::Provenance::default(),
             environment: serde_json::json!({}),
         }
     }

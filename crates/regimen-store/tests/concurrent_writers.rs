@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use regimen_events::{Event, EventSink, RunStart, RunStatus};
-use regimen_store::{Query, RunState, RunStore, SinkOptions, SqliteStore, StoreError, StoreSink, Write};
+use regimen_store::{
+    Mode, Monitored, Provenance, Query, RunState, RunStore, SinkOptions, SqliteStore, StoreError, StoreSink, TaskInfo,
+    Write,
+};
 use serde_json::json;
 
 const CHILD_ROOT: &str = "REGIMEN_STORE_TEST_CHILD_ROOT";
@@ -24,8 +27,13 @@ fn start(run_id: &str) -> RunStart {
         name: run_id.to_string(),
         started_at: "2024-05-01T12:00:00Z".to_string(),
         seed: 1,
+        experiment: "default".into(),
+        monitor: Monitored { metric: "val.loss".into(), mode: Mode::Min },
+        task: TaskInfo::Regression { target_variance: None },
+        params: json!({"lr": 0.1, "writer": run_id}),
         config: json!({"lr": 0.1, "writer": run_id}),
         dataset: json!({}),
+        provenance: Provenance::default(),
         environment: json!({}),
     }
 }

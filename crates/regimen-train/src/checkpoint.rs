@@ -2,7 +2,7 @@
 //! verified on load.
 //!
 //! A checkpoint is a folder under the run's `checkpoints/`, named from a template
-//! (`cnn-shapes-3f9a-lr1e-3-adam-wd0-ep12-step1500-valmacro_f1-0.9731`), holding:
+//! (`cnn-shapes-3f9a-lr1e-3-adam-wd0-ep12-step1500-valmacro_f10.9731`), holding:
 //! - `model.safetensors`: the weights, readable by any safetensors tool;
 //! - `optimizer.bpk`: the optimizer state (Burn's burnpack format);
 //! - `state.json`: the rest of the training state ([`crate::state::TrainState`]);
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use burn::optim::ModuleOptimizer;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
-use regimen_monitor::Mode;
+use regimen_metrics::Mode;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -50,6 +50,9 @@ pub struct Manifest {
     pub epoch_complete: bool,
     /// The monitored metric.
     pub monitor: String,
+    /// Its direction; absent in checkpoints written before it was recorded.
+    #[serde(default)]
+    pub monitor_mode: Option<Mode>,
     /// Its value at this checkpoint, when it was evaluated here.
     pub monitor_value: Option<f64>,
     /// Each file: size and BLAKE3 hash.
@@ -182,7 +185,7 @@ fn write_partial(partial: &Path, mut manifest: Manifest, contents: Contents<'_>)
     })?;
     manifest.format = MANIFEST_FORMAT;
     manifest.files = write_files(partial, contents)?;
-    let text = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    let text = serde_json::to_vec_pretty(&manifest).expect("a manifest is always serializable to JSON");
     write_synced(&partial.join(MANIFEST_FILE), &text)?;
     sync_dir(partial).map_err(|source| TrainError::Io {
         path: partial.to_path_buf(),
@@ -250,17 +253,21 @@ fn hash(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
 
+/// Reads a checkpoint's manifest, without checking the files it lists.
+fn read_manifest(dir: &Path) -> Result<Manifest, TrainError> {
+    let corrupt = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
+    let text = std::fs::read(dir.join(MANIFEST_FILE))
+        .map_err(|e| corrupt(format!("has no readable {MANIFEST_FILE} ({e}); it is incomplete")))?;
+    serde_json::from_slice(&text).map_err(|e| corrupt(format!("{MANIFEST_FILE} is not valid ({e})")))
+}
+
 /// Reads a checkpoint's manifest and checks every file's size and hash.
 ///
 /// The error says which file is missing, truncated or altered; the caller decides whether to fall
 /// back to another checkpoint.
 pub fn verify(dir: &Path) -> Result<Checkpoint, TrainError> {
     let corrupt = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
-    let manifest_path = dir.join(MANIFEST_FILE);
-    let text = std::fs::read(&manifest_path)
-        .map_err(|e| corrupt(format!("has no readable {MANIFEST_FILE} ({e}); it is incomplete")))?;
-    let manifest: Manifest =
-        serde_json::from_slice(&text).map_err(|e| corrupt(format!("{MANIFEST_FILE} is not valid ({e})")))?;
+    let manifest = read_manifest(dir)?;
     for (file, entry) in &manifest.files {
         let bytes = std::fs::read(dir.join(file)).map_err(|e| corrupt(format!("{file} cannot be read ({e})")))?;
         if bytes.len() as u64 != entry.bytes {
@@ -285,37 +292,91 @@ pub fn verify(dir: &Path) -> Result<Checkpoint, TrainError> {
 
 /// The checkpoints in `folder`, verified, newest first; with one warning per folder that failed
 /// verification. Leftover `.partial` folders (a write that was interrupted) are removed.
-pub fn scan(folder: &Path) -> (Vec<Checkpoint>, Vec<String>) {
+///
+/// Verification reads and hashes every file: for resuming and evaluating, where the weights are
+/// about to be used. Bookkeeping that only needs names and values uses [`list`].
+pub fn scan(folder: &Path) -> Result<(Vec<Checkpoint>, Vec<String>), TrainError> {
     let mut good = Vec::new();
     let mut warnings = Vec::new();
-    let Ok(entries) = std::fs::read_dir(folder) else { return (good, warnings) };
-    for entry in entries.filter_map(Result::ok) {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for dir in folders(folder)? {
+        match verify(&dir) {
+            Ok(checkpoint) => good.push(checkpoint),
+            Err(error) => warnings.push(error.to_string()),
+        }
+    }
+    newest_first(&mut good);
+    Ok((good, warnings))
+}
+
+/// The checkpoints in `folder` whose manifest reads, newest first, without hashing their files:
+/// what pruning and the end of a run need to know, at the cost of reading a few hundred bytes per
+/// checkpoint rather than every weight.
+pub fn list(folder: &Path) -> Result<Vec<Checkpoint>, TrainError> {
+    let mut found: Vec<Checkpoint> = folders(folder)?
+        .into_iter()
+        .filter_map(|dir| read_manifest(&dir).ok().map(|manifest| Checkpoint { dir, manifest }))
+        .collect();
+    newest_first(&mut found);
+    Ok(found)
+}
+
+/// The checkpoint folders in `folder`; leftover `.partial` folders are removed. A missing folder
+/// holds none.
+fn folders(folder: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let io = |path: &Path, action: &'static str| {
+        let path = path.to_path_buf();
+        move |source| TrainError::Io { path, action, source }
+    };
+    let entries = match std::fs::read_dir(folder) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(io(folder, "list the checkpoints in")(error)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(io(folder, "list the checkpoints in"))?.path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         if !path.is_dir() {
             continue;
         }
         if name.starts_with('.') {
             if name.ends_with(".partial") {
-                let _ = std::fs::remove_dir_all(&path);
+                std::fs::remove_dir_all(&path).map_err(io(&path, "remove the interrupted checkpoint"))?;
             }
             continue;
         }
-        match verify(&path) {
-            Ok(checkpoint) => good.push(checkpoint),
-            Err(error) => warnings.push(error.to_string()),
-        }
+        found.push(path);
     }
-    good.sort_by(|a, b| {
+    Ok(found)
+}
+
+fn newest_first(checkpoints: &mut [Checkpoint]) {
+    checkpoints.sort_by(|a, b| {
         (b.manifest.step, b.manifest.epoch_complete).cmp(&(a.manifest.step, a.manifest.epoch_complete))
     });
-    (good, warnings)
+}
+
+/// Reads a checkpoint's training state, checking its format.
+pub fn read_state(checkpoint: &Checkpoint) -> Result<crate::state::TrainState, TrainError> {
+    let path = checkpoint.dir.join(STATE_FILE);
+    let error = |message: String| TrainError::Checkpoint { path: path.clone(), message };
+    let bytes = std::fs::read(&path).map_err(|e| error(format!("cannot be read ({e})")))?;
+    let state: crate::state::TrainState =
+        serde_json::from_slice(&bytes).map_err(|e| error(format!("is not a training state ({e})")))?;
+    if state.format != crate::state::STATE_FORMAT {
+        return Err(error(format!(
+            "has format {}, this Regimen reads format {}",
+            state.format,
+            crate::state::STATE_FORMAT
+        )));
+    }
+    Ok(state)
 }
 
 /// The newest verified checkpoint in `folder` (the `last` one), with warnings for newer ones
 /// that failed verification and were skipped.
 pub fn latest(folder: &Path) -> Result<(Checkpoint, Vec<String>), TrainError> {
-    let (good, warnings) = scan(folder);
+    let (good, warnings) = scan(folder)?;
     match good.into_iter().next() {
         Some(checkpoint) => Ok((checkpoint, warnings)),
         None => Err(TrainError::Checkpoint {
@@ -329,23 +390,13 @@ pub fn latest(folder: &Path) -> Result<(Checkpoint, Vec<String>), TrainError> {
     }
 }
 
-/// The verified checkpoint with the best monitored value in `mode` (the earliest on ties).
+/// The checkpoint with the best monitored value in `mode`, by the one rule of
+/// [`regimen_metrics::best`]: the earliest on ties, never one without a finite value.
 pub fn best(checkpoints: &[Checkpoint], mode: Mode) -> Option<&Checkpoint> {
-    let mut best: Option<&Checkpoint> = None;
-    for checkpoint in checkpoints {
-        let Some(value) = checkpoint.manifest.monitor_value.filter(|v| v.is_finite()) else { continue };
-        let replace = match best.and_then(|b| b.manifest.monitor_value) {
-            None => true,
-            Some(current) => {
-                mode.better(value, current)
-                    || (value == current && checkpoint.manifest.step < best.map_or(0, |b| b.manifest.step))
-            }
-        };
-        if replace {
-            best = Some(checkpoint);
-        }
-    }
-    best
+    let mut oldest_first: Vec<&Checkpoint> = checkpoints.iter().collect();
+    oldest_first.sort_by_key(|c| (c.manifest.step, c.manifest.epoch_complete));
+    let values = oldest_first.iter().map(|c| c.manifest.monitor_value.unwrap_or(f64::NAN));
+    regimen_metrics::best(values, mode).map(|(index, _)| oldest_first[index])
 }
 
 /// Which checkpoints to keep besides the newest two and the best.
@@ -360,31 +411,43 @@ pub struct Retention {
 /// Deletes the checkpoints that no rule keeps: the newest two (the last and the one before, the
 /// fallback should the last be damaged later), the best, the top `k` and every `n`-th epoch are
 /// kept. Returns the folders deleted.
-pub fn prune(folder: &Path, mode: Mode, retention: Retention) -> Vec<PathBuf> {
-    let (good, _) = scan(folder);
-    let mut keep: Vec<&Path> = good.iter().take(2).map(|c| c.dir.as_path()).collect();
+pub fn prune(folder: &Path, mode: Mode, retention: Retention) -> Result<Vec<PathBuf>, TrainError> {
+    let found = list(folder)?;
+    let mut keep: Vec<&Path> = found.iter().take(2).map(|c| c.dir.as_path()).collect();
     let mut ranked: Vec<&Checkpoint> =
-        good.iter().filter(|c| c.manifest.monitor_value.is_some_and(f64::is_finite)).collect();
+        found.iter().filter(|c| c.manifest.monitor_value.is_some_and(f64::is_finite)).collect();
     ranked.sort_by(|a, b| {
-        let (x, y) = (a.manifest.monitor_value.unwrap_or(0.0), b.manifest.monitor_value.unwrap_or(0.0));
-        let order = if mode == Mode::Max { y.total_cmp(&x) } else { x.total_cmp(&y) };
+        let (x, y) = (a.manifest.monitor_value.unwrap_or(f64::NAN), b.manifest.monitor_value.unwrap_or(f64::NAN));
+        let order = if mode.is_better(x, y) {
+            std::cmp::Ordering::Less
+        } else if mode.is_better(y, x) {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        };
         order.then(a.manifest.step.cmp(&b.manifest.step))
     });
     keep.extend(ranked.iter().take(retention.top_k.max(1)).map(|c| c.dir.as_path()));
     if let Some(n) = retention.every_epochs.filter(|&n| n > 0) {
         keep.extend(
-            good.iter()
+            found
+                .iter()
                 .filter(|c| c.manifest.epoch_complete && c.manifest.epoch.is_multiple_of(n))
                 .map(|c| c.dir.as_path()),
         );
     }
     let mut deleted = Vec::new();
-    for checkpoint in &good {
-        if !keep.contains(&checkpoint.dir.as_path()) && std::fs::remove_dir_all(&checkpoint.dir).is_ok() {
+    for checkpoint in &found {
+        if !keep.contains(&checkpoint.dir.as_path()) {
+            std::fs::remove_dir_all(&checkpoint.dir).map_err(|source| TrainError::Io {
+                path: checkpoint.dir.clone(),
+                action: "delete the old checkpoint",
+                source,
+            })?;
             deleted.push(checkpoint.dir.clone());
         }
     }
-    deleted
+    Ok(deleted)
 }
 
 /// Loads safetensors weights into `model`, which must have the same architecture.
@@ -420,27 +483,14 @@ pub fn load_optimizer(checkpoint: &Checkpoint, optimizer: ModuleOptimizer) -> Re
         .map_err(|e| TrainError::Checkpoint { path, message: format!("the optimizer state cannot be read ({e})") })
 }
 
-/// Writes `bytes` to `path` atomically: a synced temporary file renamed over it, then the folder
-/// synced. On error the temporary file is removed and any earlier file at `path` is untouched.
+/// Writes `bytes` to `path` atomically ([`regimen_fs::write`], the one way every Regimen file
+/// writer replaces a file). On error any earlier file at `path` is untouched.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".tmp");
-    let temporary = path.with_file_name(name);
-    let result = write_synced(&temporary, bytes).and_then(|()| {
-        std::fs::rename(&temporary, path).map_err(|source| TrainError::Io {
-            path: path.to_path_buf(),
-            action: "move into place",
-            source,
-        })
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result?;
-    if let Some(folder) = path.parent() {
-        let _ = sync_dir(folder);
-    }
-    Ok(())
+    regimen_fs::write(path, bytes).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        action: "write",
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -466,6 +516,7 @@ mod tests {
             epoch: step / 10,
             epoch_complete: step.is_multiple_of(10),
             monitor: "val.loss".into(),
+            monitor_mode: Some(Mode::Min),
             monitor_value: value,
             files: BTreeMap::new(),
         }
@@ -566,18 +617,18 @@ mod tests {
         for (i, value) in values.iter().enumerate() {
             save_dummy(dir.path(), (i as u64 + 1) * 10, Some(*value));
         }
-        let (good, _) = scan(dir.path());
+        let (good, _) = scan(dir.path()).expect("scan");
         assert_eq!(best(&good, Mode::Min).unwrap().manifest.step, 20);
         assert_eq!(best(&good, Mode::Max).unwrap().manifest.step, 10);
 
-        let deleted = prune(dir.path(), Mode::Min, Retention { top_k: 2, every_epochs: None });
-        let (kept, _) = scan(dir.path());
+        let deleted = prune(dir.path(), Mode::Min, Retention { top_k: 2, every_epochs: None }).expect("prune");
+        let (kept, _) = scan(dir.path()).expect("scan");
         let steps: Vec<u64> = kept.iter().map(|c| c.manifest.step).collect();
         assert_eq!(steps, vec![60, 50, 40, 20], "last two, best (20) and second best (40)");
         assert_eq!(deleted.len(), 2);
 
-        prune(dir.path(), Mode::Min, Retention::default());
-        let steps: Vec<u64> = scan(dir.path()).0.iter().map(|c| c.manifest.step).collect();
+        prune(dir.path(), Mode::Min, Retention::default()).expect("prune");
+        let steps: Vec<u64> = scan(dir.path()).expect("scan").0.iter().map(|c| c.manifest.step).collect();
         assert_eq!(steps, vec![60, 50, 20]);
     }
 

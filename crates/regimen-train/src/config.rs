@@ -7,10 +7,43 @@
 
 use std::path::{Path, PathBuf};
 
+use regimen_data::Augment;
 use regimen_monitor::{MinDelta, Mode, MonitorSpec, Span, StoppingRules};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+
+/// The most samples a built-in dataset may be generated with: they are for quick experiments, and
+/// a mistyped size should be an error, not an exhausted memory.
+const MAX_GENERATED_SAMPLES: usize = 10_000_000;
+
+/// The `model` value that picks the model from the data's layout.
+pub const AUTO_MODEL: &str = "auto";
+
+/// The model `auto` stands for on samples of `shape`: `cnn` for images (`[channels, height,
+/// width]`), `mlp` for vectors.
+pub fn auto_model(shape: &[usize]) -> &'static str {
+    if shape.len() == 3 { "cnn" } else { "mlp" }
+}
+
+/// Settings that say where and how a run is kept and shown, not how it trains: left out of the
+/// run's hyperparameters ([`TrainConfig::params`]).
+const BOOKKEEPING: [&str; 14] = [
+    "store",
+    "experiment",
+    "run_name",
+    "checkpoint_name",
+    "device",
+    "log_every",
+    "grad_norm_every",
+    "prediction_samples",
+    "keep_top_k",
+    "keep_every",
+    "checkpoint_every_steps",
+    "checkpoint_every_minutes",
+    "restore_best",
+    "dataset_size",
+];
 
 /// Every setting of a training run. Defaults follow the recipe: Adam at 1e-3, a CNN on `shapes`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,7 +76,8 @@ pub struct TrainConfig {
     /// Fit normalization on the train split and apply it to every split.
     pub normalize: bool,
 
-    /// Model: `mlp`, `cnn`, `resnet`.
+    /// Model: `mlp`, `cnn`, `resnet`, or `auto` (the default): `cnn` for images, `mlp` for
+    /// vectors. A run records the model it resolved to.
     pub model: String,
     /// Hidden layer sizes: the MLP's layers, the CNN's dense head.
     pub hidden: Option<Vec<usize>>,
@@ -163,7 +197,7 @@ impl Default for TrainConfig {
             test_count: None,
             split_seed: 0,
             normalize: true,
-            model: "cnn".into(),
+            model: AUTO_MODEL.into(),
             hidden: None,
             channels: vec![32, 64],
             activation: "relu".into(),
@@ -248,6 +282,11 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs", "0".into(), "at least 1");
         }
+        if let Some(size) = self.dataset_size
+            && !(1..=MAX_GENERATED_SAMPLES).contains(&size)
+        {
+            return bad("dataset_size", size.to_string(), "between 1 and 10,000,000 samples");
+        }
         if self.batch_size == 0 {
             return bad("batch_size", "0".into(), "at least 1");
         }
@@ -280,8 +319,8 @@ impl TrainConfig {
         if !["adam", "adamw", "sgd"].contains(&self.optimizer.as_str()) {
             return bad("optimizer", format!("`{}`", self.optimizer), "one of adam, adamw, sgd");
         }
-        if !["mlp", "cnn", "resnet"].contains(&self.model.as_str()) {
-            return bad("model", format!("`{}`", self.model), "one of mlp, cnn, resnet");
+        if ![AUTO_MODEL, "mlp", "cnn", "resnet"].contains(&self.model.as_str()) {
+            return bad("model", format!("`{}`", self.model), "one of auto, mlp, cnn, resnet");
         }
         if !["relu", "gelu", "tanh", "selu"].contains(&self.activation.as_str()) {
             return bad("activation", format!("`{}`", self.activation), "one of relu, gelu, tanh, selu");
@@ -299,9 +338,13 @@ impl TrainConfig {
             return bad("checkpoint_every_steps", "0".into(), "at least 1");
         }
         if let Some(minutes) = self.checkpoint_every_minutes
-            && !(minutes.is_finite() && minutes > 0.0)
+            && self.checkpoint_interval().is_none()
         {
-            return bad("checkpoint_every_minutes", minutes.to_string(), "a positive number of minutes");
+            return bad(
+                "checkpoint_every_minutes",
+                minutes.to_string(),
+                "a positive number of minutes no larger than about 3e17",
+            );
         }
         if !self.checkpoint_name.contains("{step}") {
             return bad(
@@ -311,7 +354,88 @@ impl TrainConfig {
             );
         }
         self.stopping()?;
+        self.split()?;
         Ok(())
+    }
+
+    /// How the data is split: fractions, counts, or the recipe's rule by size when neither is set.
+    /// Mixing fractions and counts is an error, not a silent choice of one.
+    pub fn split(&self) -> Result<regimen_data::SplitSpec, TrainError> {
+        use regimen_data::SplitSpec;
+        let fractions = self.val_fraction.is_some() || self.test_fraction.is_some();
+        let counts = self.val_count.is_some() || self.test_count.is_some();
+        Ok(match (fractions, counts) {
+            (false, false) => SplitSpec::Auto,
+            (true, false) => {
+                let (val, test) = (self.val_fraction, self.test_fraction);
+                SplitSpec::Fractions { val: val.or(test).unwrap_or(0.2), test: test.or(val).unwrap_or(0.2) }
+            }
+            (false, true) => {
+                let (val, test) = (self.val_count, self.test_count);
+                SplitSpec::Counts { val: val.or(test).unwrap_or(0), test: test.or(val).unwrap_or(0) }
+            }
+            (true, true) => {
+                return Err(TrainError::Config {
+                    origin: "the split settings".into(),
+                    message: "both fractions (val_fraction, test_fraction) and counts (val_count, test_count) are \
+                              set; give one kind"
+                        .into(),
+                });
+            }
+        })
+    }
+
+    /// The time between two timed checkpoints; `None` when off or out of range.
+    pub fn checkpoint_interval(&self) -> Option<std::time::Duration> {
+        let minutes = self.checkpoint_every_minutes?;
+        (minutes > 0.0).then(|| std::time::Duration::try_from_secs_f64(minutes * 60.0).ok()).flatten()
+    }
+
+    /// The augmentation of training samples that the `augment_*` settings describe.
+    ///
+    /// Training, `regimen check`'s picture of the first batch and its short training runs all build
+    /// it here, so they cannot augment differently.
+    pub fn augment(&self) -> Augment {
+        Augment {
+            hflip: self.augment_flip,
+            crop_padding: self.augment_crop,
+            rotate_degrees: self.augment_rotate,
+            noise_std: self.augment_noise,
+        }
+    }
+
+    /// The config with `model = auto` resolved for samples of `shape`: `cnn` for images
+    /// (`[channels, height, width]`), `mlp` otherwise. Returns the chosen model's name when it
+    /// was chosen here, so the caller can say so.
+    pub fn resolve_model(&mut self, shape: &[usize]) -> Option<&'static str> {
+        if self.model != AUTO_MODEL {
+            return None;
+        }
+        let chosen = auto_model(shape);
+        self.model = chosen.to_string();
+        Some(chosen)
+    }
+
+    /// The run's hyperparameters: the settings that apply to this run's model and optimizer, without
+    /// bookkeeping (store, experiment, name templates, device, logging and checkpoint cadence).
+    /// What filters, comparisons, sweeps and dashboards line runs up by.
+    pub fn params(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("a config is always serializable to JSON");
+        let Some(map) = value.as_object_mut() else { return value };
+        let unused: &[&str] = match self.model.as_str() {
+            "mlp" => &["channels", "depth", "width"],
+            "cnn" => &["activation", "batch_norm", "depth", "width"],
+            "resnet" => &["channels", "hidden", "activation", "batch_norm", "dropout"],
+            _ => &[],
+        };
+        let optimizer: &[&str] = if self.optimizer == "sgd" { &[] } else { &["momentum", "nesterov"] };
+        for key in BOOKKEEPING.iter().chain(unused).chain(optimizer) {
+            map.remove(*key);
+        }
+        if self.data.is_some() {
+            map.remove("dataset");
+        }
+        value
     }
 
     /// The early-stopping rules these settings describe.
@@ -335,7 +459,11 @@ impl TrainConfig {
             origin: "the resolved configuration".into(),
             message: error.to_string(),
         };
-        let mode = self.monitor_mode.as_deref().map(str::parse::<Mode>).transpose().map_err(config_error)?;
+        let mode =
+            self.monitor_mode.as_deref().map(str::parse::<Mode>).transpose().map_err(|e| TrainError::Config {
+                origin: "the `monitor_mode` setting".into(),
+                message: e.to_string(),
+            })?;
         let min_delta: MinDelta = self.min_delta.parse().map_err(config_error)?;
         MonitorSpec::new(self.monitor.as_deref().unwrap_or(default_metric), mode, min_delta).map_err(config_error)
     }
@@ -349,6 +477,50 @@ mod tests {
     fn toml_round_trips_the_resolved_config() {
         let config = TrainConfig { lr: 3e-4, hidden: Some(vec![64, 32]), ..TrainConfig::default() };
         assert_eq!(TrainConfig::from_toml_str(&config.to_toml()).unwrap(), config);
+    }
+
+    #[test]
+    fn params_are_the_settings_that_apply_without_bookkeeping() {
+        let mlp = TrainConfig { model: "mlp".into(), ..TrainConfig::default() }.params();
+        for gone in ["channels", "depth", "width", "store", "experiment", "device", "run_name", "momentum"] {
+            assert!(mlp.get(gone).is_none(), "{gone} in {mlp}");
+        }
+        for kept in ["lr", "hidden", "activation", "batch_size", "seed", "dataset", "optimizer"] {
+            assert!(mlp.get(kept).is_some(), "{kept} missing from {mlp}");
+        }
+        let cnn = TrainConfig { model: "cnn".into(), optimizer: "sgd".into(), ..TrainConfig::default() }.params();
+        assert!(cnn.get("channels").is_some() && cnn.get("momentum").is_some() && cnn.get("depth").is_none());
+    }
+
+    #[test]
+    fn auto_picks_a_cnn_for_images_and_an_mlp_for_vectors() {
+        let mut config = TrainConfig::default();
+        assert_eq!(config.clone().resolve_model(&[3, 8, 8]), Some("cnn"));
+        assert_eq!(config.resolve_model(&[2]), Some("mlp"));
+        assert_eq!(config.model, "mlp");
+        assert_eq!(config.resolve_model(&[3, 8, 8]), None, "an explicit model is kept");
+    }
+
+    #[test]
+    fn a_huge_checkpoint_interval_is_refused_not_a_panic() {
+        let config = TrainConfig { checkpoint_every_minutes: Some(1e300), ..TrainConfig::default() };
+        assert!(config.validate().unwrap_err().to_string().contains("checkpoint_every_minutes"));
+        let config = TrainConfig { checkpoint_every_minutes: Some(0.5), ..TrainConfig::default() };
+        assert_eq!(config.checkpoint_interval(), Some(std::time::Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn augment_settings_become_the_augmentation() {
+        assert!(TrainConfig::default().augment().is_identity());
+        let config = TrainConfig {
+            augment_flip: true,
+            augment_crop: 3,
+            augment_rotate: 5.0,
+            augment_noise: 0.1,
+            ..TrainConfig::default()
+        };
+        let expected = Augment { hflip: true, crop_padding: 3, rotate_degrees: 5.0, noise_std: 0.1 };
+        assert_eq!(config.augment(), expected);
     }
 
     #[test]

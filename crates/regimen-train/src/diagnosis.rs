@@ -7,26 +7,22 @@
 //! as a `diagnosis` report, so `regimen diagnose RUN` can show all of it later. The judging itself
 //! is `regimen_doctor`'s (pure functions on numbers); this module only measures and records.
 
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use regimen_data::{BatchBuilder, BatchTargets, PreparedData, Targets, Task};
-use regimen_doctor::diagnose::{DiagnoseOptions, MetricSeries, TaskInfo, diagnose};
+use regimen_doctor::diagnose::{DIAGNOSIS_REPORT, DiagnoseOptions, MetricSeries, PREDICTIONS_REPORT, diagnose};
+use regimen_doctor::format::round_to;
 use regimen_doctor::gradients::{GRAD_NORM_KEY, GradientWatch};
 use regimen_doctor::{Check, CheckStatus};
 use regimen_events::{Event, EventSink};
+use regimen_metrics::{TaskInfo, argmax};
 use serde_json::json;
 
 use crate::batches::{EpochPlan, HostBatch};
-use crate::check::grads::layer_grad_norms;
 use crate::error::TrainError;
 use crate::evaluate::host_outputs;
 use crate::model::Network;
-use crate::observer::{EpochSummary, Observer};
-
-/// Report split of the predictions on the fixed validation batch.
-pub const PREDICTIONS_REPORT: &str = "predictions";
-/// Report split of the verdict at the end of the run.
-pub const DIAGNOSIS_REPORT: &str = "diagnosis";
+use crate::observer::EpochSummary;
+use crate::trainer::Reporter;
 
 /// What the live diagnosis keeps between steps and epochs.
 pub struct LiveDiagnosis {
@@ -78,24 +74,22 @@ impl LiveDiagnosis {
         self.grad_norm_every > 0 && (step == 1 || last_of_epoch || step.is_multiple_of(self.grad_norm_every))
     }
 
-    /// Measures the per-layer gradient norms of `model` (before its optimizer step), logs them at
-    /// `step`, and raises the exploding and vanishing warnings the first time they apply.
-    pub fn log_gradients<M: Network>(
+    /// Logs the per-layer gradient norms a step measured (before its update) at `step`, and
+    /// raises the exploding and vanishing warnings the first time they apply.
+    pub fn log_gradients(
         &mut self,
-        model: &M,
-        grads: &GradientsParams,
+        norms: &[(String, f64)],
         (step, epoch): (u64, u64),
-        sink: &mut dyn EventSink,
-        observer: &mut dyn Observer,
+        reporter: &mut Reporter<'_>,
     ) -> Result<(), TrainError> {
-        let norms = layer_grad_norms(model, grads);
+        let sink = &mut *reporter.sink;
         let global = norms.iter().map(|(_, n)| n * n).sum::<f64>().sqrt();
         sink.record(&Event::Scalar { key: GRAD_NORM_KEY, step, epoch, value: global })?;
-        for (layer, value) in &norms {
+        for (layer, value) in norms {
             sink.record(&Event::Scalar { key: &format!("{GRAD_NORM_KEY}.{layer}"), step, epoch, value: *value })?;
         }
-        for check in self.watch.observe(step, epoch, &norms) {
-            announce(&check, sink, observer)?;
+        for check in self.watch.observe(step, epoch, norms) {
+            announce(&check, reporter)?;
         }
         Ok(())
     }
@@ -107,8 +101,7 @@ impl LiveDiagnosis {
         model: &M,
         device: &Device,
         history: &[EpochSummary],
-        sink: &mut dyn EventSink,
-        observer: &mut dyn Observer,
+        reporter: &mut Reporter<'_>,
     ) -> Result<(), TrainError> {
         let Some(last) = history.last() else { return Ok(()) };
         if let Some(probe) = &self.probe {
@@ -116,9 +109,10 @@ impl LiveDiagnosis {
                 TensorData::new(probe.features.clone(), [probe.len, probe.features.len() / probe.len]),
                 device,
             );
-            let outputs = host_outputs(model.forward(input));
+            let outputs = host_outputs(model.forward(input))?;
             let body = predictions(&outputs, &probe.targets, probe.len);
-            sink.record(&Event::Report { split: PREDICTIONS_REPORT, step: last.step, epoch: last.epoch, body: &body })?;
+            let report = Event::Report { split: PREDICTIONS_REPORT, step: last.step, epoch: last.epoch, body: &body };
+            reporter.sink.record(&report)?;
         }
         if !self.overfitting_announced {
             let overfitting =
@@ -127,7 +121,7 @@ impl LiveDiagnosis {
                 });
             if let Some(check) = overfitting {
                 self.overfitting_announced = true;
-                announce(&check, sink, observer)?;
+                announce(&check, reporter)?;
             }
         }
         Ok(())
@@ -149,17 +143,16 @@ impl LiveDiagnosis {
 }
 
 /// Records a warning as a notice on the run and shows it.
-fn announce(check: &Check, sink: &mut dyn EventSink, observer: &mut dyn Observer) -> Result<(), TrainError> {
+fn announce(check: &Check, reporter: &mut Reporter<'_>) -> Result<(), TrainError> {
     let message = match &check.advice {
         Some(advice) => format!("{} {advice}", check.message),
         None => check.message.clone(),
     };
-    sink.record(&Event::Notice { level: "warn", message: &message })?;
-    observer.on_notice(&message);
-    Ok(())
+    reporter.notice("warn", &message)
 }
 
-/// The trivial baseline of the run's task: chance or the train split's majority class, or the mean.
+/// What the run predicts, with the facts of its trivial baseline from the train split: the share
+/// of the most frequent class, or the variance of the targets (the error of predicting their mean).
 pub fn task_info(data: &PreparedData) -> TaskInfo {
     match (&data.task, &data.train.targets) {
         (Task::Classification { classes }, Targets::Classes(labels)) => {
@@ -173,7 +166,14 @@ pub fn task_info(data: &PreparedData) -> TaskInfo {
             let share = (!labels.is_empty()).then(|| majority as f64 / labels.len() as f64);
             TaskInfo::Classification { classes: classes.len(), majority_share: share }
         }
-        _ => TaskInfo::Regression,
+        (_, Targets::Values(values)) => {
+            // Two passes (mean, then squared deviations): exact enough whatever the offset.
+            let n = values.len() as f64;
+            let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+            let variance = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+            TaskInfo::Regression { target_variance: (!values.is_empty() && variance.is_finite()).then_some(variance) }
+        }
+        _ => TaskInfo::Regression { target_variance: None },
     }
 }
 
@@ -201,23 +201,19 @@ fn predictions(outputs: &[f32], targets: &BatchTargets, len: usize) -> serde_jso
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let exps: Vec<f64> = row.iter().map(|&x| f64::from(x - max).exp()).collect();
                 let total: f64 = exps.iter().sum();
-                let (class, top) =
-                    exps.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or((0, 0.0), |(c, &e)| (c, e));
+                let class = argmax(row).unwrap_or(0);
                 predicted.push(class);
-                confidence.push(round4(top / total));
-                true_probability.push(round4(exps.get(label as usize).copied().unwrap_or(0.0) / total));
+                confidence.push(round_to(exps.get(class).copied().unwrap_or(0.0) / total, 4));
+                true_probability.push(round_to(exps.get(label as usize).copied().unwrap_or(0.0) / total, 4));
             }
             json!({ "targets": labels, "predicted": predicted, "confidence": confidence, "true_class_probability": true_probability })
         }
         BatchTargets::Values(values) => {
-            let predicted: Vec<f64> = outputs.iter().step_by(width.max(1)).map(|&v| round4(f64::from(v))).collect();
+            let predicted: Vec<f64> =
+                outputs.iter().step_by(width.max(1)).map(|&v| round_to(f64::from(v), 4)).collect();
             json!({ "targets": values, "predicted": predicted })
         }
     }
-}
-
-fn round4(x: f64) -> f64 {
-    (x * 1e4).round() / 1e4
 }
 
 #[cfg(test)]
@@ -246,7 +242,7 @@ mod tests {
         let live = |every| LiveDiagnosis {
             grad_norm_every: every,
             watch: GradientWatch::new(),
-            task: TaskInfo::Regression,
+            task: TaskInfo::Regression { target_variance: None },
             overfitting_announced: false,
             probe: None,
         };

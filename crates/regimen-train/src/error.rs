@@ -47,6 +47,29 @@ pub enum TrainError {
     /// The model does not fit the data.
     #[error("the model does not fit the data: {0}")]
     Model(String),
+    /// The model's outputs do not have the width the task needs (a user network built for another
+    /// number of classes): caught at the first step, never left to become NaN metrics.
+    #[error(
+        "the model's outputs do not fit the task: {values} values for {samples} samples, but the task needs \
+         {expected} per sample; build the network with `data.task.num_outputs()` outputs"
+    )]
+    OutputWidth {
+        /// Output values of the batch.
+        values: usize,
+        /// Samples in the batch.
+        samples: usize,
+        /// Outputs per sample the task needs.
+        expected: usize,
+    },
+    /// The train split cannot fill one batch.
+    #[error(
+        "the train split has {samples} sample(s), too few for one training batch of at least 2; use more data \
+         or smaller validation and test shares"
+    )]
+    SplitTooSmall {
+        /// Samples in the train split.
+        samples: usize,
+    },
     /// A checkpoint could not be written or read.
     #[error("checkpoint {}: {message}", path.display())]
     Checkpoint {
@@ -56,7 +79,7 @@ pub enum TrainError {
         message: String,
     },
     /// No run matches what the user named.
-    #[error("no run `{name}` in the store at {}: list runs with `ls {}/runs`", store.display(), store.display())]
+    #[error("no run `{name}` in the store at {}: `regimen runs` lists the runs", store.display())]
     RunNotFound {
         /// The run id or path given.
         name: String,

@@ -69,17 +69,22 @@ impl Meter {
     }
 
     /// Adds a batch: model outputs (host copy), its targets, and its mean loss.
-    pub fn update(&mut self, outputs: &[f32], targets: &BatchTargets, mean_loss: f64) {
+    ///
+    /// # Errors
+    /// [`TrainError::OutputWidth`] when the outputs do not hold one row per target of the width
+    /// the task needs: a user [`Network`] built for another number of classes.
+    pub fn update(&mut self, outputs: &[f32], targets: &BatchTargets, mean_loss: f64) -> Result<(), TrainError> {
         let loss_sum = mean_loss * targets.len() as f64;
-        // The lengths come from the same batch, so the meters' length checks cannot fail here.
+        let width =
+            |expected: usize| TrainError::OutputWidth { values: outputs.len(), samples: targets.len(), expected };
         match (self, targets) {
             (Meter::Classification(meter, labels), BatchTargets::Classes(classes)) => {
                 labels.clear();
                 labels.extend(classes.iter().map(|&c| c as u32));
-                let _ = meter.update(outputs, labels, loss_sum);
+                meter.update(outputs, labels, loss_sum).map_err(|_| width(meter.num_classes()))
             }
             (Meter::Regression(meter), BatchTargets::Values(values)) => {
-                let _ = meter.update(outputs, values, loss_sum);
+                meter.update(outputs, values, loss_sum).map_err(|_| width(1))
             }
             _ => unreachable!("the meter and the targets both come from the same task"),
         }
@@ -146,11 +151,21 @@ pub enum MeterState {
 }
 
 /// Copies a batch of outputs to the host as `f32`s.
-pub fn host_outputs(outputs: Tensor<2>) -> Vec<f32> {
-    outputs.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+///
+/// # Errors
+/// [`TrainError::Model`] when the device's data cannot be read as `f32`s.
+pub fn host_outputs(outputs: Tensor<2>) -> Result<Vec<f32>, TrainError> {
+    outputs
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| TrainError::Model(format!("the model's outputs could not be read back from the device: {e:?}")))
 }
 
 /// Evaluates `model` (in validation mode, on a device without autodiff) on every sample of `samples`.
+///
+/// # Errors
+/// When the model's outputs do not fit the task (see [`Meter::update`]) or cannot be read back.
 pub fn evaluate<M: Network>(
     model: &M,
     samples: &Samples,
@@ -158,7 +173,7 @@ pub fn evaluate<M: Network>(
     meter: &mut Meter,
     batch_size: usize,
     device: &Device,
-) -> Report {
+) -> Result<Report, TrainError> {
     let order: Vec<u32> = (0..samples.len() as u32).collect();
     let plan = EpochPlan { samples, order: &order, batch_size, training: false, augment: None, first_batch: 0 };
     let builder = BatchBuilder;
@@ -168,7 +183,7 @@ pub fn evaluate<M: Network>(
         let outputs = model.forward(batch.input(device));
         let loss = objective.loss(outputs.clone(), &batch.targets, device);
         let loss: f32 = loss.into_scalar();
-        meter.update(&host_outputs(outputs), &batch.targets, f64::from(loss));
+        meter.update(&host_outputs(outputs)?, &batch.targets, f64::from(loss))?;
     }
-    meter.report()
+    Ok(meter.report())
 }

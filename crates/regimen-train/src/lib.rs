@@ -1,39 +1,47 @@
 //! Regimen's training engine on Burn.
 //!
-//! Given a [`TrainConfig`], [`train`] loads and splits the data, builds a built-in model (or the
+//! Given a [`TrainConfig`] and a [`Recorder`] (where the run is kept: a folder and, optionally,
+//! any [`regimen_store::RunStore`]), [`train`] loads and splits the data, builds a built-in model (or the
 //! user's own [`Network`] with [`train_with`]), trains it with the configured optimizer and
 //! schedule, validates every epoch, logs every event to the run's folder, and saves the `best` and
 //! `last` weights. [`evaluate_run`] later scores a saved run on its held-out test split, the only
 //! place that split is ever read.
 //!
-//! This is the only crate of the workspace that depends on Burn; data, metrics, schedules and
-//! events live in crates that build without it.
+//! The Burn-dependent crates are this one, the `regimen` facade over it and the benchmark harness;
+//! data, metrics, schedules, events, the store and the doctor build without Burn. The training loop
+//! is a [`Trainer`] a caller can drive a few steps or epochs at a time.
 
-pub mod batches;
+mod batches;
 pub mod check;
 pub mod checkpoint;
-pub mod config;
-pub mod device;
-pub mod diagnosis;
-pub mod error;
-pub mod evaluate;
-pub mod faults;
-pub mod fit;
+mod config;
+mod device;
+mod diagnosis;
+mod error;
+mod evaluate;
+mod faults;
+mod grads;
 pub mod interrupt;
 pub mod model;
-pub mod naming;
-pub mod observer;
+mod naming;
+mod observer;
 pub mod optim;
-pub mod run;
-pub mod state;
+mod provenance;
+mod run;
+mod state;
+mod step;
 pub mod system;
+mod trainer;
 
-pub use config::TrainConfig;
+pub use config::{AUTO_MODEL, TrainConfig};
 pub use error::TrainError;
-pub use fit::{FinalModel, FitContext, FitOutcome, fit};
+pub use grads::layer_grad_norms;
 pub use model::{BuiltinModel, Network};
 pub use observer::{EpochSummary, Observer, RunInfo, Silent, StepProgress};
 pub use regimen_events::RunStatus;
 pub use run::{
-    CheckpointChoice, Evaluation, RunSummary, evaluate_run, load_data, resume, resume_with, train, train_with,
+    CheckpointChoice, Checkpoints, Evaluation, Recorder, RunSummary, evaluate_run, load_data, resume, resume_with,
+    train, train_with,
 };
+pub use state::TrainState;
+pub use trainer::{BestPoint, Bests, FinalModel, FitContext, FitOutcome, Reporter, Trainer, fit, monitor_spec};

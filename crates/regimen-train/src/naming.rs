@@ -34,12 +34,6 @@ impl Fields {
         Fields(fields)
     }
 
-    /// Adds or replaces one field.
-    pub fn with(mut self, key: &str, value: String) -> Fields {
-        self.0.insert(key.to_string(), value);
-        self
-    }
-
     /// A copy with `extra` fields added or replaced.
     pub fn clone_with(&self, extra: &[(&str, String)]) -> Fields {
         let mut fields = self.clone();
@@ -118,14 +112,16 @@ mod tests {
 
     #[test]
     fn the_default_templates_give_descriptive_names() {
-        let config = TrainConfig::default();
+        let config = TrainConfig { model: "cnn".into(), ..TrainConfig::default() };
         let fields = Fields::new(&config, "shapes", "3f9a");
         assert_eq!(fields.render(&config.run_name).unwrap(), "cnn-shapes-3f9a-lr1e-3-adam-bs64");
         let name = fields
-            .with("epoch", "12".into())
-            .with("step", "1500".into())
-            .with("metric", metric_tag("val.acc"))
-            .with("value", format!("{:.4}", 0.97312))
+            .clone_with(&[
+                ("epoch", "12".into()),
+                ("step", "1500".into()),
+                ("metric", metric_tag("val.acc")),
+                ("value", format!("{:.4}", 0.97312)),
+            ])
             .render(&config.checkpoint_name)
             .unwrap();
         assert_eq!(name, "cnn-shapes-3f9a-lr1e-3-adam-wd0-ep12-step1500-valacc0.9731");

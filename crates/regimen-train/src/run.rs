@@ -1,36 +1,115 @@
-//! A run from start to end: data, run folder, log, model, fit, summary; and evaluating a saved run.
+//! A run from start to end: data, run folder, log, model, fit; and evaluating a saved run.
 //!
-//! A run folder (`<store>/runs/<run id>/`) holds `config.toml` (the resolved config, replayable with
-//! `--config`), `events.jsonl` (every event), `summary.json` (the outcome) and `checkpoints/`.
-//! Every event also goes to the run store (`<store>/store.sqlite`, see `regimen_store`) through a
-//! [`Tee`]: the JSON-lines file stays the plain-text record of one run, the store is what
-//! `regimen runs` and `regimen show` query across runs. The store's sink only queues events for a
-//! background writer, so the loop does not wait on it.
+//! Where a run is recorded is the caller's choice, a [`Recorder`]: the folder its run folder goes
+//! in (laid out by [`RunDir`]) and, optionally, a run store of any backend. The trainer knows the
+//! store only through the [`RunStore`] trait: the CLI opens the store that `--store` names, a
+//! library user may pass an in-memory one or none at all.
+//!
+//! One source of truth per run: the store record plus the checkpoints. A run folder holds
+//! `config.toml` (the resolved config, replayable with `--config`; nothing reads it back),
+//! `events.jsonl` (every event, the plain-text record of one run) and `checkpoints/`, each of which
+//! carries the whole training state, config included. So resuming and evaluating work on any run
+//! that saved a checkpoint, finished or not: a run killed with SIGKILL included.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::prelude::*;
-use regimen_data::{DatasetIdentity, LoadOptions, PreparedData, SplitSpec, prepare};
-use regimen_events::{Event, EventSink, JsonLinesSink, RunStart, RunStatus, Tee};
-use regimen_metrics::Report;
-use regimen_monitor::Mode;
-use regimen_store::{RunStore, SinkOptions, SqliteStore, StoreError, StoreSink, Timestamp, Write};
-use serde::{Deserialize, Serialize};
+use regimen_data::{DatasetIdentity, LoadOptions, PreparedData, prepare};
+use regimen_events::{Event, EventSink, JsonLinesSink, RunStart, RunStatus};
+use regimen_metrics::{Mode, Monitored, Report};
+use regimen_store::{RunDir, RunStore, SinkOptions, StoreError, StoreSink, Timestamp, Write};
+use serde::Serialize;
 
 use crate::checkpoint::{self, Checkpoint, load_weights};
 use crate::config::TrainConfig;
 use crate::device::parse_device;
+use crate::diagnosis::task_info;
 use crate::error::TrainError;
 use crate::evaluate::{Meter, Objective, evaluate};
-use crate::fit::{FinalModel, FitContext, fit};
 use crate::model::{BuiltinModel, Network, build_builtin};
 use crate::naming::Fields;
 use crate::observer::{Observer, RunInfo};
+use crate::provenance;
+use crate::trainer::{BestPoint, FinalModel, FitContext, fit, monitor_spec};
 
-/// The outcome of a run, as printed by `--json` and saved as `summary.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Where runs are recorded: the folder that holds their run folders (`<root>/runs/<id>/`) and,
+/// optionally, a run store that every event also goes to.
+#[derive(Clone)]
+pub struct Recorder {
+    root: PathBuf,
+    store: Option<Arc<dyn RunStore>>,
+}
+
+impl Recorder {
+    /// Run folders under `root`, events also recorded in `store` (when given).
+    pub fn new(root: impl Into<PathBuf>, store: Option<Arc<dyn RunStore>>) -> Recorder {
+        Recorder { root: root.into(), store }
+    }
+
+    /// The folder that holds `runs/`.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The run store, when there is one.
+    pub fn store(&self) -> Option<&Arc<dyn RunStore>> {
+        self.store.as_ref()
+    }
+
+    /// The sink of a run: its `events.jsonl`, and the store when there is one. `attach` continues
+    /// a run the store already holds.
+    fn sink(&self, dir: &RunDir, attach: bool) -> Result<Box<dyn EventSink>, TrainError> {
+        let file = JsonLinesSink::open(dir.events())?;
+        Ok(match &self.store {
+            Some(store) => {
+                let store = Arc::clone(store);
+                let sink = if attach {
+                    StoreSink::attach(store, SinkOptions::default(), &dir.id())?
+                } else {
+                    StoreSink::new(store, SinkOptions::default())?
+                };
+                Box::new(regimen_events::Tee(file, sink))
+            }
+            None => Box::new(file),
+        })
+    }
+
+    /// The folder of the run that `target` names: a run folder or a checkpoint folder (as a
+    /// path), or a run id or unique id prefix that the store resolves (an exact id without one).
+    fn locate(&self, target: &str) -> Result<(RunDir, Option<PathBuf>), TrainError> {
+        let path = Path::new(target);
+        if path.join(checkpoint::MANIFEST_FILE).is_file() {
+            let run = path.parent().and_then(Path::parent).map(RunDir::at).ok_or_else(|| TrainError::Checkpoint {
+                path: path.to_path_buf(),
+                message: "is not inside a run's checkpoints folder".into(),
+            })?;
+            return Ok((run, Some(path.to_path_buf())));
+        }
+        let direct = RunDir::at(path);
+        if direct.events().is_file() {
+            return Ok((direct, None));
+        }
+        let id = match &self.store {
+            Some(store) => store.resolve(target).map_err(|error| match error {
+                StoreError::RunNotFound { .. } => {
+                    TrainError::RunNotFound { name: target.to_string(), store: self.root.clone() }
+                }
+                other => other.into(),
+            })?,
+            None => target.to_string(),
+        };
+        let run = RunDir::of(&self.root, &id);
+        if !run.path().is_dir() {
+            return Err(TrainError::RunNotFound { name: target.to_string(), store: self.root.clone() });
+        }
+        Ok((run, None))
+    }
+}
+
+/// The outcome of a run, as printed by `regimen train --json`.
+#[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     /// Unique id of the run.
     pub run_id: String,
@@ -40,14 +119,18 @@ pub struct RunSummary {
     pub status: RunStatus,
     /// Why, when it did not simply finish.
     pub reason: Option<String>,
+    /// The model trained (`auto` resolved).
+    pub model: String,
     /// Epochs completed.
     pub epochs: u64,
     /// Optimizer steps taken.
     pub steps: u64,
-    /// Metric whose best value selected the `best` checkpoint.
-    pub monitor: String,
-    /// Each metric's best value over the epochs.
+    /// The metric whose best value selected the `best` checkpoint, and its direction.
+    pub monitor: Monitored,
+    /// Each metric's best value over every evaluation, in its direction.
     pub best: BTreeMap<String, f64>,
+    /// Where each best value was reached: value, step and epoch.
+    pub best_at: BTreeMap<String, BestPoint>,
     /// The last epoch's metrics.
     pub r#final: BTreeMap<String, f64>,
     /// The dataset's identity.
@@ -55,14 +138,9 @@ pub struct RunSummary {
     /// Saved checkpoints.
     pub checkpoints: Checkpoints,
     /// The weights the run hands over, and the checkpoint they came from.
-    #[serde(default)]
     pub final_model: Option<FinalModel>,
-    /// Evaluations on the test split made after training, oldest first.
-    #[serde(default)]
-    pub test_evaluations: Vec<BTreeMap<String, f64>>,
     /// The recipe's verdict on the run (underfitting, bias and variance, overfitting, gradient
     /// flow), as `regimen diagnose` gives it.
-    #[serde(default)]
     pub diagnosis: Vec<regimen_doctor::Check>,
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
@@ -71,7 +149,7 @@ pub struct RunSummary {
 }
 
 /// A run's checkpoint folders (see [`crate::checkpoint`]).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Checkpoints {
     /// The checkpoint with the best monitored metric.
     pub best: Option<PathBuf>,
@@ -93,137 +171,145 @@ pub fn load_data(config: &TrainConfig) -> Result<PreparedData, TrainError> {
         }
         None => regimen_data::builtin(&config.dataset, config.dataset_size)?,
     };
-    let split = match (config.val_fraction, config.test_fraction, config.val_count, config.test_count) {
-        (None, None, None, None) => SplitSpec::Auto,
-        (_, _, Some(val), test) => SplitSpec::Counts { val, test: test.unwrap_or(val) },
-        (val, test, None, _) => {
-            SplitSpec::Fractions { val: val.or(test).unwrap_or(0.2), test: test.or(val).unwrap_or(0.2) }
-        }
-    };
-    Ok(prepare(source, &split, config.split_seed, config.normalize)?)
+    Ok(prepare(source, &config.split()?, config.split_seed, config.normalize)?)
 }
 
-/// Trains a built-in model as `config` says, recording everything in a new run folder.
-pub fn train(config: &TrainConfig, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
-    train_with(config, observer, |data, device| build_builtin(config, &data.shape, data.task.num_outputs(), device))
+/// Trains a built-in model as `config` says, recording the run where `recorder` says.
+pub fn train(config: &TrainConfig, recorder: &Recorder, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
+    train_with(config, recorder, observer, |data, config, device| {
+        build_builtin(config, &data.shape, data.task.num_outputs(), device)
+    })
 }
 
 /// Trains the model that `build` creates (a user-defined [`Network`]) with all of Regimen's
-/// machinery: data, seeding, logging, checkpoints and summary.
-pub fn train_with<M, F>(config: &TrainConfig, observer: &mut dyn Observer, build: F) -> Result<RunSummary, TrainError>
+/// machinery: data, seeding, logging, checkpoints and the run record. `build` gets the prepared
+/// data, the resolved config (`model = auto` resolved for the data) and the device.
+pub fn train_with<M, F>(
+    config: &TrainConfig,
+    recorder: &Recorder,
+    observer: &mut dyn Observer,
+    build: F,
+) -> Result<RunSummary, TrainError>
 where
     M: Network,
-    F: FnOnce(&PreparedData, &Device) -> Result<M, TrainError>,
+    F: FnOnce(&PreparedData, &TrainConfig, &Device) -> Result<M, TrainError>,
 {
     config.validate()?;
     let device = parse_device(&config.device)?.autodiff();
     let data = load_data(config)?;
+    let mut config = config.clone();
+    let chosen = config.resolve_model(&data.shape);
+    let monitor = monitor_spec(&config, &data.task)?;
     device.seed(config.seed);
-    let mut model = build(&data, &device)?;
+    let mut model = build(&data, &config, &device)?;
     if let Some(source) = &config.init_from {
         model = load_weights(model, source)?;
     }
 
-    // Opened before the run folder exists, so that a store that cannot be opened leaves nothing
-    // behind.
-    let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&config.store)?);
-    let run = RunFolder::create(config, &data.identity)?;
-    let mut sink =
-        Tee(JsonLinesSink::open(run.dir.join("events.jsonl"))?, StoreSink::new(store, SinkOptions::default())?);
+    let now = std::time::SystemTime::now();
+    let started_at = humantime::format_rfc3339_seconds(now).to_string();
+    let stamp: String = started_at.chars().filter(char::is_ascii_digit).collect();
+    let (id, dir) =
+        RunDir::create(recorder.root(), &format!("{}-{}", &stamp[..8], &stamp[8..14])).map_err(|source| {
+            TrainError::Io { path: recorder.root().to_path_buf(), action: "create a run folder in", source }
+        })?;
+    let name = Fields::new(&config, &data.identity.name, &data.identity.short_id).render(&config.run_name)?;
+    checkpoint::write_atomically(&dir.config(), config.to_toml().as_bytes())?;
+    let mut sink = recorder.sink(&dir, false)?;
     let start = RunStart {
-        run_id: run.id.clone(),
-        name: run.name.clone(),
-        started_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        run_id: id.clone(),
+        name: name.clone(),
+        experiment: config.experiment.clone(),
+        started_at,
         seed: config.seed,
-        config: serde_json::to_value(config).unwrap_or_default(),
-        dataset: serde_json::to_value(&data.identity).unwrap_or_default(),
-        environment: environment(model.num_params()),
+        monitor: Monitored { metric: monitor.metric.clone(), mode: monitor.mode },
+        task: task_info(&data),
+        params: config.params(),
+        config: serde_json::to_value(&config).expect("a config is always serializable to JSON"),
+        dataset: serde_json::to_value(&data.identity).expect("a dataset identity is always serializable to JSON"),
+        provenance: provenance::collect(),
+        environment: provenance::environment(model.num_params()),
     };
     sink.record(&Event::RunStarted(&start))?;
     sink.flush()?;
+    if let Some(chosen) = chosen {
+        let layout = if chosen == "cnn" { "image" } else { "vector" };
+        let message = format!("model: {chosen}, chosen for {layout} data (set --model to choose another)");
+        sink.record(&Event::Notice { level: "info", message: &message })?;
+        observer.on_notice(&message);
+    }
     if let Some(source) = &config.init_from {
         let message = format!("initialized from the weights of {} (fresh optimizer)", source.display());
         sink.record(&Event::Notice { level: "info", message: &message })?;
     }
-    run_fit(model, config, &data, device, &run, None, &mut sink, observer)
+    run_fit(model, &config, &data, device, (&dir, &name), None, &mut *sink, observer)
 }
 
 /// Continues a run from its newest checkpoint that verifies (or from the checkpoint folder
 /// `target` names), in the same run folder and store record, with the model that `build` creates.
 ///
-/// `target` is a run id, a unique id prefix, a run folder or a checkpoint folder. The run's own
-/// `config.toml` is used: a resumed run is the same run. On CPU the result is bitwise identical to
-/// the run that was never interrupted.
+/// `target` is a run id, a unique id prefix, a run folder or a checkpoint folder. The config is the
+/// one the checkpoint carries: a resumed run is the same run. On CPU the result is bitwise
+/// identical to the run that was never interrupted.
 pub fn resume_with<M, F>(
-    store: &Path,
+    recorder: &Recorder,
     target: &str,
     observer: &mut dyn Observer,
     build: F,
 ) -> Result<RunSummary, TrainError>
 where
     M: Network,
-    F: FnOnce(&PreparedData, &Device, &TrainConfig) -> Result<M, TrainError>,
+    F: FnOnce(&PreparedData, &TrainConfig, &Device) -> Result<M, TrainError>,
 {
-    let target_path = Path::new(target);
-    let (dir, chosen) = if target_path.join(checkpoint::MANIFEST_FILE).is_file() {
-        let run_dir = target_path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-        (run_dir, Some(checkpoint::verify(target_path)?))
-    } else {
-        (find_run(store, target)?, None)
-    };
-    let config = TrainConfig::from_toml_file(&dir.join("config.toml"))?;
-    config.validate()?;
+    let (dir, chosen) = recorder.locate(target)?;
     let (checkpoint, warnings) = match chosen {
-        Some(checkpoint) => (checkpoint, Vec::new()),
-        None => checkpoint::latest(&dir.join("checkpoints"))?,
+        Some(path) => (checkpoint::verify(&path)?, Vec::new()),
+        None => checkpoint::latest(&dir.checkpoints())?,
     };
+    let config = checkpoint::read_state(&checkpoint)?.config;
+    config.validate()?;
     let device = parse_device(&config.device)?.autodiff();
     let data = load_data(&config)?;
     device.seed(config.seed);
-    let model = build(&data, &device, &config)?;
-    let id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let model = build(&data, &config, &device)?;
     let name = Fields::new(&config, &data.identity.name, &data.identity.short_id).render(&config.run_name)?;
-    let run = RunFolder { id, name, dir };
-    let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(&store_of(store, &run.dir))?);
-    let mut sink = Tee(
-        JsonLinesSink::open(run.dir.join("events.jsonl"))?,
-        StoreSink::attach(store, SinkOptions::default(), &run.id)?,
-    );
+    let mut sink = recorder.sink(&dir, true)?;
     for warning in &warnings {
         let message = format!("skipped a damaged checkpoint: {warning}");
         sink.record(&Event::Notice { level: "warn", message: &message })?;
         observer.on_notice(&message);
     }
-    run_fit(model, &config, &data, device, &run, Some(&checkpoint), &mut sink, observer)
+    run_fit(model, &config, &data, device, (&dir, &name), Some(&checkpoint), &mut *sink, observer)
 }
 
 /// Continues a run of a built-in model; see [`resume_with`].
-pub fn resume(store: &Path, target: &str, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
-    resume_with(store, target, observer, |data, device, config| {
+pub fn resume(recorder: &Recorder, target: &str, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
+    resume_with(recorder, target, observer, |data, config, device| {
         build_builtin(config, &data.shape, data.task.num_outputs(), device)
     })
 }
 
-/// Runs [`fit`] for a run whose folder and log exist, records how it ended, and writes the summary.
+/// Runs [`fit`] for a run whose folder and log exist, and records how it ended.
 #[allow(clippy::too_many_arguments)]
 fn run_fit<M: Network>(
     model: M,
     config: &TrainConfig,
     data: &PreparedData,
     device: Device,
-    run: &RunFolder,
+    (dir, name): (&RunDir, &str),
     resume: Option<&Checkpoint>,
     sink: &mut dyn EventSink,
     observer: &mut dyn Observer,
 ) -> Result<RunSummary, TrainError> {
+    let run_id = dir.id();
     observer.on_run_start(&RunInfo {
-        run_id: &run.id,
-        name: &run.name,
-        run_dir: &run.dir,
+        run_id: &run_id,
+        name,
+        run_dir: dir.path(),
         dataset: &data.identity,
         parameters: model.num_params(),
     });
-    let checkpoints = run.dir.join("checkpoints");
+    let checkpoints = dir.checkpoints();
     let outcome = fit(
         model,
         FitContext { config, data, device, checkpoints: Some(&checkpoints), resume, sink: &mut *sink, observer },
@@ -232,6 +318,7 @@ fn run_fit<M: Network>(
         Ok(outcome) => outcome,
         Err(error) => {
             let reason = error.to_string();
+            // The run failed already; a log that cannot take its ending is not the error to report.
             let _ = sink.record(&Event::RunEnded { status: RunStatus::Failed, reason: Some(&reason), seconds: 0.0 });
             let _ = sink.flush();
             return Err(error);
@@ -243,27 +330,25 @@ fn run_fit<M: Network>(
         seconds: outcome.seconds,
     })?;
     sink.flush()?;
-
-    let summary = RunSummary {
-        run_id: run.id.clone(),
-        name: run.name.clone(),
+    Ok(RunSummary {
+        run_id,
+        name: name.to_string(),
         status: outcome.status,
         reason: outcome.reason.clone(),
+        model: config.model.clone(),
         epochs: outcome.epochs,
         steps: outcome.steps,
-        monitor: outcome.monitor.clone(),
         best: outcome.best(),
+        best_at: outcome.bests.0.clone(),
         r#final: outcome.last(),
+        monitor: outcome.monitor,
         dataset: data.identity.clone(),
-        checkpoints: Checkpoints { best: outcome.best_checkpoint.clone(), last: outcome.last_checkpoint.clone() },
-        final_model: outcome.final_model.clone(),
-        test_evaluations: Vec::new(),
-        diagnosis: outcome.diagnosis.clone(),
+        checkpoints: Checkpoints { best: outcome.best_checkpoint, last: outcome.last_checkpoint },
+        final_model: outcome.final_model,
+        diagnosis: outcome.diagnosis,
         seconds: outcome.seconds,
-        run_dir: run.dir.clone(),
-    };
-    write_summary(&summary)?;
-    Ok(summary)
+        run_dir: dir.path().to_path_buf(),
+    })
 }
 
 /// Which weights of a run to evaluate.
@@ -273,7 +358,7 @@ pub enum CheckpointChoice {
     Best,
     /// The last epoch's weights.
     Last,
-    /// A weights file.
+    /// A checkpoint folder.
     File(PathBuf),
 }
 
@@ -284,8 +369,11 @@ pub struct Evaluation {
     pub run_id: String,
     /// The split: `val` or `test`.
     pub split: String,
-    /// The weights file used.
+    /// The checkpoint evaluated.
     pub checkpoint: PathBuf,
+    /// Damaged checkpoints passed over, each with what is wrong with it; the first names the one
+    /// that was asked for when it was damaged.
+    pub skipped: Vec<String>,
     /// Samples evaluated.
     pub samples: usize,
     /// Named scalar metrics.
@@ -294,56 +382,34 @@ pub struct Evaluation {
     pub report: Report,
 }
 
-/// Finds a run folder by id, by unique id prefix, or as a path.
-pub fn find_run(store: &Path, name: &str) -> Result<PathBuf, TrainError> {
-    let direct = Path::new(name);
-    if direct.join("config.toml").is_file() {
-        return Ok(direct.to_path_buf());
-    }
-    let runs = store.join("runs");
-    let not_found = || TrainError::RunNotFound { name: name.to_string(), store: store.to_path_buf() };
-    let entries = std::fs::read_dir(&runs).map_err(|_| not_found())?;
-    let matches: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(name))
-        .map(|e| e.path())
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(not_found()),
-        many => Err(TrainError::Config {
-            origin: "the run name".into(),
-            message: format!("`{name}` matches {} runs; give more of the id", many.len()),
-        }),
-    }
-}
-
 /// Evaluates a saved run's built-in model on its `val` or `test` split, and records in the run
-/// that the split was used.
+/// (its log and its store record) that the split was used, with which checkpoint.
+///
+/// `run` is what [`resume_with`] takes. The chosen checkpoint is verified; when it is damaged the
+/// best (or newest) one that verifies is used instead and the evaluation says so.
 pub fn evaluate_run(
-    store: &Path,
+    recorder: &Recorder,
     run: &str,
     split: &str,
-    checkpoint: &CheckpointChoice,
+    choice: &CheckpointChoice,
 ) -> Result<Evaluation, TrainError> {
-    let (dir, checkpoint) = match Path::new(run) {
-        path if path.join(checkpoint::MANIFEST_FILE).is_file() => {
-            checkpoint::verify(path)?;
-            let run_dir = path.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-            (run_dir, &CheckpointChoice::File(path.to_path_buf()))
-        }
-        _ => (find_run(store, run)?, checkpoint),
+    let (dir, named) = recorder.locate(run)?;
+    let choice = match (named, choice) {
+        (Some(path), _) => CheckpointChoice::File(path),
+        (None, choice) => choice.clone(),
     };
-    let config = TrainConfig::from_toml_file(&dir.join("config.toml"))?;
-    let mut summary = read_summary(&dir)?;
+    let (chosen, skipped) = choose_checkpoint(&dir, &choice, recorder)?;
+    let state = checkpoint::read_state(&chosen)?;
+    let config = state.config;
     let data = load_data(&config)?;
-    if data.identity.fingerprint != summary.dataset.fingerprint {
-        return Err(TrainError::Config {
-            origin: dir.join("config.toml").display().to_string(),
+    if data.identity.fingerprint != state.dataset_fingerprint {
+        return Err(TrainError::Checkpoint {
+            path: chosen.dir.clone(),
             message: format!(
-                "the data changed since the run: fingerprint {} now, {} when trained; \
-                 restore the original data to evaluate this run",
-                data.identity.short_id, summary.dataset.short_id
+                "the data changed since the run: fingerprint {} now, {} when trained; restore the original data \
+                 to evaluate this run",
+                data.identity.short_id,
+                regimen_data::short_fingerprint(&state.dataset_fingerprint)
             ),
         });
     }
@@ -357,157 +423,107 @@ pub fn evaluate_run(
             });
         }
     };
-    let weights = match checkpoint {
-        CheckpointChoice::File(path) => Some(path.clone()),
-        choice => {
-            let (good, _) = checkpoint::scan(&dir.join("checkpoints"));
-            let mode = Mode::infer(&summary.monitor).unwrap_or(Mode::Max);
-            let found = if *choice == CheckpointChoice::Best { checkpoint::best(&good, mode) } else { good.first() };
-            found.map(|c| c.dir.clone())
-        }
-    }
-    .ok_or_else(|| TrainError::Checkpoint {
-        path: dir.join("checkpoints"),
-        message: format!("the run has no {checkpoint:?} checkpoint that verifies"),
-    })?;
     let device = parse_device(&config.device)?;
     let model: BuiltinModel = build_builtin(&config, &data.shape, data.task.num_outputs(), &device)?;
-    let model = load_weights(model, &weights)?.valid();
+    let model = load_weights(model, &chosen.model_file())?.valid();
     let objective = Objective::for_task(&data.task, 0.0, &device);
     let mut meter = Meter::for_task(&data.task, config.top_k)?;
-    let report = evaluate(&model, samples, &objective, &mut meter, config.batch_size, &device);
+    let report = evaluate(&model, samples, &objective, &mut meter, config.batch_size, &device)?;
     let metrics: BTreeMap<String, f64> =
         report.scalars().map(|(name, value)| (format!("{split}.{name}"), value)).collect();
 
-    let mut sink = JsonLinesSink::open(dir.join("events.jsonl"))?;
-    let body = serde_json::to_value(&report).unwrap_or_default();
-    let notice = format!("evaluated {} on the {split} split", weights.display());
-    sink.record(&Event::Notice { level: "info", message: &notice })?;
-    sink.record(&Event::Report { split, step: summary.steps, epoch: summary.epochs, body: &body })?;
-    sink.flush()?;
-    record_evaluation(&store_of(store, &dir), &summary, split, &notice, &body)?;
-    if split == "test" {
-        summary.test_evaluations.push(metrics.clone());
-        write_summary(&summary)?;
+    let notice = format!(
+        "evaluated {} (epoch {}, step {}) on the {split} split",
+        chosen.dir.display(),
+        chosen.manifest.epoch,
+        chosen.manifest.step
+    );
+    let body = serde_json::to_value(&report).expect("a report is always serializable to JSON");
+    let (step, epoch) = (state.step, state.epoch);
+    let mut log = JsonLinesSink::open(dir.events())?;
+    for warning in &skipped {
+        log.record(&Event::Notice { level: "warn", message: warning })?;
+    }
+    log.record(&Event::Notice { level: "info", message: &notice })?;
+    log.record(&Event::Report { split, step, epoch, body: &body })?;
+    log.flush()?;
+    if let Some(store) = recorder.store() {
+        let wall = Timestamp::now();
+        let mut batch: Vec<Write<'_>> =
+            skipped.iter().map(|warning| Write::Notice { level: "warn", message: warning, wall }).collect();
+        batch.push(Write::Notice { level: "info", message: &notice, wall });
+        batch.push(Write::Report { split, step, epoch, wall, body: &body });
+        match store.write(&dir.id(), &batch) {
+            // A run trained before the store existed is not in it; the log keeps its evaluation.
+            Ok(()) | Err(StoreError::RunNotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
     }
     Ok(Evaluation {
-        run_id: summary.run_id,
+        run_id: dir.id(),
         split: split.to_string(),
-        checkpoint: weights,
+        checkpoint: chosen.dir,
+        skipped,
         samples: samples.len(),
         metrics,
         report,
     })
 }
 
-/// The store a run folder belongs to: `<store>` for a folder `<store>/runs/<id>/`, whatever path
-/// it was named by; `fallback` for a folder elsewhere.
-fn store_of(fallback: &Path, dir: &Path) -> PathBuf {
-    match dir.parent() {
-        Some(runs) if runs.file_name().is_some_and(|n| n == "runs") => {
-            runs.parent().map_or_else(|| fallback.to_path_buf(), Path::to_path_buf)
-        }
-        _ => fallback.to_path_buf(),
+/// The checkpoint to evaluate, verified, and a warning for each damaged checkpoint passed over:
+/// when the one asked for is damaged, the first warning names it and the one used instead.
+fn choose_checkpoint(
+    dir: &RunDir,
+    choice: &CheckpointChoice,
+    recorder: &Recorder,
+) -> Result<(Checkpoint, Vec<String>), TrainError> {
+    if let CheckpointChoice::File(path) = choice {
+        return Ok((checkpoint::verify(path)?, Vec::new()));
     }
-}
-
-/// Records an evaluation (its notice and report) in the run store, as training records its own.
-///
-/// Written directly with [`RunStore::write`] rather than through a [`StoreSink`]: the run already
-/// exists in the store, and two writes do not need a background thread. A run trained before the
-/// store existed is not in it; its evaluation stays in `events.jsonl` and `summary.json` only.
-fn record_evaluation(
-    root: &Path,
-    summary: &RunSummary,
-    split: &str,
-    notice: &str,
-    body: &serde_json::Value,
-) -> Result<(), TrainError> {
-    if !root.join(regimen_store::sqlite::DB_FILE).is_file() {
-        return Ok(());
-    }
-    let store = SqliteStore::open(root)?;
-    let wall = Timestamp::now();
-    let batch = [
-        Write::Notice { level: "info", message: notice, wall },
-        Write::Report { split, step: summary.steps, epoch: summary.epochs, wall, body },
-    ];
-    match store.write(&summary.run_id, &batch) {
-        Ok(()) | Err(StoreError::RunNotFound { .. }) => Ok(()),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// A new run's id, name and folder.
-struct RunFolder {
-    id: String,
-    name: String,
-    dir: PathBuf,
-}
-
-impl RunFolder {
-    fn create(config: &TrainConfig, identity: &DatasetIdentity) -> Result<Self, TrainError> {
-        let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        let stamp: String = now.chars().filter(char::is_ascii_digit).collect();
-        let id = format!("{}-{}-{:04x}", &stamp[..8], &stamp[8..14], rand::random::<u16>());
-        let name = Fields::new(config, &identity.name, &identity.short_id).render(&config.run_name)?;
-        let dir = config.store.join("runs").join(&id);
-        let io = |action: &'static str, source| TrainError::Io { path: dir.clone(), action, source };
-        std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| io("create the run folder", e))?;
-        std::fs::write(dir.join("config.toml"), config.to_toml()).map_err(|e| io("write the config into", e))?;
-        Ok(Self { id, name, dir })
-    }
-}
-
-fn write_summary(summary: &RunSummary) -> Result<(), TrainError> {
-    let path = summary.run_dir.join("summary.json");
-    let text = serde_json::to_string_pretty(summary).unwrap_or_default();
-    std::fs::write(&path, text).map_err(|source| TrainError::Io { path, action: "write", source })
-}
-
-fn read_summary(dir: &Path) -> Result<RunSummary, TrainError> {
-    let path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| TrainError::Io {
-        path: path.clone(),
-        action: "read the run summary (did the run finish?)",
-        source,
-    })?;
-    serde_json::from_str(&text)
-        .map_err(|e| TrainError::Checkpoint { path, message: format!("the run summary is not valid JSON ({e})") })
-}
-
-/// Provenance recorded with each run: host, command line, versions, git state of the working folder.
-fn environment(parameters: usize) -> serde_json::Value {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    let folder = dir.checkpoints();
+    let (good, damaged) = checkpoint::scan(&folder)?;
+    let all = checkpoint::list(&folder)?;
+    let recorded = recorder.store().and_then(|store| store.get_run(&dir.id()).ok()).and_then(|d| d.row.monitor);
+    let mode = |checkpoints: &[Checkpoint]| {
+        checkpoints
+            .iter()
+            .find_map(|c| c.manifest.monitor_mode)
+            .or(recorded.as_ref().map(|m| m.mode))
+            .or_else(|| checkpoints.first().and_then(|c| Mode::of_key(&c.manifest.monitor)))
+            .unwrap_or(Mode::Max)
     };
-    let commit = git(&["rev-parse", "HEAD"]);
-    let dirty = commit.as_ref().and_then(|_| git(&["status", "--porcelain"])).map(|s| !s.is_empty());
-    serde_json::json!({
-        "host": std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).ok(),
-        "command": std::env::args().collect::<Vec<_>>(),
-        "regimen_version": env!("CARGO_PKG_VERSION"),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "threads": std::thread::available_parallelism().map(|n| n.get()).ok(),
-        "parameters": parameters,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_evaluation_is_recorded_in_the_store_that_holds_the_run_folder() {
-        let fallback = Path::new("default-store");
-        assert_eq!(store_of(fallback, Path::new("/data/exp/runs/20240501-120000-abcd")), Path::new("/data/exp"));
-        assert_eq!(store_of(fallback, Path::new("runs/20240501-120000-abcd")), Path::new(""));
-        assert_eq!(store_of(fallback, Path::new("/elsewhere/20240501-120000-abcd")), fallback);
+    let pick = |checkpoints: &'_ [Checkpoint]| -> Option<Checkpoint> {
+        match choice {
+            CheckpointChoice::Best => checkpoint::best(checkpoints, mode(checkpoints)).cloned(),
+            _ => checkpoints.first().cloned(),
+        }
+    };
+    let wanted = if *choice == CheckpointChoice::Best { "best" } else { "last" };
+    let used = pick(&good).ok_or_else(|| TrainError::Checkpoint {
+        path: folder.clone(),
+        message: if damaged.is_empty() {
+            format!("the run has no {wanted} checkpoint")
+        } else {
+            format!("the run has no {wanted} checkpoint that verifies: {}", damaged.join("; "))
+        },
+    })?;
+    let mut warnings = Vec::new();
+    if let Some(asked) = pick(&all).filter(|asked| asked.dir != used.dir) {
+        let reason = damaged
+            .iter()
+            .find(|w| w.contains(&asked.dir.display().to_string()))
+            .cloned()
+            .unwrap_or_else(|| "it does not verify".to_string());
+        warnings.push(format!(
+            "the {wanted} checkpoint {} is damaged ({reason}); evaluated the {wanted} one that verifies instead: {}",
+            asked.dir.display(),
+            used.dir.display()
+        ));
     }
+    for damage in damaged {
+        if !warnings.iter().any(|first| first.contains(damage.as_str())) {
+            warnings.push(format!("skipped a damaged checkpoint: {damage}"));
+        }
+    }
+    Ok((used, warnings))
 }

@@ -8,6 +8,7 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
+use regimen_data::{SplitMix64, mix64};
 use regimen_monitor::MonitorState;
 use regimen_schedule::SchedulerState;
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,9 @@ pub struct TrainState {
     pub loss_window: (f64, u64),
     /// Summaries of the completed epochs.
     pub history: Vec<EpochSummary>,
+    /// Each metric's best point so far, mid-epoch evaluations included.
+    #[serde(default)]
+    pub bests: crate::trainer::Bests,
     /// Ids of the model's float parameters in visiting order: the optimizer's state is keyed by
     /// them, and a freshly built model gets new random ones.
     pub param_ids: Vec<u64>,
@@ -85,11 +89,9 @@ pub fn assign_param_ids<M: Module>(model: M, ids: &[u64]) -> Option<M> {
 /// in the forward pass): a pure function of the run's seed and the step, so a resumed run draws
 /// exactly what the uninterrupted one would have.
 pub fn step_seed(seed: u64, step: u64) -> u64 {
-    // SplitMix64's finalizer: consecutive steps get unrelated seeds.
-    let mut z = seed ^ step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    // SplitMix64's state after `step + 1` draws, offset by the seed and mixed: consecutive steps
+    // get unrelated seeds.
+    mix64(seed ^ step.wrapping_add(1).wrapping_mul(SplitMix64::GAMMA))
 }
 
 #[cfg(test)]
@@ -127,5 +129,16 @@ mod tests {
         assert_eq!(seeds.len(), 1000);
         assert_ne!(step_seed(1, 5), step_seed(2, 5));
         assert_eq!(step_seed(7, 9), step_seed(7, 9));
+    }
+
+    #[test]
+    fn step_seeds_never_change() {
+        // Dropout masks are drawn from these seeds: a different value would change what a resumed
+        // run, or a rerun with the same seed, trains on. The values come from the original inline
+        // SplitMix64 code.
+        assert_eq!(step_seed(42, 0), 0xbdd7_3226_2feb_6e95);
+        assert_eq!(step_seed(42, 1), 0xd963_9a00_6c85_adb0);
+        assert_eq!(step_seed(7, 123_456), 0x49da_1592_3edc_7013);
+        assert_eq!(step_seed(u64::MAX, u64::MAX), 0xb4d0_55fc_f2cb_bd7b);
     }
 }

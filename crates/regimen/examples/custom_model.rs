@@ -7,7 +7,7 @@ use regimen::burn::module::Module;
 use regimen::burn::nn::{Linear, LinearConfig};
 use regimen::burn::prelude::*;
 use regimen::burn::tensor::activation::tanh;
-use regimen::{Network, Silent, TrainConfig, train_with};
+use regimen::{Network, Recorder, Silent, TrainConfig, train_with};
 
 /// A two-layer tanh network: the kind of small model one writes to probe a tabular task.
 #[derive(Module, Debug)]
@@ -22,16 +22,13 @@ impl Network for TanhNet {
     }
 }
 
-fn main() -> Result<(), regimen::TrainError> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     regimen::keep_freed_memory();
-    let config = TrainConfig {
-        dataset: "spirals".into(),
-        epochs: 30,
-        lr: 1e-2,
-        store: std::env::temp_dir().join("regimen-example"),
-        ..TrainConfig::default()
-    };
-    let summary = train_with(&config, &mut Silent, |data, device| {
+    let config = TrainConfig { dataset: "spirals".into(), epochs: 30, lr: 1e-2, ..TrainConfig::default() };
+    // Runs go to the SQLite store that `regimen runs --store <folder>` reads.
+    let folder = std::env::temp_dir().join("regimen-example");
+    let recorder = Recorder::new(&folder, Some(regimen::store::open(&folder)?));
+    let summary = train_with(&config, &recorder, &mut Silent, |data, _config, device| {
         let inputs: usize = data.shape.iter().product();
         Ok(TanhNet {
             hidden: LinearConfig::new(inputs, 64).init(device),

@@ -100,6 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             epoch: 1,
             epoch_complete: true,
             monitor: "val.loss".into(),
+            monitor_mode: None,
             monitor_value: Some(1.0),
             files: Default::default(),
         };

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use regimen_store::{Direction, RunDetail};
+use regimen_store::{Mode, Monitored, RunDetail};
 use serde_json::{Value, json};
 
 use super::{StoreArg, emit, metric_text, open};
@@ -31,9 +31,6 @@ pub struct CompareArgs {
     pub store: StoreArg,
 }
 
-/// Config keys that say where a run was kept, not how it was trained.
-const BOOKKEEPING: [&str; 3] = ["store", "experiment", "run_name"];
-
 /// Compares runs.
 pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store.store)?;
@@ -48,14 +45,14 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The metric a run's config monitored, or the task's default.
+/// The metric a run monitored, as it recorded it. Runs recorded before the store kept the monitor
+/// fall back to the metric their config named, or `val.loss`.
 fn monitored_metric(run: &RunDetail) -> String {
-    if let Some(Value::String(metric)) = run.config.get("monitor") {
-        return metric.clone();
+    match (&run.row.monitor, run.config.get("monitor")) {
+        (Some(monitor), _) => monitor.metric.clone(),
+        (None, Some(Value::String(metric))) => metric.clone(),
+        (None, _) => "val.loss".to_string(),
     }
-    let regression =
-        run.row.metrics.contains_key("val.r2") || run.config.get("task").and_then(Value::as_str) == Some("regression");
-    if regression { "val.loss" } else { "val.macro_f1" }.to_string()
 }
 
 /// What differs between runs, computed once for both renderings.
@@ -68,6 +65,8 @@ struct Comparison {
     dataset: BTreeMap<String, Vec<String>>,
     /// Metric key → best value per run, for keys with a direction.
     metrics: BTreeMap<String, Vec<Option<f64>>>,
+    /// The direction of each metric row, as the first run sees it.
+    modes: BTreeMap<String, Mode>,
     /// The metric that decides.
     metric: String,
     /// Index of the winning run, when any run has the metric.
@@ -79,7 +78,7 @@ impl Comparison {
         let keys: BTreeSet<&String> = runs.iter().flat_map(|r| r.row.params.keys()).collect();
         let mut params = BTreeMap::new();
         let mut same_params = 0;
-        for key in keys.into_iter().filter(|k| !BOOKKEEPING.contains(&k.as_str())) {
+        for key in keys {
             let values: Vec<String> =
                 runs.iter().map(|r| r.row.params.get(key).map_or("-".into(), ToString::to_string)).collect();
             if values.iter().all(|v| *v == values[0]) {
@@ -97,14 +96,19 @@ impl Comparison {
                 dataset.insert(field.clone(), values);
             }
         }
-        let metric_keys: BTreeSet<&String> =
-            runs.iter().flat_map(|r| r.row.metrics.keys()).filter(|k| Direction::of(k).is_some()).collect();
-        let metrics: BTreeMap<String, Vec<Option<f64>>> = metric_keys
+        // Each run's best comes from the store, in the direction that run recorded.
+        let metrics: BTreeMap<String, Vec<Option<f64>>> = runs
+            .iter()
+            .flat_map(|r| r.row.metrics.iter().filter(|(_, m)| m.best.is_some()).map(|(key, _)| key))
+            .collect::<BTreeSet<&String>>()
             .into_iter()
             .map(|key| (key.clone(), runs.iter().map(|r| r.row.metrics.get(key).and_then(|m| m.best)).collect()))
             .collect();
-        let winner = metrics.get(metric).and_then(|values| best_index(metric, values));
-        Comparison { params, same_params, dataset, metrics, metric: metric.to_string(), winner }
+        let mode = |key: &str| Monitored::mode_of(runs[0].row.monitor.as_ref(), key);
+        let modes: BTreeMap<String, Mode> =
+            metrics.keys().filter_map(|key| mode(key).map(|mode| (key.clone(), mode))).collect();
+        let winner = modes.get(metric).and_then(|&mode| best_index(mode, &metrics[metric]));
+        Comparison { params, same_params, dataset, metrics, modes, metric: metric.to_string(), winner }
     }
 
     fn render(&self, runs: &[RunDetail]) -> String {
@@ -153,7 +157,7 @@ impl Comparison {
         let _ = writeln!(out, "\nbest metrics (* = best of the row):");
         row(&mut out, "", &headers);
         for (key, values) in &self.metrics {
-            let best = best_index(key, values);
+            let best = self.modes.get(key).and_then(|&mode| best_index(mode, values));
             let cells: Vec<String> = values
                 .iter()
                 .enumerate()
@@ -180,6 +184,17 @@ impl Comparison {
         out
     }
 
+    /// Metric key → the epoch of each run's best value (null when unknown).
+    fn best_epochs(&self, runs: &[RunDetail]) -> BTreeMap<&str, Vec<Option<u64>>> {
+        self.metrics
+            .keys()
+            .map(|key| {
+                let epochs = runs.iter().map(|r| r.row.metrics.get(key).and_then(|m| m.best_epoch)).collect();
+                (key.as_str(), epochs)
+            })
+            .collect()
+    }
+
     fn to_json(&self, runs: &[RunDetail]) -> Value {
         let ids: Vec<&str> = runs.iter().map(|r| r.row.run_id.as_str()).collect();
         json!({
@@ -188,30 +203,17 @@ impl Comparison {
             "identical_params": self.same_params,
             "dataset": self.dataset,
             "metrics": self.metrics,
+            "best_epochs": self.best_epochs(runs),
             "metric": self.metric,
             "winner": self.winner.map(|i| ids[i]),
         })
     }
 }
 
-/// Index of the best finite value in the metric's direction (the first on ties).
-fn best_index(metric: &str, values: &[Option<f64>]) -> Option<usize> {
-    let direction = Direction::of(metric)?;
-    let mut best: Option<(usize, f64)> = None;
-    for (i, value) in values.iter().enumerate() {
-        let Some(value) = value.filter(|v| v.is_finite()) else { continue };
-        let better = match best {
-            None => true,
-            Some((_, b)) => match direction {
-                Direction::Higher => value > b,
-                Direction::Lower => value < b,
-            },
-        };
-        if better {
-            best = Some((i, value));
-        }
-    }
-    best.map(|(i, _)| i)
+/// Index of the best value in `mode`, by the one rule of [`regimen_metrics::best`]; a run without
+/// the metric is never best.
+fn best_index(mode: Mode, values: &[Option<f64>]) -> Option<usize> {
+    regimen_metrics::best(values.iter().map(|v| v.unwrap_or(f64::NAN)), mode).map(|(index, _)| index)
 }
 
 /// A JSON value as a short table cell.
@@ -228,10 +230,9 @@ mod tests {
 
     #[test]
     fn the_best_index_follows_the_metric_direction_and_skips_missing_values() {
-        assert_eq!(best_index("val.acc", &[Some(0.8), None, Some(0.9)]), Some(2));
-        assert_eq!(best_index("val.loss", &[Some(0.8), Some(f64::NAN), Some(0.9)]), Some(0));
-        assert_eq!(best_index("val.acc", &[Some(0.9), Some(0.9)]), Some(0), "the first on ties");
-        assert_eq!(best_index("lr", &[Some(0.1)]), None);
-        assert_eq!(best_index("val.acc", &[None, None]), None);
+        assert_eq!(best_index(Mode::Max, &[Some(0.8), None, Some(0.9)]), Some(2));
+        assert_eq!(best_index(Mode::Min, &[Some(0.8), Some(f64::NAN), Some(0.9)]), Some(0));
+        assert_eq!(best_index(Mode::Max, &[Some(0.9), Some(0.9)]), Some(0), "the first on ties");
+        assert_eq!(best_index(Mode::Max, &[None, None]), None);
     }
 }

@@ -4,19 +4,17 @@
 //!
 //! The evidence is the per-epoch train and validation numbers the verdicts read, the per-layer
 //! gradient norms, and the predictions on the fixed validation batch epoch by epoch ("prediction
-//! dynamics"). Exit code 1 when a verdict FAILs, as for `regimen check`.
+//! dynamics"). Exit code 4 when a verdict FAILs, as for `regimen check` (1 is an error).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Args;
-use regimen_doctor::diagnose::{DiagnoseOptions, MetricSeries, TaskInfo, diagnose};
+use regimen_doctor::diagnose::{DiagnoseOptions, MetricSeries, PREDICTIONS_REPORT, TaskInfo, diagnose};
 use regimen_doctor::gradients::GRAD_NORM_KEY;
-use regimen_doctor::{CheckStatus, Report};
+use regimen_doctor::{CheckReport, CheckStatus};
 use regimen_store::RunDetail;
-use regimen_train::diagnosis::PREDICTIONS_REPORT;
 use serde_json::{Value, json};
 
 use super::{StoreArg, emit, metric_text, open};
@@ -54,7 +52,7 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let task = task_of(&detail);
     let options = DiagnoseOptions { target_error: args.target_error, ..DiagnoseOptions::default() };
-    let report = Report::new(diagnose(&series, &task, &options));
+    let report = CheckReport::new(diagnose(&series, &task, &options));
     let predictions = prediction_dynamics(&detail);
     if args.json {
         let value = json!({
@@ -62,6 +60,7 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
             "name": detail.row.name,
             "run_status": detail.row.status.to_string(),
             "status": report.status().as_str(),
+            "monitor": monitor_json(&detail),
             "checks": report.checks,
             "evidence": {
                 "epochs": epoch_table(&series),
@@ -73,18 +72,21 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
     } else {
         emit(&render(&detail, &series, &report, &predictions))?;
     }
-    Ok(if report.status() == CheckStatus::Fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.status() == CheckStatus::Fail { ExitCode::from(crate::EXIT_CHECK_FAILED) } else { ExitCode::SUCCESS })
 }
 
-/// The task and its trivial baseline, from the run's newest classification or regression report
-/// (`train` first: its class supports give the majority share the model must beat).
+/// The task and its trivial baseline as the run recorded them, so that this verdict and the one the
+/// run gave at its end agree. Runs recorded before the store kept the task fall back to the class
+/// supports of their newest validation report.
 fn task_of(detail: &RunDetail) -> TaskInfo {
-    let newest = |split: &str| detail.reports.iter().rev().find(|r| r.split == split).map(|r| &r.body);
-    let Some(body) = newest("train").or_else(|| newest("val")) else {
-        return TaskInfo::Regression;
+    if let Some(task) = detail.task {
+        return task;
+    }
+    let Some(body) = detail.reports.iter().rev().find(|r| r.split == "val").map(|r| &r.body) else {
+        return TaskInfo::Regression { target_variance: None };
     };
     if body["kind"] != "classification" {
-        return TaskInfo::Regression;
+        return TaskInfo::Regression { target_variance: None };
     }
     let supports: Vec<f64> = body["per_class"]
         .as_array()
@@ -93,6 +95,18 @@ fn task_of(detail: &RunDetail) -> TaskInfo {
     let total: f64 = supports.iter().sum();
     let majority = supports.iter().copied().fold(0.0, f64::max);
     TaskInfo::Classification { classes: supports.len().max(1), majority_share: (total > 0.0).then(|| majority / total) }
+}
+
+/// The run's monitored metric, its direction and its best value and epoch, as the store holds them.
+fn monitor_json(detail: &RunDetail) -> Value {
+    let Some(monitor) = &detail.row.monitor else { return Value::Null };
+    let summary = detail.row.metrics.get(&monitor.metric);
+    json!({
+        "metric": monitor.metric,
+        "mode": monitor.mode,
+        "best": summary.and_then(|s| s.best),
+        "best_epoch": summary.and_then(|s| s.best_epoch),
+    })
 }
 
 /// One row per epoch end with the numbers the verdicts read.
@@ -134,10 +148,10 @@ fn prediction_dynamics(detail: &RunDetail) -> Vec<Value> {
     by_epoch.into_values().collect()
 }
 
-fn render(detail: &RunDetail, series: &MetricSeries, report: &Report, predictions: &[Value]) -> String {
+fn render(detail: &RunDetail, series: &MetricSeries, report: &CheckReport, predictions: &[Value]) -> String {
     let row = &detail.row;
     let mut out = format!("run {} · {} · {}\n\n", row.run_id, row.name, row.status);
-    out.push_str(&report.render(std::io::stdout().is_terminal()));
+    out.push_str(&report.render(crate::colors(&std::io::stdout())));
 
     let epochs = epoch_table(series);
     if !epochs.is_empty() {

@@ -1,8 +1,8 @@
 //! The commands that read and edit the run store: `runs`, `show`, `compare`, `export`, `plot`, `note`,
 //! `tag`, `rm`, `gc`.
 //!
-//! They talk to the store only through the [`RunStore`] trait; `SqliteStore` appears once, in
-//! [`open`], so that another backend changes one function. Each command lives in its own module
+//! They talk to the store only through the [`RunStore`] trait, opened by `regimen_store::open`
+//! from `--store`, so that another backend changes nothing here. Each command lives in its own module
 //! with its flags beside the code that uses them. Output that a script may read goes to stdout
 //! (tables, `--json`); confirmations and notes go to stderr.
 
@@ -17,10 +17,10 @@ mod show;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use regimen_store::sqlite::DB_FILE;
-use regimen_store::{QueryError, RunStore, SqliteStore, StoreError};
+use regimen_store::{QueryError, RunStore, StoreError};
 
 /// The store commands, flattened into the top-level command list.
 #[derive(Debug, Subcommand)]
@@ -75,15 +75,12 @@ pub fn dispatch(command: StoreCommand) -> anyhow::Result<ExitCode> {
 /// Opens the store in `root` if one exists there; `None` when no run was ever recorded there.
 ///
 /// Reading commands must not create a store as a side effect of a mistyped `--store`.
-fn open_if_exists(root: &Path) -> anyhow::Result<Option<Box<dyn RunStore>>> {
-    if !root.join(DB_FILE).is_file() {
-        return Ok(None);
-    }
-    Ok(Some(Box::new(SqliteStore::open(root)?)))
+fn open_if_exists(root: &Path) -> anyhow::Result<Option<Arc<dyn RunStore>>> {
+    Ok(regimen_store::open_existing(root)?)
 }
 
 /// Opens the store in `root`, or says that there is none.
-fn open(root: &Path) -> anyhow::Result<Box<dyn RunStore>> {
+fn open(root: &Path) -> anyhow::Result<Arc<dyn RunStore>> {
     open_if_exists(root)?.ok_or_else(|| {
         anyhow::anyhow!(
             "no run store at {}: train a run first, or point --store (or REGIMEN_STORE) at the store folder",
@@ -93,7 +90,7 @@ fn open(root: &Path) -> anyhow::Result<Box<dyn RunStore>> {
 }
 
 /// Writes `text` to stdout; a reader that went away (`regimen runs | head`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
+pub fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
@@ -136,7 +133,7 @@ fn short_duration(duration: std::time::Duration) -> String {
 }
 
 /// A metric value for a table: four decimals in the usual range, scientific notation outside it.
-fn metric_text(value: f64) -> String {
+pub fn metric_text(value: f64) -> String {
     let magnitude = value.abs();
     if value.is_nan() {
         "NaN".to_string()

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use regimen_store::{Direction, ParamValue, Query, RunRow};
-use serde_json::{Value, json};
+use regimen_store::{Mode, Query, RunRow};
+use serde_json::Value;
 
 use super::{StoreArg, as_query_error, emit, metric_text, open_if_exists, short_duration, short_time, usage_error};
 
@@ -72,7 +72,7 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         },
     };
     if args.json {
-        let list: Vec<Value> = rows.iter().map(row_json).collect();
+        let list: Vec<Value> = rows.iter().map(regimen_export::run_json).collect();
         emit(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -93,37 +93,6 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     }
     emit(&table(&columns, &rows))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// One run as JSON: identity, state, times, every param, every metric's best and last, tags.
-pub fn row_json(row: &RunRow) -> Value {
-    let params: serde_json::Map<String, Value> = row.params.iter().map(|(k, v)| (k.clone(), param_json(v))).collect();
-    let metrics: serde_json::Map<String, Value> = row
-        .metrics
-        .iter()
-        .map(|(k, m)| {
-            (k.clone(), json!({ "best": m.best, "last": m.last, "last_step": m.last_step, "count": m.count }))
-        })
-        .collect();
-    json!({
-        "run_id": row.run_id,
-        "name": row.name,
-        "experiment": row.experiment,
-        "status": row.status.as_str(),
-        "reason": row.reason,
-        "started_at": row.started_at.to_string(),
-        "ended_at": row.ended_at.map(|t| t.to_string()),
-        "params": params,
-        "metrics": metrics,
-        "tags": row.tags,
-    })
-}
-
-fn param_json(value: &ParamValue) -> Value {
-    match value {
-        ParamValue::Number(n) => json!(n),
-        ParamValue::Text(s) => json!(s),
-    }
 }
 
 /// Which value of a metric series a column shows.
@@ -174,7 +143,7 @@ impl Column {
                     } else if let Some(base) = key.strip_suffix(".last") {
                         Column::Metric(base.to_string(), Agg::Last)
                     } else {
-                        let agg = if Direction::of(&key).is_some() { Agg::Best } else { Agg::Last };
+                        let agg = if Mode::of_key(&key).is_some() { Agg::Best } else { Agg::Last };
                         Column::Metric(key, agg)
                     }
                 } else {
@@ -279,14 +248,26 @@ fn table(columns: &[Column], rows: &[RunRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use regimen_store::{MetricSummary, RunState, Timestamp};
+    use regimen_store::{MetricSummary, ParamValue, RunState, Timestamp};
     use std::collections::BTreeMap;
 
     fn row(id: &str, acc: f64) -> RunRow {
         let mut metrics = BTreeMap::new();
-        metrics
-            .insert("val.acc".to_string(), MetricSummary { best: Some(acc), last: acc / 2.0, last_step: 10, count: 2 });
-        metrics.insert("lr".to_string(), MetricSummary { best: None, last: 0.001, last_step: 10, count: 2 });
+        metrics.insert(
+            "val.acc".to_string(),
+            MetricSummary {
+                best: Some(acc),
+                best_step: Some(5),
+                best_epoch: Some(1),
+                last: acc / 2.0,
+                last_step: 10,
+                count: 2,
+            },
+        );
+        metrics.insert(
+            "lr".to_string(),
+            MetricSummary { best: None, best_step: None, best_epoch: None, last: 0.001, last_step: 10, count: 2 },
+        );
         let mut params = BTreeMap::new();
         params.insert("lr".to_string(), ParamValue::Number(0.001));
         RunRow {
@@ -295,6 +276,7 @@ mod tests {
             experiment: "default".to_string(),
             status: RunState::Finished,
             reason: None,
+            monitor: None,
             started_at: Timestamp(0),
             ended_at: Some(Timestamp(4200)),
             params,
@@ -331,7 +313,7 @@ bbbbbbb  0.001        0.2500      4.2s
 
     #[test]
     fn json_has_params_and_best_and_last_per_metric() {
-        let value = row_json(&row("a", 0.5));
+        let value = regimen_export::run_json(&row("a", 0.5));
         assert_eq!(value["params"]["lr"], 0.001);
         assert_eq!(value["metrics"]["val.acc"]["best"], 0.5);
         assert_eq!(value["metrics"]["val.acc"]["last"], 0.25);

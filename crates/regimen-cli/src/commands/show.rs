@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
-use regimen_store::{Direction, MetricPoint, RunDetail};
+use regimen_store::{MetricPoint, RunDetail};
 use serde_json::Value;
 
 use super::{StoreArg, emit, metric_text, open, short_duration, short_time};
@@ -61,19 +61,20 @@ fn render(detail: &RunDetail) -> String {
         }
     }
     field("time", &times);
-    if let Some(host) = &detail.host {
+    let provenance = &detail.provenance;
+    if let Some(host) = &provenance.host {
         field("host", host);
     }
-    if let Some(command) = &detail.command {
+    if let Some(command) = &provenance.command {
         field("command", command);
     }
-    if let Some(commit) = &detail.git_commit {
-        let dirty = if detail.git_dirty == Some(true) { " (uncommitted changes)" } else { "" };
+    if let Some(commit) = &provenance.git_commit {
+        let dirty = if provenance.git_dirty == Some(true) { " (uncommitted changes)" } else { "" };
         field("git", &format!("{commit}{dirty}"));
     }
     field("seed", &detail.seed.to_string());
-    if let Some(sweep) = &detail.sweep_id {
-        field("sweep", &format!("{sweep} trial {}", detail.trial_id.as_deref().unwrap_or("-")));
+    if let Some(sweep) = &provenance.sweep_id {
+        field("sweep", &format!("{sweep} trial {}", provenance.trial_id.as_deref().unwrap_or("-")));
     }
     field("dataset", &dataset_line(&detail.dataset));
 
@@ -89,7 +90,7 @@ fn render(detail: &RunDetail) -> String {
     if !detail.artifacts.is_empty() {
         out.push_str("\nartifacts\n");
         for a in &detail.artifacts {
-            let sum = a.checksum.as_deref().map_or(String::new(), |c| format!("  blake3 {}", &c[..16.min(c.len())]));
+            let sum = a.checksum.as_deref().map_or(String::new(), |c| format!("  blake3 {}", c.get(..16).unwrap_or(c)));
             let _ = writeln!(out, "  {:<16} {} ({} bytes){sum}", a.kind, a.path, a.bytes);
         }
     }
@@ -168,30 +169,30 @@ fn section(out: &mut String, title: &str, items: impl Iterator<Item = (String, S
 fn curves(detail: &RunDetail) -> String {
     let mut out = String::new();
     for name in ["loss", "acc", "macro_f1", "mae", "r2"] {
-        let mut lines: Vec<(&str, Vec<f64>)> = Vec::new();
+        let mut lines: Vec<(&str, String, Vec<f64>)> = Vec::new();
         for (label, key) in [("train", format!("train.{name}")), ("val", format!("val.{name}"))] {
             if let Some(series) = detail.series.get(&key) {
-                lines.push((label, values(series)));
+                lines.push((label, key, values(series)));
             }
         }
         if name == "loss"
             && let Some(steps) = detail.series.get("train.loss_step")
-            && steps.len() > lines.first().map_or(0, |(_, v)| v.len())
+            && steps.len() > lines.first().map_or(0, |(_, _, v)| v.len())
         {
-            lines.push(("steps", values(steps)));
+            lines.push(("steps", "train.loss_step".to_string(), values(steps)));
         }
         if lines.is_empty() {
             continue;
         }
-        let finite = lines.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite());
+        let finite = lines.iter().flat_map(|(_, _, v)| v.iter().copied()).filter(|v| v.is_finite());
         let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
         if out.is_empty() {
             out.push_str("\ncurves (train vs val, one scale per metric)\n");
         }
-        let width = lines.iter().map(|(_, v)| v.len()).max().unwrap_or(0).min(MAX_WIDTH);
-        for (i, (label, series)) in lines.iter().enumerate() {
+        let width = lines.iter().map(|(_, _, v)| v.len()).max().unwrap_or(0).min(MAX_WIDTH);
+        for (i, (label, key, series)) in lines.iter().enumerate() {
             let title = if i == 0 { name } else { "" };
-            let best = best_of(name, series);
+            let best = best_of(detail, key);
             let first = series.first().copied().map_or("-".to_string(), metric_text);
             let last = series.last().copied().map_or("-".to_string(), metric_text);
             let _ = writeln!(
@@ -209,13 +210,15 @@ fn values(series: &[MetricPoint]) -> Vec<f64> {
     series.iter().map(|p| p.value).collect()
 }
 
-fn best_of(key: &str, series: &[f64]) -> String {
-    let finite = series.iter().copied().filter(|v| v.is_finite());
-    let best = match Direction::of(key) {
-        Some(Direction::Higher) => finite.reduce(f64::max),
-        Some(Direction::Lower) | None => finite.reduce(f64::min),
-    };
-    best.map_or("-".to_string(), metric_text)
+/// The best value of a series as the store summarized it, in the run's own direction, with its
+/// epoch; `-` for a metric without one.
+fn best_of(detail: &RunDetail, key: &str) -> String {
+    let Some(summary) = detail.row.metrics.get(key) else { return "-".to_string() };
+    match (summary.best, summary.best_epoch) {
+        (Some(best), Some(epoch)) => format!("{} at epoch {epoch}", metric_text(best)),
+        (Some(best), None) => metric_text(best),
+        (None, _) => "-".to_string(),
+    }
 }
 
 /// A sparkline of `values` on the scale `lo..=hi`, at most [`MAX_WIDTH`] characters (longer series

@@ -5,13 +5,14 @@
 //! Whether the labels are classes or values is inferred only when it is obvious (text labels, or a
 //! few distinct integers, mean classes; other numbers mean regression), and can always be forced.
 //! The whole file is checked as it is read, so the first bad cell is reported with its line and
-//! column rather than surfacing later as a NaN loss.
+//! column rather than surfacing later as a NaN loss. Lines are the file's own, 1-based with the
+//! header on line 1, whatever its line endings (see `LineIndex`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::{LoadOptions, TaskKind, dataset_name, read_file};
-use crate::error::{DataError, Position};
+use crate::error::{CsvCell, DataError, Position};
 use crate::types::{Samples, Source, Targets, Task};
 
 /// Column names taken as the label, in order of preference, when none is given.
@@ -29,7 +30,9 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Source, DataErr
 pub(crate) fn parse(bytes: &[u8], path: &Path, options: &LoadOptions) -> Result<Source, DataError> {
     let mut reader =
         ::csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(::csv::Trim::All).from_reader(bytes);
-    let headers: Vec<String> = reader.headers().map_err(|e| csv_error(path, &e))?.iter().map(str::to_owned).collect();
+    let mut line_index = LineIndex::new(bytes);
+    let headers: Vec<String> =
+        reader.headers().map_err(|e| csv_error(path, &e, &mut line_index))?.iter().map(str::to_owned).collect();
     if headers.is_empty() {
         return Err(DataError::CsvNoRows { path: path.to_owned() });
     }
@@ -46,9 +49,9 @@ pub(crate) fn parse(bytes: &[u8], path: &Path, options: &LoadOptions) -> Result<
         match reader.read_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(path, &e)),
+            Err(e) => return Err(csv_error(path, &e, &mut line_index)),
         }
-        let line = record.position().map_or(0, ::csv::Position::line);
+        let line = record.position().map_or(0, |position| line_index.record_line(position));
         if record.len() != headers.len() {
             return Err(DataError::CsvColumnCount {
                 path: path.to_owned(),
@@ -62,12 +65,14 @@ pub(crate) fn parse(bytes: &[u8], path: &Path, options: &LoadOptions) -> Result<
                 labels.push(cell.to_owned());
                 continue;
             }
-            let value: f32 = cell.parse().map_err(|_| DataError::CsvNotNumeric {
-                path: path.to_owned(),
-                line,
-                column: column + 1,
-                name: headers[column].clone(),
-                value: cell.to_owned(),
+            let value: f32 = cell.parse().map_err(|_| {
+                DataError::CsvNotNumeric(CsvCell {
+                    path: path.to_owned(),
+                    line,
+                    column: column + 1,
+                    name: headers[column].clone(),
+                    value: cell.to_owned(),
+                })
             })?;
             if !value.is_finite() {
                 return Err(DataError::NonFinite {
@@ -152,12 +157,14 @@ impl LabelColumn<'_> {
             .iter()
             .zip(self.lines)
             .map(|(label, &line)| {
-                let value: f32 = label.parse().map_err(|_| DataError::CsvLabelNotNumeric {
-                    path: self.path.to_owned(),
-                    line,
-                    column: self.column,
-                    name: self.name.to_owned(),
-                    value: label.clone(),
+                let value: f32 = label.parse().map_err(|_| {
+                    DataError::CsvLabelNotNumeric(CsvCell {
+                        path: self.path.to_owned(),
+                        line,
+                        column: self.column,
+                        name: self.name.to_owned(),
+                        value: label.clone(),
+                    })
                 })?;
                 if value.is_finite() {
                     Ok(value)
@@ -207,9 +214,56 @@ impl LabelColumn<'_> {
     }
 }
 
-/// Converts an error of the CSV reader.
-fn csv_error(path: &Path, error: &::csv::Error) -> DataError {
-    let line = error.position().map(::csv::Position::line);
+/// The physical line on which each record starts, counted from the record's byte offset.
+///
+/// The csv crate's own `Position::line` cannot be used: a record's position is where the reader
+/// stopped after the previous record, and a record ends at the first byte of its line ending. After
+/// a CRLF ending (what Python's csv module writes) the `\n` has not been read yet, so every record
+/// would be reported one line early; blank lines that the reader skips before a record would not be
+/// counted either. The byte offset in the same position is exact, so this skips the line endings
+/// and blank lines that follow it and counts the line breaks before the record's first byte. A line
+/// break is `\n`, `\r\n` or a lone `\r`: the endings the reader accepts, also inside quoted fields.
+struct LineIndex<'a> {
+    /// The whole file.
+    bytes: &'a [u8],
+    /// The byte offset up to which line breaks have been counted.
+    offset: usize,
+    /// The 1-based line on which `offset` lies.
+    line: u64,
+}
+
+impl<'a> LineIndex<'a> {
+    /// An index of `bytes`, the file the reader parses.
+    fn new(bytes: &'a [u8]) -> LineIndex<'a> {
+        LineIndex { bytes, offset: 0, line: 1 }
+    }
+
+    /// The 1-based line on which the record that the reader started reading at `position` begins.
+    ///
+    /// Records are read in order, so the counting resumes where the previous call stopped and a
+    /// whole file costs one pass.
+    fn record_line(&mut self, position: &::csv::Position) -> u64 {
+        let from = usize::try_from(position.byte()).map_or(self.bytes.len(), |byte| byte.min(self.bytes.len()));
+        let start = from + self.bytes[from..].iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
+        if start < self.offset {
+            // A position before an earlier one (not something the reader produces) is counted from
+            // the start of the file, so the answer is right whatever the order of the calls.
+            *self = LineIndex::new(self.bytes);
+        }
+        for i in self.offset..start {
+            let lone_cr = self.bytes[i] == b'\r' && self.bytes.get(i + 1) != Some(&b'\n');
+            if self.bytes[i] == b'\n' || lone_cr {
+                self.line += 1;
+            }
+        }
+        self.offset = start;
+        self.line
+    }
+}
+
+/// Converts an error of the CSV reader; its line comes from `line_index`, as for records.
+fn csv_error(path: &Path, error: &::csv::Error, line_index: &mut LineIndex<'_>) -> DataError {
+    let line = error.position().map(|position| line_index.record_line(position));
     let message = match error.kind() {
         ::csv::ErrorKind::Utf8 { err, .. } => format!("the text is not valid UTF-8 ({err})"),
         ::csv::ErrorKind::Io(err) => err.to_string(),
@@ -303,7 +357,7 @@ mod tests {
         let err = parse_str("a,b,y\n1,2,0\n1,two,1\n", &default());
         let message = err.as_ref().err().map(ToString::to_string).unwrap_or_default();
         assert!(
-            matches!(err, Err(DataError::CsvNotNumeric { line: 3, column: 2, ref value, .. }) if value == "two"),
+            matches!(err, Err(DataError::CsvNotNumeric(CsvCell { line: 3, column: 2, ref value, .. })) if value == "two"),
             "{message}"
         );
         assert!(message.contains("line 3, column 2 (`b`)"), "{message}");
@@ -312,7 +366,7 @@ mod tests {
     #[test]
     fn empty_cell_is_an_error() {
         let err = parse_str("a,b,y\n1,,0\n", &default());
-        assert!(matches!(err, Err(DataError::CsvNotNumeric { line: 2, column: 2, .. })));
+        assert!(matches!(err, Err(DataError::CsvNotNumeric(CsvCell { line: 2, column: 2, .. }))));
     }
 
     #[test]
@@ -349,7 +403,7 @@ mod tests {
     fn text_regression_label_is_an_error() {
         let options = LoadOptions { task: Some(TaskKind::Regression), ..default() };
         let err = parse_str("a,y\n1,high\n", &options);
-        assert!(matches!(err, Err(DataError::CsvLabelNotNumeric { line: 2, column: 2, .. })));
+        assert!(matches!(err, Err(DataError::CsvLabelNotNumeric(CsvCell { line: 2, column: 2, .. }))));
     }
 
     #[test]
@@ -363,6 +417,65 @@ mod tests {
     fn invalid_utf8_is_an_error() {
         let err = parse(b"a,y\n1,\xff\xfe\n", Path::new("d.csv"), &default());
         assert!(matches!(err, Err(DataError::Csv { .. })), "{err:?}");
+    }
+
+    /// A table whose rows end in `ending`: the header `a,b,y`, good rows up to line `bad - 1`, and
+    /// `bad_row` on line `bad`.
+    fn table_with_bad_line(ending: &str, bad: usize, bad_row: &str) -> String {
+        let mut text = format!("a,b,y{ending}");
+        for line in 2..bad {
+            text.push_str(&format!("{line},1,0{ending}"));
+        }
+        text.push_str(&format!("{bad_row}{ending}"));
+        text.push_str(&format!("1,1,1{ending}"));
+        text
+    }
+
+    #[test]
+    fn crlf_errors_name_the_files_own_lines() {
+        // Python's csv module ends rows with CRLF; the reader's own count is a line early there.
+        let err = parse_str(&table_with_bad_line("\r\n", 7, "7,seven,0"), &default());
+        assert!(matches!(err, Err(DataError::CsvNotNumeric(CsvCell { line: 7, column: 2, .. }))), "{err:?}");
+        let err = parse_str(&table_with_bad_line("\r\n", 12, "12,NaN,0"), &default());
+        assert!(matches!(err, Err(DataError::NonFinite { position: Position::Line(12), column: 2, .. })), "{err:?}");
+        let err = parse_str(&table_with_bad_line("\r\n", 5, "5,1"), &default());
+        assert!(matches!(err, Err(DataError::CsvColumnCount { line: 5, .. })), "{err:?}");
+        let options = LoadOptions { task: Some(TaskKind::Regression), ..default() };
+        let err = parse_str(&table_with_bad_line("\r\n", 4, "4,1,high"), &options);
+        assert!(matches!(err, Err(DataError::CsvLabelNotNumeric(CsvCell { line: 4, column: 3, .. }))), "{err:?}");
+        let options = LoadOptions { classes: Some(vec!["0".into(), "1".into()]), ..default() };
+        let err = parse_str(&table_with_bad_line("\r\n", 6, "6,1,2"), &options);
+        assert!(matches!(err, Err(DataError::LabelOutOfRange { position: Some(Position::Line(6)), .. })), "{err:?}");
+        let err = parse(b"a,y\r\n1,0\r\n2,\xff\r\n", Path::new("d.csv"), &default());
+        assert!(matches!(err, Err(DataError::Csv { line: Some(3), .. })), "{err:?}");
+    }
+
+    #[test]
+    fn blank_lines_and_multi_line_fields_are_counted() {
+        // Line 2 holds a label spanning lines 2-3, line 4 is blank, the bad value is on line 5.
+        let err = parse_str("a,y\n1,\"two\nlines\"\n\nx,cat\n", &default());
+        assert!(matches!(err, Err(DataError::CsvNotNumeric(CsvCell { line: 5, .. }))), "{err:?}");
+        let err = parse_str("a,y\r\n1,\"two\r\nlines\"\r\n\r\nx,cat\r\n", &default());
+        assert!(matches!(err, Err(DataError::CsvNotNumeric(CsvCell { line: 5, .. }))), "{err:?}");
+        // Old Mac files end lines with a lone CR, which the reader also takes as a line ending.
+        let err = parse_str("a,y\r1,0\rx,1\r", &default());
+        assert!(matches!(err, Err(DataError::CsvNotNumeric(CsvCell { line: 3, .. }))), "{err:?}");
+    }
+
+    #[test]
+    fn line_index_counts_every_ending_in_any_order() {
+        let bytes = b"h\r\na\nb\rc\r\n\r\nd";
+        let at = |byte: u64| {
+            let mut position = ::csv::Position::new();
+            position.set_byte(byte);
+            position
+        };
+        let mut index = LineIndex::new(bytes);
+        // The lines are h, a, b, c, a blank one and d. A record's position is the start of the line
+        // ending before it (offset 1 is the CRLF after `h`); offset 8 is followed by the blank line.
+        assert_eq!([1, 4, 6, 8].map(|byte| index.record_line(&at(byte))), [2, 3, 4, 6]);
+        assert_eq!(index.record_line(&at(0)), 1, "an earlier position is counted again");
+        assert_eq!(index.record_line(&at(99)), 6, "a position past the end is the end");
     }
 
     proptest! {
@@ -403,6 +516,51 @@ mod tests {
             for ((_, label), &index) in rows.iter().zip(indices) {
                 prop_assert_eq!(&classes[index as usize], &label.to_string());
             }
+        }
+
+        /// Whatever the line endings, blank lines and multi-line quoted labels before it, an error
+        /// names the physical line on which the bad row starts (the bad cell is on that line too).
+        #[test]
+        fn errors_name_the_physical_line_of_the_bad_row(
+            crlf in any::<bool>(),
+            rows in proptest::collection::vec((0usize..3, any::<bool>(), 0usize..3), 1..25),
+            bad in any::<proptest::sample::Index>(),
+            kind in 0usize..3,
+        ) {
+            let ending = if crlf { "\r\n" } else { "\n" };
+            let bad = bad.index(rows.len());
+            let mut text = format!("x,z,label{ending}");
+            let mut line = 2u64;
+            let mut expected = 0u64;
+            for (i, &(breaks, inner_crlf, blank)) in rows.iter().enumerate() {
+                // Blank lines are skipped by the reader but are lines of the file.
+                text.push_str(&ending.repeat(blank));
+                line += blank as u64;
+                let label = if breaks == 0 {
+                    "cat".to_string()
+                } else {
+                    let inner = if inner_crlf { "\r\n" } else { "\n" };
+                    format!("\"a{}b\"", inner.repeat(breaks))
+                };
+                let cells = match (i == bad, kind) {
+                    (false, _) => format!("1,2,{label}"),
+                    (true, 0) => format!("one,2,{label}"),
+                    (true, 1) => format!("NaN,2,{label}"),
+                    (true, _) => format!("1,{label}"),
+                };
+                if i == bad {
+                    expected = line;
+                }
+                text.push_str(&cells);
+                text.push_str(ending);
+                line += 1 + breaks as u64;
+            }
+            let reported = match parse_str(&text, &default()) {
+                Err(DataError::CsvNotNumeric(CsvCell { line, .. }) | DataError::CsvColumnCount { line, .. }) => line,
+                Err(DataError::NonFinite { position: Position::Line(line), .. }) => line,
+                other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
+            };
+            prop_assert_eq!(reported, expected, "{:?}", text);
         }
 
         /// Arbitrary bytes give a source or an error, never a panic.

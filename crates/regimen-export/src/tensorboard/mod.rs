@@ -87,7 +87,7 @@ pub fn write_tensorboard_events(detail: &RunDetail, mut out: impl Write) -> io::
 /// `_` replaced by `_` (`unknown-host` when none was recorded).
 pub fn event_file_name(detail: &RunDetail) -> String {
     let seconds = detail.row.started_at.0.div_euclid(1000);
-    let host: String = match detail.host.as_deref() {
+    let host: String = match detail.provenance.host.as_deref() {
         Some(host) if !host.is_empty() => {
             host.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
         }
@@ -141,20 +141,20 @@ fn run_table(detail: &RunDetail) -> String {
         ("ended", row.ended_at.map_or_else(|| "not yet".to_string(), |t| t.to_string())),
         ("seed", detail.seed.to_string()),
     ];
-    let optional = [
-        ("host", detail.host.clone()),
-        ("command", detail.command.clone()),
-        (
-            "git commit",
-            detail
-                .git_commit
-                .as_ref()
-                .map(|c| if detail.git_dirty == Some(true) { format!("{c} (dirty)") } else { c.clone() }),
-        ),
-        ("sweep", detail.sweep_id.clone()),
-        ("trial", detail.trial_id.clone()),
-        ("dataset", (!detail.dataset.is_null()).then(|| detail.dataset.to_string())),
-    ];
+    let optional =
+        [
+            ("host", detail.provenance.host.clone()),
+            ("command", detail.provenance.command.clone()),
+            (
+                "git commit",
+                detail.provenance.git_commit.as_ref().map(|c| {
+                    if detail.provenance.git_dirty == Some(true) { format!("{c} (dirty)") } else { c.clone() }
+                }),
+            ),
+            ("sweep", detail.provenance.sweep_id.clone()),
+            ("trial", detail.provenance.trial_id.clone()),
+            ("dataset", (!detail.dataset.is_null()).then(|| detail.dataset.to_string())),
+        ];
     fields.extend(optional.into_iter().filter_map(|(name, value)| value.map(|v| (name, v))));
     markdown_table(("field", "value"), fields.iter().map(|(name, value)| (*name, value.as_str())))
 }
@@ -285,7 +285,7 @@ mod tests {
     fn the_file_name_comes_from_the_run_start_and_host() {
         let mut run = sample_run();
         assert_eq!(event_file_name(&run), "events.out.tfevents.1714564800.gpu-box_lab.regimen");
-        run.host = None;
+        run.provenance.host = None;
         assert_eq!(event_file_name(&run), "events.out.tfevents.1714564800.unknown-host.regimen");
     }
 

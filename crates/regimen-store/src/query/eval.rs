@@ -241,12 +241,26 @@ mod tests {
         if let Some(acc) = acc {
             metrics.insert(
                 "val.acc".to_string(),
-                MetricSummary::from_extremes("val.acc", Some(acc - 0.1), Some(acc), acc - 0.05, 10, 3),
+                MetricSummary::from_extremes(
+                    Some(regimen_metrics::Mode::Max),
+                    Some((acc - 0.1, None, None)),
+                    Some((acc, None, None)),
+                    acc - 0.05,
+                    10,
+                    3,
+                ),
             );
         }
         metrics.insert(
             "train.loss".to_string(),
-            MetricSummary::from_extremes("train.loss", Some(lr), Some(1.0), 0.5, 10, 3),
+            MetricSummary::from_extremes(
+                Some(regimen_metrics::Mode::Min),
+                Some((lr, None, None)),
+                Some((1.0, None, None)),
+                0.5,
+                10,
+                3,
+            ),
         );
         let tags = arch.map(|a| [("arch".to_string(), a.to_string())].into_iter().collect()).unwrap_or_default();
         RunRow {
@@ -255,6 +269,7 @@ mod tests {
             experiment: "default".to_string(),
             status: if id == "c" { RunState::Crashed } else { RunState::Finished },
             reason: None,
+            monitor: None,
             started_at: Timestamp(started),
             ended_at: None,
             params,

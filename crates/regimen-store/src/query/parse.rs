@@ -22,7 +22,8 @@
 use std::fmt;
 
 use super::{QueryError, QueryErrorKind, QueryPart};
-use crate::model::{Direction, RunState};
+use crate::model::RunState;
+use regimen_metrics::{DIRECTIONS_HELP, MetricKey, Mode};
 
 /// How deeply parentheses and `not`s may nest; deeper input is refused instead of overflowing the
 /// stack.
@@ -370,12 +371,14 @@ fn field_of(source: &str, part: QueryPart, name: &str, span: Span) -> Result<Fie
             } else {
                 (key, MetricAgg::Best)
             };
-            if agg == MetricAgg::Best && Direction::of(key).is_none() {
+            // A split's metric of unknown name may still have a best: the one a run monitors, in
+            // the direction the run recorded.
+            if agg == MetricAgg::Best && Mode::of_key(key).is_none() && MetricKey::parse(key).is_none() {
                 let message =
                     format!("metric `{key}` has no best value: it is not known whether higher or lower is better");
                 let help = Some(format!(
-                    "use `metrics.{key}.last`; keys ending in acc, macro_f1, r2 or top{{k}}_acc (higher is better) \
-                     or loss, mse, mae (lower is better) have a best value"
+                    "use `metrics.{key}.last`; keys `<split>.<name>` have a best value when the name has a \
+                     direction ({DIRECTIONS_HELP}) or the run monitors it"
                 ));
                 return Err(error(source, part, QueryErrorKind::UnknownField, span, message, help));
             }
@@ -776,7 +779,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_issue_example() {
+    fn parses_the_documented_example() {
         check(
             "params.lr < 0.01 and metrics.val.acc > 0.9 and tags.arch = 'cnn'",
             "params.lr < 0.01 and metrics.val.acc > 0.9 and tags.arch = 'cnn'",
@@ -898,8 +901,8 @@ mod tests {
         prop_oneof![
             key().prop_map(Field::Param),
             key().prop_map(Field::Tag),
-            (key(), prop_oneof![Just("acc"), Just("loss"), Just("top3_acc"), Just("r2")])
-                .prop_map(|(k, d)| Field::Metric { key: format!("{k}.{d}"), agg: MetricAgg::Best }),
+            (proptest::sample::select(regimen_metrics::SPLITS.to_vec()), key())
+                .prop_map(|(split, name)| Field::Metric { key: format!("{split}.{name}"), agg: MetricAgg::Best }),
             key().prop_map(|key| Field::Metric { key, agg: MetricAgg::Last }),
             Just(Field::Name),
             Just(Field::Experiment),

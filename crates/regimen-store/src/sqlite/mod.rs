@@ -29,11 +29,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use regimen_events::Provenance;
+use regimen_metrics::{Monitored, TaskInfo};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
 use crate::error::StoreError;
+use crate::layout::RUNS_DIR;
 use crate::model::{
     ArtifactRecord, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
     RunDetail, RunRow, RunState, Write, flatten_params,
@@ -45,8 +48,6 @@ use blocks::{BLOCK_POINTS, BlockEncoder};
 
 /// The database file's name inside the store folder.
 pub const DB_FILE: &str = "store.sqlite";
-/// The folder of run folders inside the store folder.
-pub const RUNS_DIR: &str = "runs";
 
 /// How a [`SqliteStore`] behaves; the defaults suit production.
 #[derive(Debug, Clone)]
@@ -69,14 +70,19 @@ impl Default for SqliteOptions {
     }
 }
 
-/// A run's columns as listed: id, run id, name, experiment, status, reason, start, end.
-type ListedRun = (i64, String, String, String, String, Option<String>, i64, Option<i64>);
+/// A run's columns as listed: id, run id, name, experiment, status, reason, start, end, monitored
+/// metric and mode.
+type ListedRun =
+    (i64, String, String, String, String, Option<String>, i64, Option<i64>, Option<String>, Option<String>);
+
+/// A finite extreme of a series and where it was first reached: (value, step, epoch).
+type Extreme = (f64, i64, i64);
 
 /// What one batch adds to a metric series' summary.
 struct Summary {
     count: i64,
-    min: Option<f64>,
-    max: Option<f64>,
+    min: Option<Extreme>,
+    max: Option<Extreme>,
     last_step: i64,
     last_epoch: i64,
     last: f64,
@@ -90,9 +96,17 @@ impl Summary {
 
     fn add(&mut self, step: i64, epoch: i64, value: f64) {
         self.count += 1;
-        if !value.is_nan() {
-            self.min = Some(self.min.map_or(value, |m| m.min(value)));
-            self.max = Some(self.max.map_or(value, |m| m.max(value)));
+        if value.is_finite() {
+            // The earliest point wins a tie, as in `regimen_metrics::best`.
+            let replaces = |extreme: Option<Extreme>, better: fn(f64, f64) -> bool| {
+                extreme.is_none_or(|(v, s, _)| better(value, v) || (value == v && step < s))
+            };
+            if replaces(self.min, |a, b| a < b) {
+                self.min = Some((value, step, epoch));
+            }
+            if replaces(self.max, |a, b| a > b) {
+                self.max = Some((value, step, epoch));
+            }
         }
         if step >= self.last_step {
             (self.last_step, self.last_epoch, self.last) = (step, epoch, value);
@@ -160,6 +174,14 @@ fn retry<T>(
 /// Whether a run id can name a folder: not empty, no path separators, not `.` or `..`, no NUL.
 fn is_safe_component(run_id: &str) -> bool {
     !run_id.is_empty() && run_id != "." && run_id != ".." && !run_id.contains(['/', '\\', '\0'])
+}
+
+/// The value, step and epoch columns of an extreme.
+fn columns(extreme: Option<Extreme>) -> (Option<f64>, Option<i64>, Option<i64>) {
+    match extreme {
+        Some((value, step, epoch)) => (Some(value), Some(step), Some(epoch)),
+        None => (None, None, None),
+    }
 }
 
 fn ms(value: u64) -> i64 {
@@ -344,30 +366,34 @@ impl SqliteStore {
             .map_err(&sql)?;
         tx.execute(
             "INSERT INTO runs (run_id, name, experiment_id, status, started_at, heartbeat_at, host, command, git_commit,
-                               git_dirty, seed, config, dataset, environment, sweep_id, trial_id)
-             VALUES (?1, ?2, ?3, 'running', ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                               git_dirty, seed, config, dataset, environment, sweep_id, trial_id, monitor_metric,
+                               monitor_mode, task)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
             params![
                 run.run_id,
                 run.name,
                 experiment,
                 run.started_at.0,
-                run.host,
-                run.command,
-                run.git_commit,
-                run.git_dirty,
+                run.provenance.host,
+                run.provenance.command,
+                run.provenance.git_commit,
+                run.provenance.git_dirty,
                 run.seed as i64,
                 run.config.to_string(),
                 run.dataset.to_string(),
                 run.environment.to_string(),
-                run.sweep_id,
-                run.trial_id,
+                run.provenance.sweep_id,
+                run.provenance.trial_id,
+                run.monitor.as_ref().map(|m| m.metric.as_str()),
+                run.monitor.as_ref().map(|m| m.mode.as_str()),
+                run.task.map(|task| serde_json::to_string(&task).expect("a task is always serializable")),
             ],
         )
         .map_err(&sql)?;
         let pk = tx.last_insert_rowid();
         let mut insert =
             tx.prepare_cached("INSERT INTO params (run, key, num, text) VALUES (?1, ?2, ?3, ?4)").map_err(&sql)?;
-        for (key, value) in flatten_params(&run.config) {
+        for (key, value) in flatten_params(&run.params) {
             let (num, text) = match value {
                 ParamValue::Number(n) => (finite_or_null(n), None),
                 ParamValue::Text(s) => (None, Some(s)),
@@ -491,8 +517,9 @@ impl SqliteStore {
         }
         let mut upsert = tx
             .prepare_cached(
-                "INSERT INTO metric_summary (run, key, count, min_value, max_value, last_step, last_epoch, last_value)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO metric_summary (run, key, count, min_value, max_value, last_step, last_epoch, last_value,
+                                             min_step, min_epoch, max_step, max_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (run, key) DO UPDATE SET
                      count = count + excluded.count,
                      min_value = CASE WHEN min_value IS NULL THEN excluded.min_value
@@ -501,14 +528,44 @@ impl SqliteStore {
                      max_value = CASE WHEN max_value IS NULL THEN excluded.max_value
                                       WHEN excluded.max_value IS NULL THEN max_value
                                       ELSE max(max_value, excluded.max_value) END,
+                     min_step = CASE WHEN excluded.min_value IS NOT NULL AND (min_value IS NULL
+                                          OR excluded.min_value < min_value
+                                          OR (excluded.min_value = min_value AND excluded.min_step < min_step))
+                                     THEN excluded.min_step ELSE min_step END,
+                     min_epoch = CASE WHEN excluded.min_value IS NOT NULL AND (min_value IS NULL
+                                          OR excluded.min_value < min_value
+                                          OR (excluded.min_value = min_value AND excluded.min_step < min_step))
+                                      THEN excluded.min_epoch ELSE min_epoch END,
+                     max_step = CASE WHEN excluded.max_value IS NOT NULL AND (max_value IS NULL
+                                          OR excluded.max_value > max_value
+                                          OR (excluded.max_value = max_value AND excluded.max_step < max_step))
+                                     THEN excluded.max_step ELSE max_step END,
+                     max_epoch = CASE WHEN excluded.max_value IS NOT NULL AND (max_value IS NULL
+                                          OR excluded.max_value > max_value
+                                          OR (excluded.max_value = max_value AND excluded.max_step < max_step))
+                                      THEN excluded.max_epoch ELSE max_epoch END,
                      last_value = CASE WHEN excluded.last_step >= last_step THEN excluded.last_value ELSE last_value END,
                      last_epoch = CASE WHEN excluded.last_step >= last_step THEN excluded.last_epoch ELSE last_epoch END,
                      last_step = max(last_step, excluded.last_step)",
             )
             .map_err(&sql)?;
         for (key, s, _) in series.into_values() {
+            let (min, max) = (columns(s.min), columns(s.max));
             upsert
-                .execute(params![pk, key, s.count, s.min, s.max, s.last_step, s.last_epoch, finite_or_null(s.last)])
+                .execute(params![
+                    pk,
+                    key,
+                    s.count,
+                    min.0,
+                    max.0,
+                    s.last_step,
+                    s.last_epoch,
+                    finite_or_null(s.last),
+                    min.1,
+                    min.2,
+                    max.1,
+                    max.2
+                ])
                 .map_err(&sql)?;
         }
         Ok(())
@@ -565,18 +622,24 @@ impl SqliteStore {
                     block.clear();
                 }
             }
+            let (min, max) = (columns(summary.min), columns(summary.max));
             tx.execute(
-                "INSERT INTO metric_summary (run, key, count, min_value, max_value, last_step, last_epoch, last_value)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO metric_summary (run, key, count, min_value, max_value, last_step, last_epoch, last_value,
+                                             min_step, min_epoch, max_step, max_epoch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     pk,
                     key,
                     summary.count,
-                    summary.min,
-                    summary.max,
+                    min.0,
+                    max.0,
                     summary.last_step,
                     summary.last_epoch,
-                    finite_or_null(summary.last)
+                    finite_or_null(summary.last),
+                    min.1,
+                    min.2,
+                    max.1,
+                    max.2
                 ],
             )
             .map_err(&sql)?;
@@ -596,30 +659,48 @@ impl SqliteStore {
         let filter = if only.is_some() { "WHERE r.id = ?1" } else { "WHERE ?1 IS NULL" };
         let mut stmt = tx
             .prepare(&format!(
-                "SELECT r.id, r.run_id, r.name, e.name, r.status, r.reason, r.started_at, r.ended_at
+                "SELECT r.id, r.run_id, r.name, e.name, r.status, r.reason, r.started_at, r.ended_at, r.monitor_metric,
+                        r.monitor_mode
                  FROM runs r JOIN experiments e ON e.id = r.experiment_id {filter}"
             ))
             .map_err(&sql)?;
         let raw: Vec<ListedRun> = stmt
             .query_map([only], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
             })
             .map_err(&sql)?
             .collect::<Result<_, _>>()
             .map_err(&sql)?;
         let mut rows: BTreeMap<i64, RunRow> = BTreeMap::new();
-        for (pk, run_id, name, experiment, status, reason, started, ended) in raw {
-            let status = RunState::parse(&status).ok_or_else(|| StoreError::Corrupt {
-                path: self.db_path.clone(),
-                what: "run status",
-                value: status.clone(),
-            })?;
+        for (pk, run_id, name, experiment, status, reason, started, ended, monitor_metric, monitor_mode) in raw {
+            let corrupt =
+                |what: &'static str, value: String| StoreError::Corrupt { path: self.db_path.clone(), what, value };
+            let status = RunState::parse(&status).ok_or_else(|| corrupt("run status", status.clone()))?;
+            let monitor = match (monitor_metric, monitor_mode) {
+                (Some(metric), Some(mode)) => {
+                    let mode = mode.parse().map_err(|_| corrupt("monitor mode", mode.clone()))?;
+                    Some(Monitored { metric, mode })
+                }
+                _ => None,
+            };
             let row = RunRow {
                 run_id,
                 name,
                 experiment,
                 status,
                 reason,
+                monitor,
                 started_at: Timestamp(started),
                 ended_at: ended.map(Timestamp),
                 params: BTreeMap::new(),
@@ -653,7 +734,8 @@ impl SqliteStore {
         }
         let mut stmt = tx
             .prepare(&format!(
-                "SELECT s.run, k.name, s.count, s.min_value, s.max_value, s.last_step, s.last_value
+                "SELECT s.run, k.name, s.count, s.min_value, s.max_value, s.last_step, s.last_value, s.min_step,
+                        s.min_epoch, s.max_step, s.max_epoch
                  FROM metric_summary s JOIN metric_keys k ON k.id = s.key {}",
                 run_filter.replace("run", "s.run")
             ))
@@ -666,9 +748,14 @@ impl SqliteStore {
             let (min, max): (Option<f64>, Option<f64>) = (r.get(3).map_err(&sql)?, r.get(4).map_err(&sql)?);
             let last_step: i64 = r.get(5).map_err(&sql)?;
             let last: Option<f64> = r.get(6).map_err(&sql)?;
+            let at = |i: usize| -> Result<Option<u64>, StoreError> {
+                Ok(r.get::<_, Option<i64>>(i).map_err(&sql)?.map(unsigned))
+            };
+            let min = min.map(|value| Ok::<_, StoreError>((value, at(7)?, at(8)?))).transpose()?;
+            let max = max.map(|value| Ok::<_, StoreError>((value, at(9)?, at(10)?))).transpose()?;
             if let Some(row) = rows.get_mut(&pk) {
                 let summary = MetricSummary::from_extremes(
-                    &key,
+                    Monitored::mode_of(row.monitor.as_ref(), &key),
                     min,
                     max,
                     last.unwrap_or(f64::NAN),
@@ -693,26 +780,32 @@ impl SqliteStore {
             .next()
             .map(|(_, row)| row)
             .ok_or_else(|| StoreError::RunNotFound { id: pk.to_string() })?;
-        type Provenance = (
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<bool>,
-            i64,
-            String,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-        );
-        let p: Provenance = tx
+        let record = tx
             .query_row(
-                "SELECT heartbeat_at, host, command, git_commit, git_dirty, seed, config, dataset, environment, sweep_id, trial_id FROM runs WHERE id = ?1",
+                "SELECT heartbeat_at, host, command, git_commit, git_dirty, seed, config, dataset, environment, sweep_id,
+                        trial_id, task
+                 FROM runs WHERE id = ?1",
                 [pk],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(10)?)),
+                |r| {
+                    let provenance = Provenance {
+                        host: r.get(1)?,
+                        command: r.get(2)?,
+                        git_commit: r.get(3)?,
+                        git_dirty: r.get(4)?,
+                        sweep_id: r.get(9)?,
+                        trial_id: r.get(10)?,
+                    };
+                    let texts: [String; 3] = [r.get(6)?, r.get(7)?, r.get(8)?];
+                    let task: Option<String> = r.get(11)?;
+                    Ok((Timestamp(r.get(0)?), r.get::<_, i64>(5)? as u64, provenance, texts, task))
+                },
             )
             .map_err(&sql)?;
+        let (heartbeat_at, seed, provenance, [config, dataset, environment], task) = record;
+        let task = match task {
+            Some(text) => Some(serde_json::from_str::<TaskInfo>(&text).map_err(|_| corrupt("task", text))?),
+            None => None,
+        };
         let mut series: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
         let mut stmt = tx
             .prepare("SELECT k.name, b.count, b.points FROM metric_blocks b JOIN metric_keys k ON k.id = b.key WHERE b.run = ?1 ORDER BY b.key, b.id")
@@ -793,17 +886,13 @@ impl SqliteStore {
             .map_err(&sql)?;
         Ok(RunDetail {
             row,
-            heartbeat_at: Timestamp(p.0),
-            host: p.1,
-            command: p.2,
-            git_commit: p.3,
-            git_dirty: p.4,
-            seed: p.5 as u64,
-            config: json("config", p.6)?,
-            dataset: json("dataset identity", p.7)?,
-            environment: json("environment", p.8)?,
-            sweep_id: p.9,
-            trial_id: p.10,
+            heartbeat_at,
+            seed,
+            task,
+            config: json("config", config)?,
+            dataset: json("dataset identity", dataset)?,
+            provenance,
+            environment: json("environment", environment)?,
             series,
             reports,
             notes,

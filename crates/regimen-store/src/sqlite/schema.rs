@@ -34,6 +34,7 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: V1, convert: None },
     Migration { version: 2, sql: V2, convert: Some(pack_points_v2) },
+    Migration { version: 3, sql: V3, convert: None },
 ];
 
 const V1: &str = "
@@ -162,6 +163,20 @@ CREATE TABLE metric_blocks (
     points  BLOB NOT NULL
 );
 CREATE INDEX metric_blocks_by_series ON metric_blocks(run, key);
+";
+
+/// What a run resolved at its start and every reader needs: the monitored metric with its
+/// direction (which decides the metric's "best"), and the task with its trivial baseline (JSON);
+/// and where each series reached its extremes (the earliest point on ties), so that a best value
+/// comes with its step and epoch. NULL for what was recorded before version 3.
+const V3: &str = "
+ALTER TABLE runs ADD COLUMN monitor_metric TEXT;
+ALTER TABLE runs ADD COLUMN monitor_mode TEXT CHECK (monitor_mode IN ('min', 'max'));
+ALTER TABLE runs ADD COLUMN task TEXT;
+ALTER TABLE metric_summary ADD COLUMN min_step INTEGER;
+ALTER TABLE metric_summary ADD COLUMN min_epoch INTEGER;
+ALTER TABLE metric_summary ADD COLUMN max_step INTEGER;
+ALTER TABLE metric_summary ADD COLUMN max_epoch INTEGER;
 ";
 
 /// Packs version 1's point rows into blocks, in (step, seq) order, which is the order they were

@@ -9,6 +9,7 @@
 //! error of the mean square of the targets.
 
 use regimen_data::{Samples, Targets, Task};
+use regimen_metrics::Moments;
 
 /// Smallest prior used for a class with no train sample, so that its log prior stays finite.
 const MIN_PRIOR: f64 = 1e-8;
@@ -50,10 +51,11 @@ impl TrivialBaseline {
                 }
             }
             (_, Targets::Values(values)) => {
-                let n = values.len().max(1) as f64;
-                let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-                let variance = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
-                TrivialBaseline::Regression { mean, variance }
+                let targets = Moments::of(values.iter().map(|&v| f64::from(v)));
+                TrivialBaseline::Regression {
+                    mean: targets.mean().unwrap_or(0.0),
+                    variance: targets.variance().unwrap_or(0.0),
+                }
             }
             (_, Targets::Classes(_)) => TrivialBaseline::Regression { mean: 0.0, variance: 0.0 },
         }

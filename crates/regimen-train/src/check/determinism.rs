@@ -6,9 +6,10 @@
 //! everything from the run's seed, so on the CPU a difference is a bug; on a GPU, some kernels
 //! (atomic additions) are not deterministic, which shows as tiny differences.
 
+use regimen_doctor::format::{fmt_num, num, nums};
 use serde_json::Value;
 
-use super::fmt::{fmt_num, num, nums};
+use super::names;
 use super::steps::{Probe, Stepper, TrainBatches};
 use super::{Context, TrainResult};
 use crate::config::TrainConfig;
@@ -31,6 +32,7 @@ pub(crate) fn losses<M: Network>(
     for mut batch in TrainBatches::new(&ctx.data.train, config, true).take(ctx.options.determinism_steps as usize) {
         let (updated, result) = stepper.step(model, &mut batch, config.lr, &ctx.device, Probe::Off);
         model = updated;
+        let result = result?;
         losses.push(result.loss);
     }
     Ok(losses)
@@ -49,13 +51,13 @@ pub(crate) fn judge(first: &[f64], second: &[f64], seed: u64, device: &str) -> C
     let gpu = device != "cpu" && !device.starts_with("cpu:");
     let check = match differing {
         None if first.len() == second.len() => Check::pass(
-            "determinism",
+            names::DETERMINISM,
             format!("Two runs of {steps} steps from seed {seed} gave bitwise identical losses (last {})", fmt_num(first.last().copied().unwrap_or(f64::NAN)))
                 + ".",
         ),
-        None => Check::fail("determinism", format!("Two runs from seed {seed} took different numbers of steps ({} and {}).", first.len(), second.len())),
+        None => Check::fail(names::DETERMINISM, format!("Two runs from seed {seed} took different numbers of steps ({} and {}).", first.len(), second.len())),
         Some(step) if gpu && largest <= FLOAT_NOISE => Check::warn(
-            "determinism",
+            names::DETERMINISM,
             format!(
                 "Two runs from seed {seed} differ from step {} on, by at most {} (relative): floating-point nondeterminism of the \
                  {device} kernels.",
@@ -65,7 +67,7 @@ pub(crate) fn judge(first: &[f64], second: &[f64], seed: u64, device: &str) -> C
         )
         .with_advice("Compare runs over several seeds rather than bit for bit, or use --device cpu where exact repeats matter."),
         Some(step) => Check::fail(
-            "determinism",
+            names::DETERMINISM,
             format!(
                 "Two runs from seed {seed} differ from step {}: loss {} against {} (largest relative difference {}). Something \
                  random is not seeded from --seed.",

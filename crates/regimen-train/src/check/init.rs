@@ -17,9 +17,11 @@
 use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use regimen_data::epoch_order;
+use regimen_doctor::format::{fmt_num, num, pct};
+use regimen_metrics::Moments;
 
 use super::baseline::TrivialBaseline;
-use super::fmt::{fmt_num, num};
+use super::names;
 use super::steps::fixed_batch;
 use super::{Context, TrainResult};
 use crate::config::TrainConfig;
@@ -107,7 +109,12 @@ pub(crate) fn with_output_bias<M: Network>(model: M, bias: &[f32]) -> Option<M> 
 
 /// Mean loss and outputs of `model` on the first `samples` training samples of epoch 1, in
 /// training mode, without updating it.
-fn mean_loss<M: Network>(ctx: &Context<'_>, model: &M, objective: &Objective, indices: &[u32]) -> (f64, Vec<f32>) {
+fn mean_loss<M: Network>(
+    ctx: &Context<'_>,
+    model: &M,
+    objective: &Objective,
+    indices: &[u32],
+) -> TrainResult<(f64, Vec<f32>)> {
     let device = &ctx.device;
     device.seed(step_seed(ctx.config.seed, 0));
     let (mut total, mut outputs) = (0.0, Vec::new());
@@ -116,9 +123,9 @@ fn mean_loss<M: Network>(ctx: &Context<'_>, model: &M, objective: &Objective, in
         let out = model.forward(batch.input(device)).detach();
         let loss: f32 = objective.loss(out.clone(), &batch.targets, device).into_scalar();
         total += f64::from(loss) * chunk.len() as f64;
-        outputs.extend(host_outputs(out));
+        outputs.extend(host_outputs(out)?);
     }
-    (total / indices.len().max(1) as f64, outputs)
+    Ok((total / indices.len().max(1) as f64, outputs))
 }
 
 /// Measures the loss at init of a fresh model, and again with its output bias set from the
@@ -132,17 +139,13 @@ pub(crate) fn measure<M: Network>(
     let order = epoch_order(ctx.config.seed, 1, ctx.data.train.len());
     let indices = &order[..n];
     let objective = Objective::for_task(&ctx.data.task, ctx.config.label_smoothing, &ctx.device);
-    let (loss, outputs) = mean_loss(ctx, &model, &objective, indices);
-    let output_std = std_dev(&outputs);
-    let well_loss =
-        with_output_bias(model, &ctx.baseline.output_bias()).map(|model| mean_loss(ctx, &model, &objective, indices).0);
+    let (loss, outputs) = mean_loss(ctx, &model, &objective, indices)?;
+    let output_std = Moments::of(outputs.iter().map(|&v| f64::from(v))).std().unwrap_or(0.0);
+    let well_loss = match with_output_bias(model, &ctx.baseline.output_bias()) {
+        Some(model) => Some(mean_loss(ctx, &model, &objective, indices)?.0),
+        None => None,
+    };
     Ok(InitMeasurement { samples: n, loss, output_std, well_loss })
-}
-
-fn std_dev(values: &[f32]) -> f64 {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    (values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n).sqrt()
 }
 
 /// `loss_at_init`: PASS when the loss of the fresh model is within [`INIT_LOSS_WARN_RATIO`] of
@@ -166,12 +169,12 @@ pub(crate) fn judge_loss_at_init(m: &InitMeasurement, baseline: &TrivialBaseline
     let numbers =
         format!("Loss at init is {} on {} train samples; expected {expected_text}", fmt_num(m.loss), m.samples);
     let check = if !m.loss.is_finite() {
-        Check::fail("loss_at_init", format!("{numbers}: the loss is not finite before any training."))
+        Check::fail(names::LOSS_AT_INIT, format!("{numbers}: the loss is not finite before any training."))
             .with_advice("Look for NaN or infinite inputs (see finite_features) and for a loss computed on values it cannot take (log of zero).")
     } else if ratio > INIT_LOSS_FAIL_RATIO || ratio > INIT_LOSS_WARN_RATIO {
         let status = if ratio > INIT_LOSS_FAIL_RATIO { CheckStatus::Fail } else { CheckStatus::Warn };
         Check::new(
-            "loss_at_init",
+            names::LOSS_AT_INIT,
             status,
             format!(
                 "{numbers}: {}x too high. The network starts confidently wrong (outputs have a standard deviation of {}).",
@@ -185,12 +188,12 @@ pub(crate) fn judge_loss_at_init(m: &InitMeasurement, baseline: &TrivialBaseline
         )
     } else if m.loss < constant - INIT_LOSS_LOW_MARGIN * expected {
         Check::warn(
-            "loss_at_init",
+            names::LOSS_AT_INIT,
             format!("{numbers}: it is already below {constant_text}, which an untrained model cannot know."),
         )
         .with_advice("Look for labels leaking into the inputs, and check that the loss is the one you think (mean, not sum; right targets).")
     } else {
-        Check::pass("loss_at_init", format!("{numbers} ({} of it).", super::fmt::pct(ratio)))
+        Check::pass(names::LOSS_AT_INIT, format!("{numbers} ({} of it).", pct(ratio)))
     };
     check
         .with("loss", num(m.loss))
@@ -213,7 +216,7 @@ pub(crate) fn judge_init_well(m: &InitMeasurement, baseline: &TrivialBaseline) -
     };
     let Some(well) = m.well_loss else {
         return Check::pass(
-            "init_well",
+            names::INIT_WELL,
             format!(
                 "Skipped: the model's last parameter is not an output bias, so it cannot be set to {what}; a model that ignores \
                  its input reaches a loss of {} ({}).",
@@ -229,7 +232,7 @@ pub(crate) fn judge_init_well(m: &InitMeasurement, baseline: &TrivialBaseline) -
         format!("With the output bias set to {what}, the loss at init is {} (from {})", fmt_num(well), fmt_num(m.loss));
     let check = if baseline.balanced() {
         Check::pass(
-            "init_well",
+            names::INIT_WELL,
             format!(
                 "{numbers}: the classes are balanced, so the log priors are one constant that changes no probability."
             ),
@@ -246,17 +249,17 @@ pub(crate) fn judge_init_well(m: &InitMeasurement, baseline: &TrivialBaseline) -
             }
         };
         Check::warn(
-            "init_well",
+            names::INIT_WELL,
             format!(
                 "{numbers}, {} lower; the best constant model reaches {}. Training will spend its first steps learning this bias.",
-                super::fmt::pct(gain),
+                pct(gain),
                 fmt_num(constant)
             ),
         )
         .with_advice(advice)
     } else {
         Check::pass(
-            "init_well",
+            names::INIT_WELL,
             format!(
                 "{numbers}, close to the {} of the best constant model: the default init is fine.",
                 fmt_num(constant)
@@ -328,9 +331,9 @@ mod tests {
         }
         .init(&device);
         let input = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, -1.0, 0.5], [2, 2]), &device);
-        let before = host_outputs(model.forward(input.clone()));
+        let before = host_outputs(model.forward(input.clone())).expect("outputs");
         let model = with_output_bias(model, &[10.0, -10.0]).expect("the MLP ends in a bias of 2");
-        let after = host_outputs(model.forward(input));
+        let after = host_outputs(model.forward(input)).expect("outputs");
         // Only the bias changed: every output moved by (new bias - old bias), the same per column.
         let shift = [after[0] - before[0], after[1] - before[1]];
         assert!((after[2] - before[2] - shift[0]).abs() < 1e-4 && (after[3] - before[3] - shift[1]).abs() < 1e-4);

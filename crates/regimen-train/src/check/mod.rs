@@ -36,13 +36,11 @@
 //!   [`train_with`](crate::train_with); per-layer measurements work on any Burn module, by
 //!   visiting its parameters.
 //!
-//! The per-layer gradient functions in [`grads`] are public so that the training loop can log
-//! them live.
+//! Every training step a check takes is the trainer's own step ([`crate::step`]), and the
+//! per-layer gradient measurements come from [`crate::grads`], which live diagnosis also uses.
 
 mod baseline;
 mod determinism;
-mod fmt;
-pub mod grads;
 mod init;
 mod overfit;
 mod short_run;
@@ -52,12 +50,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use burn::prelude::*;
-use regimen_data::{Augment, BatchBuilder, BatchTargets, Normalization, PreparedData, epoch_order};
+use regimen_data::{BatchBuilder, BatchTargets, Normalization, PreparedData, epoch_order};
 use regimen_doctor::{Splits, data_checks, sample_grid};
 
 pub use baseline::TrivialBaseline;
-pub use grads::{LayerGradient, WeightSnapshot, global_grad_norm, layer_grad_norms, layer_gradients};
-pub use regimen_doctor::{self as doctor, Check, CheckStatus, Report};
+pub use regimen_doctor::{self as doctor, Check, CheckReport, CheckStatus};
 
 use crate::batches::batch_count;
 use crate::config::TrainConfig;
@@ -67,6 +64,46 @@ use crate::model::{Network, build_builtin};
 use crate::run::load_data;
 
 pub(crate) type TrainResult<T> = Result<T, TrainError>;
+
+/// The names of the model checks, each defined once: the judges name their checks from here, and
+/// tests and callers refer to them by these constants, so a typo is a compile error.
+pub mod names {
+    /// The loss before any training against ln C, the label entropy or the target variance.
+    pub const LOSS_AT_INIT: &str = "loss_at_init";
+    /// The output bias set from the class priors.
+    pub const INIT_WELL: &str = "init_well";
+    /// Memorizing one small batch.
+    pub const OVERFIT_ONE_BATCH: &str = "overfit_one_batch";
+    /// A short run's training loss against the trivial baseline.
+    pub const DECREASING_LOSS: &str = "decreasing_loss";
+    /// Real inputs against zeroed ones.
+    pub const INPUT_INDEPENDENT_BASELINE: &str = "input_independent_baseline";
+    /// Exploding or vanishing gradients, layer by layer.
+    pub const GRADIENT_FLOW: &str = "gradient_flow";
+    /// The update-to-weight ratio per step.
+    pub const UPDATE_RATIO: &str = "update_ratio";
+    /// Units that never fire.
+    pub const DEAD_RELU: &str = "dead_relu";
+    /// The same seed giving the same losses.
+    pub const DETERMINISM: &str = "determinism";
+    /// The model `auto` chose for the data.
+    pub const MODEL_CHOICE: &str = "model_choice";
+    /// The model checks as a whole, when they could not run.
+    pub const MODEL_CHECKS: &str = "model_checks";
+}
+
+/// The checks that train the model, in the order they run.
+pub const MODEL_CHECKS: [&str; 9] = [
+    names::LOSS_AT_INIT,
+    names::INIT_WELL,
+    names::OVERFIT_ONE_BATCH,
+    names::DECREASING_LOSS,
+    names::INPUT_INDEPENDENT_BASELINE,
+    names::GRADIENT_FLOW,
+    names::UPDATE_RATIO,
+    names::DEAD_RELU,
+    names::DETERMINISM,
+];
 
 /// Default optimizer steps of each short run (real and zeroed inputs): about one epoch of the
 /// quickstart's 6,000 training images at batch 64, enough for a CNN to leave the priors behind.
@@ -191,8 +228,8 @@ pub fn check(
     config: &TrainConfig,
     options: &CheckOptions,
     observer: &mut dyn CheckObserver,
-) -> Result<Report, TrainError> {
-    check_with(config, options, observer, |data, device, config| {
+) -> Result<CheckReport, TrainError> {
+    check_with(config, options, observer, |data, config, device| {
         build_builtin(config, &data.shape, data.task.num_outputs(), device)
     })
 }
@@ -200,23 +237,24 @@ pub fn check(
 /// Runs the data checks and the model checks on the model that `build` creates (called once per
 /// check, after seeding the device with `config.seed`, with the config that check trains with).
 ///
-/// Errors are what would stop `regimen train` too (bad config, unreadable data, a model that does
-/// not fit the data); everything a check finds is in the report.
+/// Errors are what would stop `regimen train` before it reads the data (bad config, unreadable
+/// data); everything a check finds is in the report, including a model that cannot train on the
+/// data at all (the `model_checks` FAIL), so the data report is never lost to a model problem.
 pub fn check_with<M, F>(
     config: &TrainConfig,
     options: &CheckOptions,
     observer: &mut dyn CheckObserver,
     build: F,
-) -> Result<Report, TrainError>
+) -> Result<CheckReport, TrainError>
 where
     M: Network,
-    F: Fn(&PreparedData, &Device, &TrainConfig) -> Result<M, TrainError>,
+    F: Fn(&PreparedData, &TrainConfig, &Device) -> Result<M, TrainError>,
 {
     config.validate()?;
     options.validate()?;
     let device = parse_device(&config.device)?.autodiff();
-    let mut report = Report::default();
-    let push = |report: &mut Report, observer: &mut dyn CheckObserver, check: Check| {
+    let mut report = CheckReport::default();
+    let push = |report: &mut CheckReport, observer: &mut dyn CheckObserver, check: Check| {
         observer.on_check(&check);
         report.push(check);
     };
@@ -230,16 +268,48 @@ where
         push(&mut report, observer, first_batch_grid(config, &data, path));
     }
     drop(raw);
-    if batch_count(data.train.len(), config.batch_size, true) == 0 {
-        return Err(TrainError::Model(format!(
-            "the train split has {} sample(s), too few for one batch of at least 2",
-            data.train.len()
-        )));
+    let mut config = config.clone();
+    if let Some(chosen) = config.resolve_model(&data.shape) {
+        let layout = if chosen == "cnn" { "image" } else { "vector" };
+        let message = format!("The model is {chosen}, chosen for {layout} data.");
+        push(
+            &mut report,
+            observer,
+            Check::pass(names::MODEL_CHOICE, message).with_advice("Set --model to choose another."),
+        );
     }
+    if let Err(error) = model_checks(&config, &data, options, &device, observer, &mut report, &build) {
+        let check = Check::fail(names::MODEL_CHECKS, format!("The model checks could not run: {error}."))
+            .with_advice("Fix the model or the data as the message says, then run `regimen check` again.");
+        push(&mut report, observer, check);
+    }
+    Ok(report)
+}
 
+/// The checks that train the model: loss at init, overfit one batch, the short runs, determinism.
+fn model_checks<M, F>(
+    config: &TrainConfig,
+    data: &PreparedData,
+    options: &CheckOptions,
+    device: &Device,
+    observer: &mut dyn CheckObserver,
+    report: &mut CheckReport,
+    build: &F,
+) -> Result<(), TrainError>
+where
+    M: Network,
+    F: Fn(&PreparedData, &TrainConfig, &Device) -> Result<M, TrainError>,
+{
+    let push = |report: &mut CheckReport, observer: &mut dyn CheckObserver, check: Check| {
+        observer.on_check(&check);
+        report.push(check);
+    };
+    if batch_count(data.train.len(), config.batch_size, true) == 0 {
+        return Err(TrainError::SplitTooSmall { samples: data.train.len() });
+    }
     let ctx = Context {
         config,
-        data: &data,
+        data,
         plain: device.clone().without_autodiff(),
         device: device.clone(),
         baseline: TrivialBaseline::of(&data.task, &data.train, config.label_smoothing),
@@ -247,20 +317,20 @@ where
     };
     let fresh = |config: &TrainConfig| -> TrainResult<M> {
         device.seed(config.seed);
-        build(&data, &device, config)
+        build(data, config, device)
     };
 
     observer.on_stage("loss at init");
     let started = Instant::now();
     let init = init::measure(&ctx, &fresh)?;
     let seconds = started.elapsed().as_secs_f64();
-    push(&mut report, observer, timed(init::judge_loss_at_init(&init, &ctx.baseline), seconds));
-    push(&mut report, observer, init::judge_init_well(&init, &ctx.baseline));
+    push(report, observer, timed(init::judge_loss_at_init(&init, &ctx.baseline), seconds));
+    push(report, observer, init::judge_init_well(&init, &ctx.baseline));
 
     observer.on_stage("overfit one batch");
     let started = Instant::now();
     let overfit = overfit::measure(&ctx, &fresh)?;
-    push(&mut report, observer, timed(overfit::judge(&overfit), started.elapsed().as_secs_f64()));
+    push(report, observer, timed(overfit::judge(&overfit), started.elapsed().as_secs_f64()));
 
     observer.on_stage("short run on real inputs");
     let started = Instant::now();
@@ -272,24 +342,24 @@ where
     let zero =
         short_run::run(&ctx, &fresh, &steps::zeroed(&data.train), &steps::zeroed(&val), short_run::Inputs::Zeroed)?;
     let zero_seconds = started.elapsed().as_secs_f64();
-    push(&mut report, observer, timed(short_run::judge_decreasing(&real, &ctx.baseline), real_seconds));
-    push(&mut report, observer, timed(short_run::judge_input_independent(&real, &zero), zero_seconds));
-    push(&mut report, observer, short_run::judge_gradient_flow(&real));
-    push(&mut report, observer, short_run::judge_update_ratio(&real));
-    push(&mut report, observer, short_run::judge_dead_relu(&real));
+    push(report, observer, timed(short_run::judge_decreasing(&real, &ctx.baseline), real_seconds));
+    push(report, observer, timed(short_run::judge_input_independent(&real, &zero), zero_seconds));
+    push(report, observer, short_run::judge_gradient_flow(&real));
+    push(report, observer, short_run::judge_update_ratio(&real));
+    push(report, observer, short_run::judge_dead_relu(&real));
 
     observer.on_stage("determinism");
     let started = Instant::now();
     let first = determinism::losses(&ctx, &fresh)?;
     let second = determinism::losses(&ctx, &fresh)?;
     let check = determinism::judge(&first, &second, config.seed, &config.device);
-    push(&mut report, observer, timed(check, started.elapsed().as_secs_f64()));
-    Ok(report)
+    push(report, observer, timed(check, started.elapsed().as_secs_f64()));
+    Ok(())
 }
 
 /// Records how long a check's measurement took.
 fn timed(check: Check, seconds: f64) -> Check {
-    check.with("seconds", fmt::num(seconds))
+    check.with("seconds", regimen_doctor::format::num(seconds))
 }
 
 /// The raw splits (for the data checks, which judge the data itself) and the splits as the network
@@ -312,12 +382,7 @@ fn load(config: &TrainConfig) -> TrainResult<(PreparedData, PreparedData)> {
 /// run's augmentation); a picture that cannot be written is a WARN, not an error.
 fn first_batch_grid(config: &TrainConfig, data: &PreparedData, path: &Path) -> Check {
     let order = epoch_order(config.seed, 1, data.train.len());
-    let augment = Augment {
-        hflip: config.augment_flip,
-        crop_padding: config.augment_crop,
-        rotate_degrees: config.augment_rotate,
-        noise_std: config.augment_noise,
-    };
+    let augment = config.augment();
     let (mut features, mut targets) = (Vec::new(), BatchTargets::default());
     let batch = &order[..config.batch_size.min(order.len())];
     BatchBuilder.fill(

@@ -8,9 +8,11 @@
 //! the model, the optimizer and the learning rate are the run's.
 
 use regimen_data::{BatchTargets, epoch_order};
+use regimen_doctor::format::{fmt_num, num, nums, pct};
+use regimen_metrics::Moments;
 use serde_json::Value;
 
-use super::fmt::{fmt_num, num, nums, pct};
+use super::names;
 use super::steps::{Probe, Stepper, batch_accuracy, fixed_batch};
 use super::{Context, TrainResult};
 use crate::config::TrainConfig;
@@ -79,9 +81,7 @@ pub(crate) fn measure<M: Network>(
     let target_loss = match &template.targets {
         BatchTargets::Classes(_) => OVERFIT_CLASSIFICATION_LOSS,
         BatchTargets::Values(values) => {
-            let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len().max(1) as f64;
-            let variance =
-                values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / values.len().max(1) as f64;
+            let variance = Moments::of(values.iter().map(|&v| f64::from(v))).variance().unwrap_or(0.0);
             (OVERFIT_REGRESSION_FRACTION * variance).max(1e-8)
         }
     };
@@ -91,6 +91,7 @@ pub(crate) fn measure<M: Network>(
         let mut batch = fixed_batch(train, indices);
         let (updated, result) = stepper.step(model, &mut batch, config.lr, &ctx.device, Probe::Off);
         model = updated;
+        let result = result?;
         losses.push(result.loss);
         accuracy = batch_accuracy(&result.outputs, &template.targets);
         if !result.loss.is_finite() {
@@ -123,10 +124,11 @@ pub(crate) fn judge(m: &OverfitMeasurement) -> Check {
     let steps = m.losses.len();
     let accuracy_text = m.accuracy.map(|a| format!(" and {} accuracy", pct(a))).unwrap_or_default();
     let check = if m.samples < 2 {
-        Check::pass("overfit_one_batch", "Skipped: the train split has fewer than 2 samples.").with("skipped", true)
+        Check::pass(names::OVERFIT_ONE_BATCH, "Skipped: the train split has fewer than 2 samples.")
+            .with("skipped", true)
     } else if let Some(at) = m.reached_at {
         Check::pass(
-            "overfit_one_batch",
+            names::OVERFIT_ONE_BATCH,
             format!(
                 "Memorized a batch of {} train samples in {at} steps (loss {} from {}{accuracy_text}): loss, labels and optimizer step are wired correctly.",
                 m.samples,
@@ -136,7 +138,7 @@ pub(crate) fn judge(m: &OverfitMeasurement) -> Check {
         )
     } else if !last.is_finite() {
         Check::fail(
-            "overfit_one_batch",
+            names::OVERFIT_ONE_BATCH,
             format!(
                 "The loss on one batch of {} samples became {last} at step {steps} (from {}).",
                 m.samples,
@@ -149,7 +151,7 @@ pub(crate) fn judge(m: &OverfitMeasurement) -> Check {
         ))
     } else if m.accuracy == Some(1.0) {
         Check::warn(
-            "overfit_one_batch",
+            names::OVERFIT_ONE_BATCH,
             format!(
                 "Every sample of a batch of {} is right after {steps} steps, but the loss is still {} (target {}, from {}): it learns, slowly.",
                 m.samples,
@@ -184,7 +186,7 @@ pub(crate) fn judge(m: &OverfitMeasurement) -> Check {
             "The loss falls but not far enough: give it more steps (--overfit-steps), a higher learning rate, or a bigger model.".to_string()
         };
         Check::fail(
-            "overfit_one_batch",
+            names::OVERFIT_ONE_BATCH,
             format!(
                 "Could not memorize a batch of {} train samples in {steps} steps: loss {} from {}{accuracy_text}. A model that cannot fit a \
                  dozen samples has a bug or a learning rate far off.",

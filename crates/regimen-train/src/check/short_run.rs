@@ -1,7 +1,7 @@
 //! The checks of a short training run: `decreasing_loss`, `input_independent_baseline`,
 //! `gradient_flow`, `update_ratio` and `dead_relu`.
 //!
-//! One short run trains a fresh model for a few dozen steps exactly as the run would (same data
+//! One short run trains a fresh model for `--steps` steps (100 by default) exactly as the run would (same data
 //! order, augmentation, optimizer and learning-rate schedule), recording the loss and global
 //! gradient norm of every step and, on a few steps, every layer's gradient and update. A second
 //! run does the same on inputs set to zero: the recipe's input-independent baseline. Both are then
@@ -20,17 +20,19 @@
 //! - `dead_relu`: units that passed no gradient on a whole batch (see [`super::grads`]).
 
 use regimen_data::Samples;
+use regimen_doctor::format::{fmt_num, num, nums, pct};
+use regimen_metrics::median;
 use regimen_schedule::{ScheduleSpec, Scheduler};
 use serde_json::{Map, Value};
 
 use super::baseline::TrivialBaseline;
-use super::fmt::{fmt_num, num, nums, pct};
-use super::grads::LayerGradient;
+use super::names;
 use super::steps::{Probe, StepProbe, Stepper, TrainBatches, batch_accuracy, fixed_batch};
 use super::{Context, TrainResult};
 use crate::batches::batch_count;
 use crate::config::TrainConfig;
 use crate::evaluate::{Meter, Objective, evaluate, host_outputs};
+use crate::grads::LayerGradient;
 use crate::model::Network;
 use crate::state::step_seed;
 use regimen_doctor::Check;
@@ -183,7 +185,8 @@ pub(crate) fn run<M: Network>(
     let budget = ctx.options.steps;
     let steps_per_epoch = batch_count(train.len(), config.batch_size, true) as u64;
     let spec: ScheduleSpec = config.schedule.parse()?;
-    let scheduler = Scheduler::new(spec, config.lr, steps_per_epoch.max(1) * config.epochs, steps_per_epoch.max(1))?;
+    let scheduler =
+        Scheduler::new(spec, config.lr, steps_per_epoch.max(1).saturating_mul(config.epochs), steps_per_epoch.max(1))?;
     let mut model = build(config)?;
     let mut stepper = Stepper::new(config, &ctx.data.task, config.label_smoothing, &ctx.device);
     let mut trace = Trace { budget, lr: (scheduler.lr(0), scheduler.lr(budget.saturating_sub(1))), ..Trace::default() };
@@ -198,6 +201,7 @@ pub(crate) fn run<M: Network>(
         let targets = batch.targets.clone();
         let (updated, result) = stepper.step(model, &mut batch, scheduler.lr(step), &ctx.device, probe);
         model = updated;
+        let result = result?;
         trace.losses.push(result.loss);
         if let Some(norm) = result.probe.grad_norm {
             trace.grad_norms.push(norm);
@@ -218,13 +222,13 @@ pub(crate) fn run<M: Network>(
     trace.train_accuracy = (seen > 0).then(|| correct / seen as f64);
     trace.val = Some(match inputs {
         Inputs::Real => score(ctx, &model, val)?,
-        Inputs::Zeroed => score_training_mode(ctx, &model, val),
+        Inputs::Zeroed => score_training_mode(ctx, &model, val)?,
     });
     Ok(trace)
 }
 
 /// Scores `model` on `samples` in training mode (batch statistics), without updating it.
-fn score_training_mode<M: Network>(ctx: &Context<'_>, model: &M, samples: &Samples) -> Scores {
+fn score_training_mode<M: Network>(ctx: &Context<'_>, model: &M, samples: &Samples) -> TrainResult<Scores> {
     let objective = Objective::for_task(&ctx.data.task, 0.0, &ctx.device);
     ctx.device.seed(step_seed(ctx.config.seed, u64::MAX));
     let indices: Vec<u32> = (0..samples.len() as u32).collect();
@@ -234,19 +238,19 @@ fn score_training_mode<M: Network>(ctx: &Context<'_>, model: &M, samples: &Sampl
         let outputs = model.forward(batch.input(&ctx.device)).detach();
         let value: f32 = objective.loss(outputs.clone(), &batch.targets, &ctx.device).into_scalar();
         loss += f64::from(value) * chunk.len() as f64;
-        if let Some(accuracy) = batch_accuracy(&host_outputs(outputs), &batch.targets) {
+        if let Some(accuracy) = batch_accuracy(&host_outputs(outputs)?, &batch.targets) {
             *correct.get_or_insert(0.0) += accuracy * chunk.len() as f64;
         }
     }
     let n = samples.len().max(1) as f64;
-    Scores { samples: samples.len(), loss: loss / n, accuracy: correct.map(|c| c / n) }
+    Ok(Scores { samples: samples.len(), loss: loss / n, accuracy: correct.map(|c| c / n) })
 }
 
 /// Scores `model` on `samples` in evaluation mode, without label smoothing.
 fn score<M: Network>(ctx: &Context<'_>, model: &M, samples: &Samples) -> TrainResult<Scores> {
     let objective = Objective::for_task(&ctx.data.task, 0.0, &ctx.plain);
     let mut meter = Meter::for_task(&ctx.data.task, 1)?;
-    evaluate(&model.valid(), samples, &objective, &mut meter, ctx.config.batch_size, &ctx.plain);
+    evaluate(&model.valid(), samples, &objective, &mut meter, ctx.config.batch_size, &ctx.plain)?;
     Ok(Scores { samples: samples.len(), loss: meter.loss(), accuracy: meter.accuracy() })
 }
 
@@ -277,7 +281,7 @@ pub(crate) fn judge_decreasing(trace: &Trace, baseline: &TrivialBaseline) -> Che
     let over = format!("over {steps} steps (first loss or mean of the first {w}, mean of the last {w})");
     let check = if trace.diverged() {
         Check::fail(
-            "decreasing_loss",
+            names::DECREASING_LOSS,
             format!(
                 "The training loss became {} at step {steps}, after {} at the start.",
                 losses[steps - 1],
@@ -290,7 +294,7 @@ pub(crate) fn judge_decreasing(trace: &Trace, baseline: &TrivialBaseline) -> Che
         ))
     } else if decrease.is_nan() || decrease < MIN_DECREASE {
         Check::fail(
-            "decreasing_loss",
+            names::DECREASING_LOSS,
             format!("The training loss did not decrease {over}: {} to {}.", fmt_num(first), fmt_num(last)),
         )
         .with_advice(
@@ -299,7 +303,7 @@ pub(crate) fn judge_decreasing(trace: &Trace, baseline: &TrivialBaseline) -> Che
         )
     } else if last > trivial * (1.0 - BEAT_BASELINE_MARGIN) {
         Check::warn(
-            "decreasing_loss",
+            names::DECREASING_LOSS,
             format!(
                 "The training loss fell {over} from {} to {}, but not below the {} of {}{accuracy}: so far the model has learned \
                  little beyond the label priors.",
@@ -315,7 +319,7 @@ pub(crate) fn judge_decreasing(trace: &Trace, baseline: &TrivialBaseline) -> Che
         )
     } else {
         Check::pass(
-            "decreasing_loss",
+            names::DECREASING_LOSS,
             format!(
                 "The training loss fell {over} from {} to {}, below the {} of {}{accuracy}.",
                 fmt_num(first),
@@ -350,7 +354,7 @@ pub(crate) fn judge_input_independent(real: &Trace, zero: &Trace) -> Check {
     let (Some(r), Some(z)) = (real.val, zero.val) else {
         let which = if real.val.is_none() { "on real inputs" } else { "on zeroed inputs" };
         return Check::warn(
-            "input_independent_baseline",
+            names::INPUT_INDEPENDENT_BASELINE,
             format!("Cannot compare: the short run {which} diverged (see decreasing_loss and gradient_flow)."),
         )
         .with("skipped", true);
@@ -379,10 +383,10 @@ pub(crate) fn judge_input_independent(real: &Trace, zero: &Trace) -> Check {
     let no_better = (ratio.is_nan() || ratio >= INPUT_LOSS_RATIO_FAIL)
         && gain.is_none_or(|g| g < INPUT_ACCURACY_GAIN_FAIL.max(INPUT_GAIN_FAIL_SE * se));
     let check = if clearly_better {
-        Check::pass("input_independent_baseline", format!("The model uses its input: {numbers}."))
+        Check::pass(names::INPUT_INDEPENDENT_BASELINE, format!("The model uses its input: {numbers}."))
     } else if no_better && !learned(real) {
         Check::fail(
-            "input_independent_baseline",
+            names::INPUT_INDEPENDENT_BASELINE,
             format!(
                 "The model does no better than one trained on zeroed inputs: {numbers}. It is not using its input, but its training \
                  loss did not fall either (see decreasing_loss): it may not have learned anything yet."
@@ -394,7 +398,7 @@ pub(crate) fn judge_input_independent(real: &Trace, zero: &Trace) -> Check {
         )
     } else if no_better {
         Check::fail(
-            "input_independent_baseline",
+            names::INPUT_INDEPENDENT_BASELINE,
             format!("The model does no better than one trained on zeroed inputs: {numbers}. It is not using its input."),
         )
         .with_advice(
@@ -402,7 +406,7 @@ pub(crate) fn judge_input_independent(real: &Trace, zero: &Trace) -> Check {
              that labels belong to their inputs: shuffled or misaligned labels look exactly like this.",
         )
     } else {
-        Check::warn("input_independent_baseline", format!("The model is only slightly better than one trained on zeroed inputs: {numbers}."))
+        Check::warn(names::INPUT_INDEPENDENT_BASELINE, format!("The model is only slightly better than one trained on zeroed inputs: {numbers}."))
             .with_advice("Give the short runs more steps (--steps) to separate them; if the gap stays small, check how labels are read.")
     };
     check
@@ -482,7 +486,7 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
     );
     let check = if !unconnected.is_empty() {
         Check::fail(
-            "gradient_flow",
+            names::GRADIENT_FLOW,
             format!(
                 "{} layer(s) get no gradient at all: {}. Their parameters do not affect the loss.",
                 unconnected.len(),
@@ -494,7 +498,7 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
         )
     } else if trace.diverged() || norms.iter().any(|n| !n.is_finite()) {
         Check::fail(
-            "gradient_flow",
+            names::GRADIENT_FLOW,
             format!(
                 "Exploding: the loss became {} at step {} (from {}); {global}.",
                 losses.last().copied().unwrap_or(f64::NAN),
@@ -513,19 +517,21 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
         } else {
             format!("{global}, {}x", fmt_num(growth))
         };
-        Check::fail("gradient_flow", format!("Exploding: {what} over {} steps.", losses.len())).with_advice(format!(
-            "Lower the learning rate (now {}) by 10x, or clip gradients (--grad-clip 1.0).",
-            fmt_num(trace.lr.0)
-        ))
+        Check::fail(names::GRADIENT_FLOW, format!("Exploding: {what} over {} steps.", losses.len())).with_advice(
+            format!(
+                "Lower the learning rate (now {}) by 10x, or clip gradients (--grad-clip 1.0).",
+                fmt_num(trace.lr.0)
+            ),
+        )
     } else if growth > GRAD_GROWTH_WARN {
         Check::warn(
-            "gradient_flow",
+            names::GRADIENT_FLOW,
             format!("Growing gradients: {global} ({}x) over {} steps.", fmt_num(growth), losses.len()),
         )
         .with_advice("Watch for a loss spike in training; a lower learning rate or --grad-clip 1.0 keeps it in check.")
     } else if let Some((ratio, which)) = vanishing.first() {
         Check::warn(
-            "gradient_flow",
+            names::GRADIENT_FLOW,
             format!(
                 "Vanishing: the relative gradient of the input side is {} of the output side's ({which}); at init, {}.",
                 fmt_num(*ratio),
@@ -535,7 +541,7 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
         .with_advice("Use ReLU-family activations, batch normalization (--batch-norm) or residual connections (--model resnet), and a standard (He) initialization.")
     } else {
         Check::pass(
-            "gradient_flow",
+            names::GRADIENT_FLOW,
             format!(
                 "At init, {}; at step {}, {}; {global} without spikes.",
                 describe(init),
@@ -559,17 +565,6 @@ pub(crate) fn judge_gradient_flow(trace: &Trace) -> Check {
         .with("unconnected", Value::from(unconnected.iter().map(|s| Value::from(*s)).collect::<Vec<_>>()))
 }
 
-/// The median of `values` (NaN-free); NaN when empty.
-fn median(mut values: Vec<f64>) -> f64 {
-    values.retain(|v| !v.is_nan());
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
-}
-
 /// `update_ratio`: per layer, the median update-to-weight ratio over the probed steps of the second
 /// half (after the optimizer's first steps); the verdict is on the median over layers. PASS within
 /// [`UPDATE_RATIO_LOW`] to [`UPDATE_RATIO_HIGH`], WARN outside, FAIL when it or the first step's
@@ -587,10 +582,11 @@ pub(crate) fn judge_update_ratio(trace: &Trace) -> Check {
             }
         }
     }
-    let per_layer: Vec<(String, f64)> = layers.into_iter().map(|(name, values)| (name, median(values))).collect();
+    let per_layer: Vec<(String, f64)> =
+        layers.into_iter().map(|(name, values)| (name, median(values).unwrap_or(f64::NAN))).collect();
     let at_init: Vec<(String, f64)> =
         trace.probes.first().filter(|(step, _)| *step == 0).map(|(_, p)| p.update_ratios.clone()).unwrap_or_default();
-    let overall = median(per_layer.iter().map(|(_, r)| *r).collect());
+    let overall = median(per_layer.iter().map(|(_, r)| *r)).unwrap_or(f64::NAN);
     // The first update on its own: an Adam step moves every weight by about the learning rate, so
     // a learning rate far too high shows here even when the weights then grow so large that later
     // updates look small next to them.
@@ -598,7 +594,8 @@ pub(crate) fn judge_update_ratio(trace: &Trace) -> Check {
         .probes
         .first()
         .filter(|(step, _)| *step == 0)
-        .map_or(f64::NAN, |(_, p)| median(p.update_ratios.iter().map(|(_, r)| *r).collect()));
+        .and_then(|(_, p)| median(p.update_ratios.iter().map(|(_, r)| *r)))
+        .unwrap_or(f64::NAN);
     let (low, high) = per_layer.iter().fold((None::<&(String, f64)>, None::<&(String, f64)>), |(lo, hi), l| {
         (
             if lo.is_none_or(|x| l.1 < x.1) { Some(l) } else { lo },
@@ -613,11 +610,11 @@ pub(crate) fn judge_update_ratio(trace: &Trace) -> Check {
     let numbers =
         format!("the median update-to-weight ratio per step is {}{range} at learning rate {lr}", fmt_num(overall));
     let check = if per_layer.is_empty() {
-        Check::warn("update_ratio", "No update was measured: the short run ended before its first probed step.")
+        Check::warn(names::UPDATE_RATIO, "No update was measured: the short run ended before its first probed step.")
             .with("skipped", true)
     } else if !overall.is_finite() || overall > UPDATE_RATIO_FAIL || first > UPDATE_RATIO_FAIL {
         Check::fail(
-            "update_ratio",
+            names::UPDATE_RATIO,
             format!(
                 "The learning rate is far too high: the first update was {}x the weights (median over layers), and {numbers}.",
                 fmt_num(first)
@@ -626,7 +623,7 @@ pub(crate) fn judge_update_ratio(trace: &Trace) -> Check {
             .with_advice(format!("Divide the learning rate ({lr}) by 10 or more; aim for a ratio of about 1e-3."))
     } else if overall > UPDATE_RATIO_HIGH {
         Check::warn(
-            "update_ratio",
+            names::UPDATE_RATIO,
             format!("The learning rate looks too high: {numbers}, against about 1e-3 as a rule of thumb."),
         )
         .with_advice(format!(
@@ -634,13 +631,13 @@ pub(crate) fn judge_update_ratio(trace: &Trace) -> Check {
         ))
     } else if overall < UPDATE_RATIO_LOW {
         Check::warn(
-            "update_ratio",
+            names::UPDATE_RATIO,
             format!("The learning rate looks too low: {numbers}, against about 1e-3 as a rule of thumb."),
         )
         .with_advice(format!("Try a learning rate (now {lr}) 10 times higher; the weights barely move."))
     } else {
         Check::pass(
-            "update_ratio",
+            names::UPDATE_RATIO,
             format!("The learning rate is in a sane range: {numbers} (about 1e-3 is the rule of thumb)."),
         )
     };
@@ -672,22 +669,22 @@ pub(crate) fn judge_dead_relu(trace: &Trace) -> Check {
     let how = "measured from gradients: a unit whose parameters all get an exactly zero gradient did not fire for any sample of the batch";
     let check = match worst {
         None => Check::pass(
-            "dead_relu",
+            names::DEAD_RELU,
             "Skipped: no hidden layer with a unit count was measured (the model's layers do not follow Burn's linear or convolution layouts, or the run ended early).",
         )
         .with("skipped", true),
         Some((name, d, n)) if *d == *n && *n > 1 => Check::fail(
-            "dead_relu",
+            names::DEAD_RELU,
             format!("Every one of the {n} units of {name} is dead at step {} ({how}): nothing below it can learn.", end_step + 1),
         )
         .with_advice("Lower the learning rate, which kills ReLUs with large updates; use batch normalization or a leaky activation (--activation gelu)."),
         Some((name, d, n)) if *d as f64 > DEAD_UNITS_WARN * *n as f64 => Check::warn(
-            "dead_relu",
+            names::DEAD_RELU,
             format!("{d} of the {n} units of {name} are dead at step {} ({how}).", end_step + 1),
         )
         .with_advice("Lower the learning rate, use batch normalization or a smooth activation (--activation gelu), and check the input scale."),
         Some(_) => Check::pass(
-            "dead_relu",
+            names::DEAD_RELU,
             format!("{dead} of {units} hidden units passed no gradient on the batch of step {} ({how}).", end_step + 1),
         ),
     };
@@ -721,7 +718,7 @@ mod tests {
 
     fn probe(layers: Vec<LayerGradient>, ratio: f64) -> StepProbe {
         let update_ratios = layers.iter().map(|l| (l.layer.clone(), ratio)).collect();
-        StepProbe { grad_norm: Some(1.0), layers, update_ratios }
+        StepProbe { grad_norm: Some(1.0), layers, update_ratios, ..StepProbe::default() }
     }
 
     fn healthy() -> Trace {

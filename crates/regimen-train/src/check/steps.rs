@@ -1,106 +1,16 @@
-//! The training step the checks take, exactly as `fit` takes it, and the batches they feed it.
+//! The batches the checks feed the trainer's own step ([`crate::step`]).
 //!
 //! The checks must judge the training a run would do, not a look-alike: the same epoch order, the
-//! same augmentation, the same random streams per step (`step_seed`), the same loss, optimizer and
-//! learning rate. So a step here is `fit`'s step (seed the device from the step, forward, loss,
-//! backward, optimizer step) with optional probes that read gradients before the update and
-//! measure the update after it; the probes only read, so a probed step changes nothing.
+//! same augmentation, the same random streams per step, the same loss, optimizer and learning
+//! rate. The step is shared with the trainer; this module draws the batches as the trainer does.
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::prelude::*;
-use regimen_data::{Augment, BatchBuilder, BatchTargets, Samples, Task, epoch_order};
+use regimen_data::{Augment, BatchBuilder, BatchTargets, Samples, epoch_order};
+use regimen_metrics::argmax;
 
-use super::grads::{LayerGradient, WeightSnapshot, global_grad_norm, layer_gradients};
+pub(crate) use crate::step::{Probe, StepProbe, Stepper};
+
 use crate::batches::{EpochPlan, HostBatch, batch_count};
 use crate::config::TrainConfig;
-use crate::evaluate::{Objective, host_outputs};
-use crate::model::Network;
-use crate::optim::build_optimizer;
-use crate::state::step_seed;
-
-/// How much a step measures besides its loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Probe {
-    /// Nothing.
-    Off,
-    /// The global gradient norm.
-    Norm,
-    /// The global norm, every layer's gradient and the update-to-weight ratios.
-    Layers,
-}
-
-/// What a probed step measured.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct StepProbe {
-    /// Global gradient norm.
-    pub grad_norm: Option<f64>,
-    /// Per-layer gradients, before the update.
-    pub layers: Vec<LayerGradient>,
-    /// Per-layer update-to-weight ratios of the update.
-    pub update_ratios: Vec<(String, f64)>,
-}
-
-/// One step's outcome.
-pub(crate) struct StepResult {
-    /// Mean loss of the batch, before the update.
-    pub loss: f64,
-    /// The model's outputs on the batch, before the update.
-    pub outputs: Vec<f32>,
-    /// What the probe measured.
-    pub probe: StepProbe,
-}
-
-/// Takes training steps with the configured optimizer and loss, seeding each step as `fit` does.
-pub(crate) struct Stepper {
-    optimizer: ModuleOptimizer,
-    objective: Objective,
-    seed: u64,
-    /// Steps taken so far (the next step's index).
-    pub step: u64,
-}
-
-impl Stepper {
-    /// A stepper for `config`'s optimizer and seed, with a loss for `task` smoothed by `smoothing`.
-    pub fn new(config: &TrainConfig, task: &Task, smoothing: f64, device: &Device) -> Stepper {
-        Stepper {
-            optimizer: build_optimizer(config),
-            objective: Objective::for_task(task, smoothing, device),
-            seed: config.seed,
-            step: 0,
-        }
-    }
-
-    /// One step on `batch` at learning rate `lr`.
-    pub fn step<M: Network>(
-        &mut self,
-        model: M,
-        batch: &mut HostBatch,
-        lr: f64,
-        device: &Device,
-        probe: Probe,
-    ) -> (M, StepResult) {
-        device.seed(step_seed(self.seed, self.step));
-        let outputs = model.forward(batch.input(device));
-        let loss = self.objective.loss(outputs.clone(), &batch.targets, device);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let mut measured = StepProbe::default();
-        let snapshot = (probe == Probe::Layers).then(|| WeightSnapshot::of(&model));
-        if probe != Probe::Off {
-            measured.grad_norm = Some(global_grad_norm(&model, &grads));
-        }
-        if probe == Probe::Layers {
-            measured.layers = layer_gradients(&model, &grads);
-        }
-        let model = self.optimizer.step(lr, model, grads);
-        if let Some(snapshot) = snapshot {
-            measured.update_ratios = snapshot.update_ratios(&model);
-        }
-        let loss = f64::from(loss.into_scalar::<f32>());
-        let outputs = host_outputs(outputs.detach());
-        self.step += 1;
-        (model, StepResult { loss, outputs, probe: measured })
-    }
-}
 
 /// The training batches of a run, epoch after epoch, as `fit` draws them: the order of epoch `e`
 /// from `(seed, e)` and each sample's augmentation from its position.
@@ -118,12 +28,7 @@ pub(crate) struct TrainBatches<'a> {
 impl<'a> TrainBatches<'a> {
     /// The batches `config` trains on from `samples`; `augment` false turns augmentation off.
     pub fn new(samples: &'a Samples, config: &TrainConfig, augment: bool) -> TrainBatches<'a> {
-        let augmentation = Augment {
-            hflip: config.augment_flip,
-            crop_padding: config.augment_crop,
-            rotate_degrees: config.augment_rotate,
-            noise_std: config.augment_noise,
-        };
+        let augmentation = config.augment();
         TrainBatches {
             samples,
             batch_size: config.batch_size,
@@ -171,8 +76,8 @@ pub(crate) fn fixed_batch(samples: &Samples, indices: &[u32]) -> HostBatch {
     HostBatch { features, targets, len: indices.len() }
 }
 
-/// The share of correct answers in a batch's outputs (`classes` logits per sample); `None` for
-/// regression.
+/// The share of correct answers in a batch's outputs (`classes` logits per sample), with ties and
+/// NaN logits resolved as the accuracy meter resolves them; `None` for regression.
 pub(crate) fn batch_accuracy(outputs: &[f32], targets: &BatchTargets) -> Option<f64> {
     let BatchTargets::Classes(labels) = targets else { return None };
     if labels.is_empty() {
@@ -182,13 +87,7 @@ pub(crate) fn batch_accuracy(outputs: &[f32], targets: &BatchTargets) -> Option<
     let correct = outputs
         .chunks_exact(classes.max(1))
         .zip(labels)
-        .filter(|(row, label)| {
-            let best = row
-                .iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best });
-            best.0 as i64 == **label
-        })
+        .filter(|(row, label)| argmax(row).is_some_and(|best| best as i64 == **label))
         .count();
     Some(correct as f64 / labels.len() as f64)
 }

@@ -15,6 +15,7 @@ pub use resnet::{ResNet, ResNetConfig};
 
 use burn::module::Module;
 use burn::prelude::*;
+use regimen_data::Layout;
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
@@ -54,7 +55,11 @@ pub fn build_builtin(
     device: &Device,
 ) -> Result<BuiltinModel, TrainError> {
     let features: usize = input_shape.iter().product();
-    match config.model.as_str() {
+    let model = match config.model.as_str() {
+        crate::config::AUTO_MODEL => crate::config::auto_model(input_shape),
+        named => named,
+    };
+    match model {
         "mlp" => Ok(BuiltinModel::Mlp(
             MlpConfig {
                 inputs: features,
@@ -89,12 +94,26 @@ pub fn build_builtin(
     }
 }
 
+/// The `[channels, height, width]` of image samples, which the convolutional models are built for;
+/// for table samples an error that points to the MLP.
 fn image_shape(shape: &[usize], model: &str) -> Result<[usize; 3], TrainError> {
-    match shape {
-        [c, h, w] => Ok([*c, *h, *w]),
-        _ => Err(TrainError::Model(format!(
+    match Layout::of(shape) {
+        Layout::Image { channels, height, width } => Ok([channels, height, width]),
+        Layout::Table { .. } => Err(TrainError::Model(format!(
             "the {model} model needs images of shape [channels, height, width], but samples have \
              shape {shape:?}; use `--model mlp` for tabular data"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn convolutional_models_take_only_images() {
+        assert!(matches!(image_shape(&[3, 32, 32], "cnn"), Ok([3, 32, 32])));
+        let error = image_shape(&[2], "resnet").map_err(|e| e.to_string());
+        assert!(matches!(&error, Err(m) if m.contains("resnet") && m.contains("--model mlp")), "{error:?}");
     }
 }

@@ -154,11 +154,6 @@ impl LayerGradient {
     pub fn relative(&self) -> f64 {
         if self.weight_norm > 0.0 { self.grad_norm / self.weight_norm } else { f64::NAN }
     }
-
-    /// Root mean square of the gradient's values.
-    pub fn rms(&self) -> f64 {
-        self.grad_norm / (self.params.max(1) as f64).sqrt()
-    }
 }
 
 /// The output units of a parameter of shape `dims`, following Burn's layouts: a linear weight is

@@ -1,0 +1,170 @@
+//! Where a store keeps things on disk, defined once: the store folder holds `runs/`, and each run
+//! has a folder `runs/<run id>/` with its config, its event log, its checkpoints and its final
+//! weights. The trainer writes these, `regimen rm` and `gc` delete them, readers find them here;
+//! none of them spells a file name of its own.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::StoreError;
+use crate::sqlite::{DB_FILE, SqliteOptions, SqliteStore};
+use crate::store::RunStore;
+
+/// The folder under a store's root that holds one folder per run.
+pub const RUNS_DIR: &str = "runs";
+
+/// A run's folder and the files in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// The folder of run `run_id` in the store folder `root`.
+    pub fn of(root: &Path, run_id: &str) -> RunDir {
+        RunDir { path: root.join(RUNS_DIR).join(run_id) }
+    }
+
+    /// A run folder at `path`, wherever it is.
+    pub fn at(path: impl Into<PathBuf>) -> RunDir {
+        RunDir { path: path.into() }
+    }
+
+    /// Creates the folder of a new run under `root`, with an id made of `stem` and a random
+    /// suffix, and returns the id with the folder. The folder is created with `create_dir`, which
+    /// fails when it exists, so two runs started at once never share one: a taken id is retried.
+    pub fn create(root: &Path, stem: &str) -> io::Result<(String, RunDir)> {
+        let runs = root.join(RUNS_DIR);
+        std::fs::create_dir_all(&runs)?;
+        loop {
+            let id = format!("{stem}-{:04x}", rand::random::<u16>());
+            let dir = RunDir::of(root, &id);
+            match std::fs::create_dir(&dir.path) {
+                Ok(()) => return Ok((id, dir)),
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The folder itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The run id: the folder's name.
+    pub fn id(&self) -> String {
+        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+
+    /// The store folder that holds this run folder (`<root>/runs/<id>`), when it is in one.
+    pub fn store_root(&self) -> Option<&Path> {
+        let runs = self.path.parent()?;
+        (runs.file_name()? == RUNS_DIR).then(|| runs.parent()).flatten()
+    }
+
+    /// The resolved configuration, replayable with `regimen train --config`.
+    pub fn config(&self) -> PathBuf {
+        self.path.join("config.toml")
+    }
+
+    /// Every event of the run, one JSON object a line.
+    pub fn events(&self) -> PathBuf {
+        self.path.join("events.jsonl")
+    }
+
+    /// The checkpoint folders.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.path.join("checkpoints")
+    }
+
+    /// The weights the run hands over.
+    pub fn final_model(&self) -> PathBuf {
+        self.path.join("model.safetensors")
+    }
+}
+
+/// Opens the run store that `spec` names: a folder path opens (creating it if needed) the embedded
+/// SQLite store there. A URL of a kind this build cannot open (`postgres://…`, `s3://…`) is an
+/// error that says so, rather than a local folder named after the scheme.
+///
+/// `REGIMEN_STALE_AFTER` (seconds, default 30) sets how long a running run may go without a
+/// heartbeat before readers mark it crashed: raise it for stores on slow network file systems.
+pub fn open(spec: &Path) -> Result<std::sync::Arc<dyn RunStore>, StoreError> {
+    check_scheme(spec)?;
+    Ok(std::sync::Arc::new(SqliteStore::open_with(spec, options()?)?))
+}
+
+/// The name of the variable that sets the crash threshold, in seconds.
+pub const STALE_AFTER_ENV: &str = "REGIMEN_STALE_AFTER";
+
+fn options() -> Result<SqliteOptions, StoreError> {
+    let mut options = SqliteOptions::default();
+    if let Ok(text) = std::env::var(STALE_AFTER_ENV) {
+        let seconds: f64 = text.trim().parse().map_err(|_| StoreError::Invalid {
+            what: STALE_AFTER_ENV,
+            value: text.clone(),
+            why: "it must be a number of seconds, such as 30",
+        })?;
+        options.stale_after = std::time::Duration::try_from_secs_f64(seconds).map_err(|_| StoreError::Invalid {
+            what: STALE_AFTER_ENV,
+            value: text.clone(),
+            why: "it must be a non-negative number of seconds, such as 30",
+        })?;
+    }
+    Ok(options)
+}
+
+/// Opens the store that `spec` names only if it exists: reading commands must not create a store
+/// as a side effect of a mistyped `--store`.
+pub fn open_existing(spec: &Path) -> Result<Option<std::sync::Arc<dyn RunStore>>, StoreError> {
+    check_scheme(spec)?;
+    if !spec.join(DB_FILE).is_file() {
+        return Ok(None);
+    }
+    Ok(Some(std::sync::Arc::new(SqliteStore::open_with(spec, options()?)?)))
+}
+
+/// Refuses a `scheme://` store this build has no backend for.
+fn check_scheme(spec: &Path) -> Result<(), StoreError> {
+    let spec = spec.to_string_lossy();
+    match spec.split_once("://") {
+        Some((scheme, _))
+            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            Err(StoreError::UnsupportedStore { spec: spec.to_string(), scheme: scheme.to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_this_build_cannot_open_is_an_error_not_a_folder() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let cwd_spec = dir.path().join("postgres:").join("host");
+        for spec in ["postgres://host/db", "s3://bucket/prefix", "postgresql+psycopg://u@h/d"] {
+            let error = open(Path::new(spec)).err().expect("refused").to_string();
+            assert!(error.contains(spec.split("://").next().unwrap_or_default()), "{error}");
+            assert!(error.contains("folder path"), "{error}");
+        }
+        assert!(!cwd_spec.exists());
+        assert!(open(&dir.path().join("store")).is_ok());
+    }
+
+    #[test]
+    fn run_folders_are_never_shared() {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let (id, run) = RunDir::create(dir.path(), "20240501-120000").expect("create");
+            assert!(run.path().is_dir());
+            assert_eq!(run.id(), id);
+            assert_eq!(run.store_root(), Some(dir.path()));
+            assert!(ids.insert(id), "two runs got one folder");
+        }
+    }
+}
