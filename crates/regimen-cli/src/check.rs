@@ -57,7 +57,7 @@ struct Stages {
 impl Stages {
     fn finish(&mut self) {
         if let Some((stage, started)) = self.current.take() {
-            eprintln!("  {stage}: {:.1} s", started.elapsed().as_secs_f64());
+            say!("  {stage}: {:.1} s", started.elapsed().as_secs_f64());
         }
     }
 }
@@ -70,7 +70,7 @@ impl CheckObserver for Stages {
 
     fn on_check(&mut self, check: &Check) {
         if check.status == CheckStatus::Fail {
-            eprintln!("  FAIL {}", check.name);
+            say!("  FAIL {}", check.name);
         }
     }
 }
@@ -102,11 +102,16 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Some(path) => path.display().to_string(),
             None => format!("built-in `{}`", config.dataset),
         };
-        eprintln!(
+        say!(
             "regimen check · data {data} · model {} · batch {} · {} lr {:e} · seed {} · device {}",
-            config.model, config.batch_size, config.optimizer, config.lr, config.seed, config.device
+            config.model,
+            config.batch_size,
+            config.optimizer,
+            config.lr,
+            config.seed,
+            config.device
         );
-        eprintln!("short runs of {} steps, overfit budget {} steps:", options.steps, options.overfit_steps);
+        say!("short runs of {} steps, overfit budget {} steps:", options.steps, options.overfit_steps);
     }
     let started = Instant::now();
     let mut stages = Stages { current: None };
@@ -125,7 +130,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         emit(&text)?;
     } else {
         emit(&report.render(crate::colors(&std::io::stdout())))?;
-        eprintln!(
+        say!(
             "{:.1} s · report saved to {} (picture of the first batch: {})",
             started.elapsed().as_secs_f64(),
             path.display(),

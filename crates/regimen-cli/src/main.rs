@@ -1,5 +1,23 @@
 //! `regimen`: train neural networks the way the recipe says, and keep every run.
 
+/// Writes a line to stderr. A reader that went away (`regimen train 2>&1 | head`) must not turn
+/// into a panic in the middle of a run, so the write error is dropped on purpose: there is no one
+/// left to tell.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the newline.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod args;
 mod check;
 mod commands;
@@ -33,7 +51,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {}", error_report(&error));
+            say!("error: {}", error_report(&error));
             ExitCode::FAILURE
         }
     }
@@ -56,9 +74,7 @@ fn catch_interrupts() {
         let registered = signal_hook::flag::register_conditional_shutdown(signal, 130, std::sync::Arc::clone(&flag))
             .and_then(|_| signal_hook::flag::register(signal, std::sync::Arc::clone(&flag)));
         if let Err(error) = registered {
-            eprintln!(
-                "warning: could not catch signal {signal} ({error}); stopping with Ctrl-C will not save a checkpoint"
-            );
+            say!("warning: could not catch signal {signal} ({error}); stopping with Ctrl-C will not save a checkpoint");
         }
     }
 }
@@ -96,13 +112,13 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let summary = match &args.resume {
         Some(target) => {
             let store = args.resume_store()?;
-            eprintln!("resuming {target}");
+            say!("resuming {target}");
             resume(&recorder(&store)?, target, &mut view).with_context(|| format!("could not resume `{target}`"))?
         }
         None => {
             let config = args.resolve()?;
             let recorder = recorder(&config.store)?;
-            eprintln!("{}", progress::describe_config(&config));
+            say!("{}", progress::describe_config(&config));
             train(&config, &recorder, &mut view).context("training failed")?
         }
     };
@@ -110,10 +126,10 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&json_summary(&summary))?))?;
     } else {
-        eprintln!("{}", progress::summary_table(&summary));
+        say!("{}", progress::summary_table(&summary));
         if !summary.diagnosis.is_empty() {
             let report = regimen_train::check::CheckReport::new(summary.diagnosis.clone());
-            eprint!(
+            say_raw!(
                 "\ndiagnosis (`regimen diagnose {}` shows it again with the evidence):\n{}",
                 summary.run_id,
                 report.render(colors(&std::io::stderr()))
@@ -152,7 +168,7 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let evaluation = evaluate_run(&recorder(&args.store)?, &args.run, &args.split, &checkpoint)
         .with_context(|| format!("could not evaluate run `{}`", args.run))?;
     for warning in &evaluation.skipped {
-        eprintln!("warning: {warning}");
+        say!("warning: {warning}");
     }
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&evaluation)?))?;
@@ -178,15 +194,16 @@ fn run_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use regimen_fs::FileError;
 
     #[test]
     fn a_cause_already_quoted_by_its_error_is_not_repeated() {
         let io = std::io::Error::new(std::io::ErrorKind::NotADirectory, "Not a directory (os error 20)");
-        let error = anyhow::Error::new(regimen_train::TrainError::Io {
+        let error = anyhow::Error::new(regimen_train::TrainError::Io(FileError {
             path: "/dev/null/x".into(),
             action: "create the store folder",
             source: io,
-        })
+        }))
         .context("training failed");
         assert_eq!(
             error_report(&error),

@@ -32,14 +32,14 @@ impl ProgressView {
 impl Observer for ProgressView {
     fn on_run_start(&mut self, info: &RunInfo<'_>) {
         let d = info.dataset;
-        eprintln!(
+        say!(
             "run {} ({}) · {} parameters · saving to {}",
             info.run_id,
             info.name,
             info.parameters,
             info.run_dir.display()
         );
-        eprintln!(
+        say!(
             "data {} · fingerprint {} · split seed {} · train/val/test {}/{}/{}{}",
             d.name,
             regimen_data::short_fingerprint(&d.fingerprint),
@@ -81,13 +81,14 @@ impl Observer for ProgressView {
 
     fn on_epoch_end(&mut self, summary: &EpochSummary) {
         self.finish();
-        eprintln!("{}", epoch_line(summary));
+        say!("{}", epoch_line(summary));
     }
 
-    fn on_notice(&mut self, message: &str) {
+    fn on_notice(&mut self, level: &str, message: &str) {
+        let label = if level == "warn" { "warning" } else { "note" };
         match &self.bar {
-            Some(bar) => bar.println(format!("warning: {message}")),
-            None => eprintln!("warning: {message}"),
+            Some(bar) => bar.println(format!("{label}: {message}")),
+            None => say!("{label}: {message}"),
         }
     }
 }

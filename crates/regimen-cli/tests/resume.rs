@@ -359,24 +359,7 @@ fn ctrl_c_saves_a_checkpoint_records_the_run_interrupted_and_resume_continues_it
 fn eval_names_a_damaged_best_checkpoint_and_the_one_it_used_instead() {
     let store = tempfile::tempdir().unwrap();
     let store_arg = store.path().to_str().unwrap();
-    let summary = regimen_json(&[
-        "train",
-        "--dataset",
-        "spirals",
-        "--dataset-size",
-        "300",
-        "--model",
-        "mlp",
-        "--hidden",
-        "16",
-        "--epochs",
-        "3",
-        "--keep-top-k",
-        "3",
-        "--store",
-        store_arg,
-        "--json",
-    ]);
+    let summary = common::train_tiny(store.path(), &["--epochs", "3", "--keep-top-k", "3"]);
     let best = PathBuf::from(summary["checkpoints"]["best"].as_str().unwrap());
     let run_id = summary["run_id"].as_str().unwrap();
     let weights = best.join("model.safetensors");

@@ -8,29 +8,6 @@ use std::path::Path;
 use common::*;
 use serde_json::Value;
 
-/// Trains a tiny MLP on spirals with learning rate `lr` into `store`; returns its `--json` summary.
-fn train_tiny(store: &Path, lr: &str) -> Value {
-    let store = store.display().to_string();
-    regimen_json(&[
-        "train",
-        "--dataset",
-        "spirals",
-        "--dataset-size",
-        "300",
-        "--model",
-        "mlp",
-        "--hidden",
-        "16",
-        "--epochs",
-        "2",
-        "--lr",
-        lr,
-        "--store",
-        &store,
-        "--json",
-    ])
-}
-
 /// Runs `regimen` expecting success; returns stdout as text.
 fn regimen_text(args: &[&str]) -> String {
     let out = regimen(args);
@@ -46,8 +23,8 @@ fn ids(list: &Value) -> Vec<&str> {
 fn trained_runs_are_listed_filtered_sorted_shown_annotated_evaluated_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().display().to_string();
-    let fast_run = train_tiny(dir.path(), "0.01");
-    let slow_run = train_tiny(dir.path(), "0.001");
+    let fast_run = train_tiny(dir.path(), &["--epochs", "2", "--lr", "0.01"]);
+    let slow_run = train_tiny(dir.path(), &["--epochs", "2", "--lr", "0.001"]);
     let (fast, slow) = (fast_run["run_id"].as_str().unwrap(), slow_run["run_id"].as_str().unwrap());
     assert!(dir.path().join("store.sqlite").is_file(), "the store lives beside the run folders");
 
@@ -178,7 +155,7 @@ fn note_edit_opens_the_editor_and_keeps_the_draft_when_the_editor_fails() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let store_arg = store.display().to_string();
-    let run = train_tiny(&store, "0.01");
+    let run = train_tiny(&store, &["--epochs", "2", "--lr", "0.01"]);
     let run = run["run_id"].as_str().unwrap();
 
     // An editor that fails after writing: nothing is saved, the draft stays and says so.
@@ -212,30 +189,8 @@ fn note_edit_opens_the_editor_and_keeps_the_draft_when_the_editor_fails() {
 
 /// Trains a run that monitors `val.loss` with an explicit mode into `store`.
 fn train_monitoring_loss(store: &str, lr: &str) -> Value {
-    regimen_json(&[
-        "train",
-        "--dataset",
-        "spirals",
-        "--dataset-size",
-        "300",
-        "--model",
-        "mlp",
-        "--hidden",
-        "16",
-        "--epochs",
-        "4",
-        "--lr",
-        lr,
-        "--monitor",
-        "val.loss",
-        "--monitor-mode",
-        "min",
-        "--keep-top-k",
-        "4",
-        "--store",
-        store,
-        "--json",
-    ])
+    let flags = ["--epochs", "4", "--lr", lr, "--monitor", "val.loss", "--monitor-mode", "min", "--keep-top-k", "4"];
+    train_tiny(Path::new(store), &flags)
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 use crate::error::ExportError;
+use regimen_fs::FileError;
 
 /// Writes `path` atomically with `write`, replacing an existing file.
 ///
@@ -18,11 +19,8 @@ pub(crate) fn write_atomically(
     if !folder.is_dir() {
         return Err(ExportError::MissingFolder { path: path.to_path_buf(), folder });
     }
-    regimen_fs::write_with(path, write).map_err(|source| ExportError::Io {
-        path: path.to_path_buf(),
-        action: "write",
-        source,
-    })
+    regimen_fs::write_with(path, write)
+        .map_err(|source| ExportError::Io(FileError { path: path.to_path_buf(), action: "write", source }))
 }
 
 /// The folder that holds `path`: its parent, or the current folder for a bare file name.

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use crate::Format;
+use regimen_fs::FileError;
 
 /// Why an export failed. Whatever the reason, no partial output file was left behind.
 #[derive(Debug, thiserror::Error)]
@@ -31,16 +32,8 @@ pub enum ExportError {
         run_id: String,
     },
     /// Writing, syncing or moving a file failed.
-    #[error("could not {action} {path}: {source}")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// What the export was doing, as a verb phrase.
-        action: &'static str,
-        /// What the operating system (or the encoder) said.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
 }
 
 /// A format name that [`Format`]'s `FromStr` does not know.

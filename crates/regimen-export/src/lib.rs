@@ -24,6 +24,7 @@ use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use regimen_fs::FileError;
 use regimen_store::RunDetail;
 
 pub use csv_long::{CSV_HEADER, write_csv};
@@ -152,10 +153,8 @@ fn create_folder(folder: &Path, created: &mut Vec<PathBuf>) -> Result<(), Export
     if !parent.is_dir() {
         return Err(ExportError::MissingFolder { path: folder.to_path_buf(), folder: parent });
     }
-    std::fs::create_dir(folder).map_err(|source| ExportError::Io {
-        path: folder.to_path_buf(),
-        action: "create the folder",
-        source,
+    std::fs::create_dir(folder).map_err(|source| {
+        ExportError::Io(FileError { path: folder.to_path_buf(), action: "create the folder", source })
     })?;
     created.push(folder.to_path_buf());
     Ok(())

@@ -10,7 +10,22 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A file operation that failed, with the file and what was being done: the I/O error of every
+/// Regimen crate (`StoreError::Io`, `TrainError::Io`, `ExportError::Io` wrap it), shown as
+/// "could not write the checkpoint file /x/y: No space left on device (os error 28)".
+#[derive(Debug, thiserror::Error)]
+#[error("could not {action} {}: {source}", path.display())]
+pub struct FileError {
+    /// The file or folder.
+    pub path: PathBuf,
+    /// What was being done, as a verb phrase ("create the run folder").
+    pub action: &'static str,
+    /// What the operating system said.
+    #[source]
+    pub source: io::Error,
+}
 
 /// Replaces `path` with `bytes`.
 ///

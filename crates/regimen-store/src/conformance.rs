@@ -24,6 +24,7 @@ use crate::sink::{SinkOptions, StoreSink};
 use crate::store::RunStore;
 use crate::time::{Clock, ManualClock, Timestamp};
 use regimen_events::{Event, EventSink, Provenance, RunStart, RunStatus};
+use regimen_fs::FileError;
 use regimen_metrics::{Mode, Monitored, TaskInfo};
 
 /// The crash threshold the factory must give the store.
@@ -407,11 +408,8 @@ pub fn deleting_runs(h: &Harness) -> Result<(), StoreError> {
     }
     let folder = h.store.root().map(|root| root.join("runs").join("gone-1234"));
     if let Some(folder) = &folder {
-        std::fs::create_dir_all(folder.join("checkpoints")).map_err(|source| StoreError::Io {
-            path: folder.clone(),
-            action: "create",
-            source,
-        })?;
+        std::fs::create_dir_all(folder.join("checkpoints"))
+            .map_err(|source| StoreError::Io(FileError { path: folder.clone(), action: "create", source }))?;
     }
     assert_eq!(h.store.delete_run("gone")?, "gone-1234");
     assert!(folder.is_none_or(|f| !f.exists()));
@@ -435,7 +433,8 @@ pub fn garbage_collection(h: &Harness) -> Result<(), StoreError> {
     };
     for name in ["owned", "orphan"] {
         let dir = root.join("runs").join(name);
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io { path: dir, action: "create", source })?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| StoreError::Io(FileError { path: dir, action: "create", source }))?;
     }
     let recent = h.store.gc(&GcOptions::default())?;
     assert!(recent.removed.is_empty(), "a folder younger than the grace period is kept: {recent:?}");

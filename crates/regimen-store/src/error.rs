@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use crate::query::QueryError;
+use regimen_fs::FileError;
 
 /// Errors from a [`crate::RunStore`] or the sink that feeds it.
 #[derive(Debug, thiserror::Error)]
@@ -49,16 +50,8 @@ pub enum StoreError {
         supported: i64,
     },
     /// A file or folder of the store could not be read, written or removed.
-    #[error("could not {action} {path}: {source}")]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// What the store was doing, as a verb phrase.
-        action: &'static str,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// A store URL of a kind this build has no backend for.
     #[error(
         "cannot open the run store `{spec}`: this build has no `{scheme}` backend; give a folder path for the \

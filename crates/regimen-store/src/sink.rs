@@ -33,6 +33,7 @@ use crate::error::StoreError;
 use crate::model::{NewRun, RunState, Write};
 use crate::store::RunStore;
 use crate::time::{Clock, SystemClock, Timestamp};
+use regimen_fs::FileError;
 
 /// How a [`StoreSink`] batches and heartbeats; the defaults suit production.
 #[derive(Debug, Clone)]
@@ -138,10 +139,12 @@ impl StoreSink {
         let (tx, rx) = mpsc::channel();
         let clock = Arc::clone(&options.clock);
         let writer = Writer { store, options, rx, keys: Vec::new(), run, pending: Vec::new(), failure: None };
-        let handle =
-            std::thread::Builder::new().name("regimen-store-writer".to_string()).spawn(move || writer.run()).map_err(
-                |source| StoreError::Io { path: label.clone().into(), action: "start the writer thread for", source },
-            )?;
+        let handle = std::thread::Builder::new()
+            .name("regimen-store-writer".to_string())
+            .spawn(move || writer.run())
+            .map_err(|source| {
+            StoreError::Io(FileError { path: label.clone().into(), action: "start the writer thread for", source })
+        })?;
         Ok(StoreSink { tx: Some(tx), writer: Some(handle), keys: HashMap::new(), clock, label })
     }
 

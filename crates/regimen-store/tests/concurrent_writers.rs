@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use regimen_events::{Event, EventSink, RunStart, RunStatus};
+use regimen_fs::FileError;
 use regimen_store::{
     Mode, Monitored, Provenance, Query, RunState, RunStore, SinkOptions, SqliteStore, StoreError, StoreSink, TaskInfo,
     Write,
@@ -77,13 +78,11 @@ fn check_all_runs(store: &SqliteStore, prefix: &str) -> Result<(), StoreError> {
 
 #[test]
 fn eight_processes_share_one_store() -> Result<(), StoreError> {
-    let dir = tempfile::tempdir().map_err(|source| StoreError::Io { path: "tmp".into(), action: "create", source })?;
+    let dir = tempfile::tempdir()
+        .map_err(|source| StoreError::Io(FileError { path: "tmp".into(), action: "create", source }))?;
     let root = dir.path().join("store");
-    let exe = std::env::current_exe().map_err(|source| StoreError::Io {
-        path: "test binary".into(),
-        action: "find",
-        source,
-    })?;
+    let exe = std::env::current_exe()
+        .map_err(|source| StoreError::Io(FileError { path: "test binary".into(), action: "find", source }))?;
     // The children create the store themselves, at once, which also exercises concurrent migration.
     let children: Vec<_> = (0..WRITERS)
         .map(|i| {
@@ -96,12 +95,10 @@ fn eight_processes_share_one_store() -> Result<(), StoreError> {
                 .spawn()
         })
         .collect::<Result<_, _>>()
-        .map_err(|source| StoreError::Io { path: exe.clone(), action: "start a child writer", source })?;
+        .map_err(|source| StoreError::Io(FileError { path: exe.clone(), action: "start a child writer", source }))?;
     for child in children {
-        let output = child.wait_with_output().map_err(|source| StoreError::Io {
-            path: exe.clone(),
-            action: "wait for a child writer",
-            source,
+        let output = child.wait_with_output().map_err(|source| {
+            StoreError::Io(FileError { path: exe.clone(), action: "wait for a child writer", source })
         })?;
         assert!(
             output.status.success(),
@@ -127,7 +124,8 @@ fn child_process_writer() -> Result<(), String> {
 
 #[test]
 fn eight_threads_with_their_own_connections() -> Result<(), StoreError> {
-    let dir = tempfile::tempdir().map_err(|source| StoreError::Io { path: "tmp".into(), action: "create", source })?;
+    let dir = tempfile::tempdir()
+        .map_err(|source| StoreError::Io(FileError { path: "tmp".into(), action: "create", source }))?;
     let root = dir.path().join("store");
     let threads: Vec<_> = (0..WRITERS)
         .map(|i| {
@@ -152,7 +150,8 @@ fn eight_threads_with_their_own_connections() -> Result<(), StoreError> {
 
 #[test]
 fn small_direct_transactions_from_many_threads() -> Result<(), StoreError> {
-    let dir = tempfile::tempdir().map_err(|source| StoreError::Io { path: "tmp".into(), action: "create", source })?;
+    let dir = tempfile::tempdir()
+        .map_err(|source| StoreError::Io(FileError { path: "tmp".into(), action: "create", source }))?;
     let root = dir.path().join("store");
     let store = SqliteStore::open(&root)?;
     let run = regimen_store::NewRun::from_start(&start("direct"), regimen_store::Timestamp(0));

@@ -10,19 +10,18 @@
 use std::path::Path;
 use std::time::Duration;
 
+use regimen_fs::FileError;
 use regimen_store::{Query, RunState, RunStore, SqliteStore, StoreError, Timestamp, Write};
 
 const T0: Timestamp = Timestamp(1_714_564_800_000);
 
 fn fixture_copy(dir: &Path) -> Result<std::path::PathBuf, StoreError> {
     let root = dir.join("store");
-    std::fs::create_dir_all(&root).map_err(|source| StoreError::Io { path: root.clone(), action: "create", source })?;
+    std::fs::create_dir_all(&root)
+        .map_err(|source| StoreError::Io(FileError { path: root.clone(), action: "create", source }))?;
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1.sqlite");
-    std::fs::copy(&fixture, root.join("store.sqlite")).map_err(|source| StoreError::Io {
-        path: fixture,
-        action: "copy",
-        source,
-    })?;
+    std::fs::copy(&fixture, root.join("store.sqlite"))
+        .map_err(|source| StoreError::Io(FileError { path: fixture, action: "copy", source }))?;
     Ok(root)
 }
 
@@ -43,7 +42,8 @@ fn expected_loss() -> Vec<(u64, u64, Timestamp, f64)> {
 
 #[test]
 fn a_version_1_store_is_upgraded_and_reads_back_the_same() -> Result<(), StoreError> {
-    let dir = tempfile::tempdir().map_err(|source| StoreError::Io { path: "tmp".into(), action: "create", source })?;
+    let dir = tempfile::tempdir()
+        .map_err(|source| StoreError::Io(FileError { path: "tmp".into(), action: "create", source }))?;
     let root = fixture_copy(dir.path())?;
     assert_eq!(schema_version(&root), 1);
 

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TrainError;
 use crate::faults::{self, Fault};
 use crate::model::Network;
+use regimen_fs::FileError;
 
 /// The weights file of a checkpoint.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -154,7 +155,7 @@ pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: Contents<'_
         let dir = folder.join(name);
         let io = |action: &'static str| {
             let dir = dir.clone();
-            move |source| TrainError::Io { path: dir, action, source }
+            move |source| TrainError::Io(FileError { path: dir, action, source })
         };
         if dir.exists() {
             // The same step saved again (a resumed run replaying it): the new one replaces it.
@@ -172,25 +173,23 @@ pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: Contents<'_
 
 fn write_partial(partial: &Path, mut manifest: Manifest, contents: Contents<'_>) -> Result<Manifest, TrainError> {
     if partial.exists() {
-        std::fs::remove_dir_all(partial).map_err(|source| TrainError::Io {
-            path: partial.to_path_buf(),
-            action: "remove the leftover partial checkpoint",
-            source,
+        std::fs::remove_dir_all(partial).map_err(|source| {
+            TrainError::Io(FileError {
+                path: partial.to_path_buf(),
+                action: "remove the leftover partial checkpoint",
+                source,
+            })
         })?;
     }
-    std::fs::create_dir_all(partial).map_err(|source| TrainError::Io {
-        path: partial.to_path_buf(),
-        action: "create the checkpoint folder",
-        source,
+    std::fs::create_dir_all(partial).map_err(|source| {
+        TrainError::Io(FileError { path: partial.to_path_buf(), action: "create the checkpoint folder", source })
     })?;
     manifest.format = MANIFEST_FORMAT;
     manifest.files = write_files(partial, contents)?;
     let text = serde_json::to_vec_pretty(&manifest).expect("a manifest is always serializable to JSON");
     write_synced(&partial.join(MANIFEST_FILE), &text)?;
-    sync_dir(partial).map_err(|source| TrainError::Io {
-        path: partial.to_path_buf(),
-        action: "sync the checkpoint folder",
-        source,
+    sync_dir(partial).map_err(|source| {
+        TrainError::Io(FileError { path: partial.to_path_buf(), action: "sync the checkpoint folder", source })
     })?;
     Ok(manifest)
 }
@@ -238,7 +237,8 @@ fn write_files(partial: &Path, contents: Contents<'_>) -> Result<BTreeMap<String
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let io = |action: &'static str| move |source| TrainError::Io { path: path.to_path_buf(), action, source };
+    let io =
+        |action: &'static str| move |source| TrainError::Io(FileError { path: path.to_path_buf(), action, source });
     faults::disk_full().map_err(io("write the checkpoint file"))?;
     let mut file = File::create(path).map_err(io("create the checkpoint file"))?;
     file.write_all(bytes).map_err(io("write the checkpoint file"))?;
@@ -325,7 +325,7 @@ pub fn list(folder: &Path) -> Result<Vec<Checkpoint>, TrainError> {
 fn folders(folder: &Path) -> Result<Vec<PathBuf>, TrainError> {
     let io = |path: &Path, action: &'static str| {
         let path = path.to_path_buf();
-        move |source| TrainError::Io { path, action, source }
+        move |source| TrainError::Io(FileError { path, action, source })
     };
     let entries = match std::fs::read_dir(folder) {
         Ok(entries) => entries,
@@ -439,10 +439,8 @@ pub fn prune(folder: &Path, mode: Mode, retention: Retention) -> Result<Vec<Path
     let mut deleted = Vec::new();
     for checkpoint in &found {
         if !keep.contains(&checkpoint.dir.as_path()) {
-            std::fs::remove_dir_all(&checkpoint.dir).map_err(|source| TrainError::Io {
-                path: checkpoint.dir.clone(),
-                action: "delete the old checkpoint",
-                source,
+            std::fs::remove_dir_all(&checkpoint.dir).map_err(|source| {
+                TrainError::Io(FileError { path: checkpoint.dir.clone(), action: "delete the old checkpoint", source })
             })?;
             deleted.push(checkpoint.dir.clone());
         }
@@ -477,7 +475,8 @@ pub fn load_weights<M: Network>(mut model: M, path: &Path) -> Result<M, TrainErr
 /// from its config.
 pub fn load_optimizer(checkpoint: &Checkpoint, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
     let path = checkpoint.dir.join(OPTIMIZER_FILE);
-    let bytes = std::fs::read(&path).map_err(|source| TrainError::Io { path: path.clone(), action: "read", source })?;
+    let bytes = std::fs::read(&path)
+        .map_err(|source| TrainError::Io(FileError { path: path.clone(), action: "read", source }))?;
     optimizer
         .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
         .map_err(|e| TrainError::Checkpoint { path, message: format!("the optimizer state cannot be read ({e})") })
@@ -486,11 +485,8 @@ pub fn load_optimizer(checkpoint: &Checkpoint, optimizer: ModuleOptimizer) -> Re
 /// Writes `bytes` to `path` atomically ([`regimen_fs::write`], the one way every Regimen file
 /// writer replaces a file). On error any earlier file at `path` is untouched.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    regimen_fs::write(path, bytes).map_err(|source| TrainError::Io {
-        path: path.to_path_buf(),
-        action: "write",
-        source,
-    })
+    regimen_fs::write(path, bytes)
+        .map_err(|source| TrainError::Io(FileError { path: path.to_path_buf(), action: "write", source }))
 }
 
 #[cfg(test)]

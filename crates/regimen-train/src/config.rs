@@ -12,6 +12,7 @@ use regimen_monitor::{MinDelta, Mode, MonitorSpec, Span, StoppingRules};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use regimen_fs::FileError;
 
 /// The most samples a built-in dataset may be generated with: they are for quick experiments, and
 /// a mistyped size should be an error, not an exhausted memory.
@@ -253,10 +254,8 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Reads a TOML config file; keys it does not set keep their defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
-            path: path.to_path_buf(),
-            action: "read the config file",
-            source,
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            TrainError::Io(FileError { path: path.to_path_buf(), action: "read the config file", source })
         })?;
         Self::from_toml_str(&text).map_err(|message| TrainError::Config { origin: path.display().to_string(), message })
     }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use regimen_data::DataError;
 use regimen_events::SinkError;
+use regimen_fs::FileError;
 use regimen_store::StoreError;
 
 /// Everything that can stop a run before or while it trains.
@@ -21,15 +22,8 @@ pub enum TrainError {
         message: String,
     },
     /// A file operation failed.
-    #[error("could not {action} {}: {source}", path.display())]
-    Io {
-        /// The file or folder.
-        path: PathBuf,
-        /// What was being done, as a verb phrase ("create the run folder").
-        action: &'static str,
-        /// What the operating system said.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] FileError),
     /// The run log could not be written.
     #[error(transparent)]
     Sink(#[from] SinkError),

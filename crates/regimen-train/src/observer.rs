@@ -64,8 +64,9 @@ pub trait Observer {
     fn on_step(&mut self, _progress: &StepProgress) {}
     /// An epoch finished, validation included.
     fn on_epoch_end(&mut self, _summary: &EpochSummary) {}
-    /// Something the user should know (a warning, a stop reason).
-    fn on_notice(&mut self, _message: &str) {}
+    /// Something the user should know: a warning or a stop reason (`level` is `warn`), or a
+    /// decision made for them such as the model chosen for the data (`info`).
+    fn on_notice(&mut self, _level: &str, _message: &str) {}
 }
 
 /// An observer that shows nothing.

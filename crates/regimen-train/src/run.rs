@@ -32,7 +32,8 @@ use crate::model::{BuiltinModel, Network, build_builtin};
 use crate::naming::Fields;
 use crate::observer::{Observer, RunInfo};
 use crate::provenance;
-use crate::trainer::{BestPoint, FinalModel, FitContext, fit, monitor_spec};
+use crate::trainer::{BestPoint, FinalModel, FitContext, Reporter, fit, monitor_spec};
+use regimen_fs::FileError;
 
 /// Where runs are recorded: the folder that holds their run folders (`<root>/runs/<id>/`) and,
 /// optionally, a run store that every event also goes to.
@@ -211,7 +212,7 @@ where
     let stamp: String = started_at.chars().filter(char::is_ascii_digit).collect();
     let (id, dir) =
         RunDir::create(recorder.root(), &format!("{}-{}", &stamp[..8], &stamp[8..14])).map_err(|source| {
-            TrainError::Io { path: recorder.root().to_path_buf(), action: "create a run folder in", source }
+            TrainError::Io(FileError { path: recorder.root().to_path_buf(), action: "create a run folder in", source })
         })?;
     let name = Fields::new(&config, &data.identity.name, &data.identity.short_id).render(&config.run_name)?;
     checkpoint::write_atomically(&dir.config(), config.to_toml().as_bytes())?;
@@ -235,8 +236,7 @@ where
     if let Some(chosen) = chosen {
         let layout = if chosen == "cnn" { "image" } else { "vector" };
         let message = format!("model: {chosen}, chosen for {layout} data (set --model to choose another)");
-        sink.record(&Event::Notice { level: "info", message: &message })?;
-        observer.on_notice(&message);
+        Reporter { sink: &mut *sink, observer: &mut *observer }.notice("info", &message)?;
     }
     if let Some(source) = &config.init_from {
         let message = format!("initialized from the weights of {} (fresh optimizer)", source.display());
@@ -276,8 +276,7 @@ where
     let mut sink = recorder.sink(&dir, true)?;
     for warning in &warnings {
         let message = format!("skipped a damaged checkpoint: {warning}");
-        sink.record(&Event::Notice { level: "warn", message: &message })?;
-        observer.on_notice(&message);
+        Reporter { sink: &mut *sink, observer: &mut *observer }.notice("warn", &message)?;
     }
     run_fit(model, &config, &data, device, (&dir, &name), Some(&checkpoint), &mut *sink, observer)
 }

@@ -43,6 +43,7 @@ use crate::observer::{EpochSummary, Observer, StepProgress};
 use crate::state::{STATE_FORMAT, TrainState, assign_param_ids, param_ids};
 use crate::step::{Probe, Stepper};
 use crate::system::{device_memory_bytes, peak_rss_bytes};
+use regimen_fs::FileError;
 
 /// What a finished (or stopped) fit produced.
 #[derive(Debug, Clone)]
@@ -163,7 +164,7 @@ impl Reporter<'_> {
     /// Records a notice in the run and shows it.
     pub fn notice(&mut self, level: &str, message: &str) -> Result<(), TrainError> {
         self.sink.record(&Event::Notice { level, message })?;
-        self.observer.on_notice(message);
+        self.observer.on_notice(level, message);
         Ok(())
     }
 }
@@ -828,11 +829,8 @@ fn hand_over(
     let chosen = if restore_best { checkpoint::best(&good, mode).or(good.first()) } else { good.first() };
     let Some(chosen) = chosen else { return Ok(None) };
     let path = regimen_store::RunDir::at(folder.parent().unwrap_or(folder)).final_model();
-    let bytes = std::fs::read(chosen.model_file()).map_err(|source| TrainError::Io {
-        path: chosen.model_file(),
-        action: "read",
-        source,
-    })?;
+    let bytes = std::fs::read(chosen.model_file())
+        .map_err(|source| TrainError::Io(FileError { path: chosen.model_file(), action: "read", source }))?;
     checkpoint::write_atomically(&path, &bytes)?;
     reporter.sink.record(&Event::Artifact {
         kind: "model.final",

@@ -64,7 +64,7 @@ pub fn note(args: &NoteArgs) -> anyhow::Result<ExitCode> {
     if args.text.is_none() {
         let _ = std::fs::remove_file(&draft);
     }
-    eprintln!("noted on run {id}");
+    say!("noted on run {id}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -108,7 +108,7 @@ pub fn tag(args: &TagArgs) -> anyhow::Result<ExitCode> {
         store.set_tag(&id, key, value)?;
     }
     let list: Vec<String> = args.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    eprintln!("tagged run {id}: {}", list.join(" "));
+    say!("tagged run {id}: {}", list.join(" "));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -42,10 +42,10 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     for run in &args.runs {
         let detail = store.get_run(run)?;
         let written = export(&detail, args.format, &out)?;
-        eprintln!("exported {} to {}", detail.row.run_id, written.display());
+        say!("exported {} to {}", detail.row.run_id, written.display());
     }
     if args.format == Format::TensorBoard {
-        eprintln!("view with: tensorboard --logdir {}", out.display());
+        say!("view with: tensorboard --logdir {}", out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -101,7 +101,7 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
 
 /// Prints a filter or sort mistake with its caret line and returns exit code 2 (bad usage).
 fn usage_error(error: &QueryError) -> ExitCode {
-    eprintln!("error: {error}");
+    say!("error: {error}");
     ExitCode::from(2)
 }
 

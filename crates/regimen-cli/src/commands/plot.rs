@@ -96,6 +96,6 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<ExitCode> {
         ..PlotOptions::default()
     };
     plot(&curves, &options, &args.out)?;
-    eprintln!("wrote {}", args.out.display());
+    say!("wrote {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -46,7 +46,7 @@ pub fn rm(args: &RmArgs) -> anyhow::Result<ExitCode> {
                 "refusing to delete run {id} without confirmation: stdin is not a terminal; pass --yes to delete it"
             );
         }
-        eprint!(
+        say_raw!(
             "delete run {id} ({}, {}) and its folder {}? [y/N] ",
             detail.row.name,
             detail.row.status,
@@ -56,12 +56,12 @@ pub fn rm(args: &RmArgs) -> anyhow::Result<ExitCode> {
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            eprintln!("kept run {id}");
+            say!("kept run {id}");
             return Ok(ExitCode::SUCCESS);
         }
     }
     let deleted = store.delete_run(id)?;
-    eprintln!("deleted run {deleted} and {}", folder.display());
+    say!("deleted run {deleted} and {}", folder.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -73,7 +73,7 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<ExitCode> {
     let verb = if args.dry_run { "would remove" } else { "removed" };
     let list: String = report.removed.iter().map(|path| format!("{verb} {}\n", path.display())).collect();
     emit(&list)?;
-    eprintln!(
+    say!(
         "{verb} {} orphan run folder{}{}",
         report.removed.len(),
         if report.removed.len() == 1 { "" } else { "s" },

@@ -77,7 +77,7 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        eprintln!(
+        say!(
             "no runs{} in {}",
             if query.filter.is_some() { " match the filter" } else { "" },
             args.store.store.display()
@@ -87,7 +87,7 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
     if args.columns != DEFAULT_COLUMNS {
         for column in &columns {
             if let Some(note) = column.missing_from(&rows) {
-                eprintln!("note: {note}");
+                say!("note: {note}");
             }
         }
     }

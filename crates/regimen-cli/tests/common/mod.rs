@@ -24,6 +24,16 @@ pub fn regimen_json(args: &[&str]) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// Trains a tiny MLP (hidden layer of 16) on 300 generated spirals into `store`, with `extra`
+/// flags (which must set `--epochs`); returns its `--json` summary.
+pub fn train_tiny(store: &Path, extra: &[&str]) -> serde_json::Value {
+    let store = store.display().to_string();
+    let mut args = vec!["train", "--dataset", "spirals", "--dataset-size", "300", "--model", "mlp", "--hidden", "16"];
+    args.extend_from_slice(extra);
+    args.extend(["--store", &store, "--json"]);
+    regimen_json(&args)
+}
+
 /// Runs `regimen` expecting a clean failure (non-zero exit, no panic); returns stderr.
 pub fn regimen_fails(args: &[&str]) -> String {
     let out = regimen(args);

@@ -45,6 +45,7 @@ use crate::query::Query;
 use crate::store::RunStore;
 use crate::time::{Clock, SystemClock, Timestamp};
 use blocks::{BLOCK_POINTS, BlockEncoder};
+use regimen_fs::FileError;
 
 /// The database file's name inside the store folder.
 pub const DB_FILE: &str = "store.sqlite";
@@ -207,11 +208,8 @@ impl SqliteStore {
     pub fn open_with(root: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let root = root.as_ref().to_path_buf();
         let runs = root.join(RUNS_DIR);
-        std::fs::create_dir_all(&runs).map_err(|source| StoreError::Io {
-            path: runs,
-            action: "create the store folder",
-            source,
-        })?;
+        std::fs::create_dir_all(&runs)
+            .map_err(|source| StoreError::Io(FileError { path: runs, action: "create the store folder", source }))?;
         let db_path = root.join(DB_FILE);
         let open = || Connection::open(&db_path);
         SqliteStore::connect(Some(root.clone()), db_path.clone(), options, open)
@@ -987,11 +985,8 @@ impl RunStore for SqliteStore {
             Ok(run_id)
         })?;
         if let Some(dir) = self.run_dir(&run_id).filter(|d| d.exists()) {
-            std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Io {
-                path: dir,
-                action: "remove the run folder",
-                source,
-            })?;
+            std::fs::remove_dir_all(&dir)
+                .map_err(|source| StoreError::Io(FileError { path: dir, action: "remove the run folder", source }))?;
         }
         Ok(run_id)
     }
@@ -1026,7 +1021,8 @@ impl RunStore for SqliteStore {
         let mut report = GcReport::default();
         if let Some(root) = &self.root {
             let runs_dir = root.join(RUNS_DIR);
-            let io = |path: &Path, action, source| StoreError::Io { path: path.to_path_buf(), action, source };
+            let io =
+                |path: &Path, action, source| StoreError::Io(FileError { path: path.to_path_buf(), action, source });
             let known: std::collections::HashSet<String> = self.read_tx("list run ids", |tx| {
                 let sql = self.sql("list run ids");
                 let mut stmt = tx.prepare("SELECT run_id FROM runs").map_err(&sql)?;
@@ -1116,8 +1112,8 @@ mod tests {
 
     #[test]
     fn opening_creates_the_folder_layout_in_wal_mode() -> Result<(), StoreError> {
-        let dir =
-            tempfile::tempdir().map_err(|source| StoreError::Io { path: "tmp".into(), action: "create", source })?;
+        let dir = tempfile::tempdir()
+            .map_err(|source| StoreError::Io(FileError { path: "tmp".into(), action: "create", source }))?;
         let root = dir.path().join("store");
         let store = SqliteStore::open(&root)?;
         assert!(root.join(DB_FILE).is_file());

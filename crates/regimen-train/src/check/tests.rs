@@ -7,6 +7,7 @@ use burn::prelude::*;
 use regimen_data::{PreparedData, Targets};
 
 use super::*;
+use regimen_fs::FileError;
 
 /// A small CNN on 500 `shapes` images: fast, and easy enough to learn in a few dozen steps.
 fn small_cnn() -> TrainConfig {
@@ -83,7 +84,8 @@ fn a_small_cnn_on_shapes_passes_every_check() -> Result<(), TrainError> {
     if !alone("check::tests::a_small_cnn_on_shapes_passes_every_check") {
         return Ok(());
     }
-    let dir = tempfile::tempdir().map_err(|source| TrainError::Io { path: "tmp".into(), action: "create", source })?;
+    let dir = tempfile::tempdir()
+        .map_err(|source| TrainError::Io(FileError { path: "tmp".into(), action: "create", source }))?;
     let options = CheckOptions { grid: Some(dir.path().join("first_batch.png")), ..small_options() };
     let mut stages = Vec::new();
     struct Stages<'a>(&'a mut Vec<String>);
