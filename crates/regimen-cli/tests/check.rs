@@ -250,3 +250,30 @@ fn resume_and_init_from_are_refused() {
     let stderr = regimen_fails(&["check", "--store", &store_arg, "--steps", "2"]);
     assert!(stderr.contains("`steps` is 2"), "{stderr}");
 }
+
+#[test]
+fn without_model_a_table_gets_an_mlp_and_check_reports_the_data_and_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("table.csv");
+    write_table(&csv, 300, |i| i % 2, true);
+    let data = csv.display().to_string();
+    let store = dir.path().display().to_string();
+
+    // Training picks the MLP for vector data and says so.
+    let out = regimen(&["train", "--data", &data, "--label", "label", "--epochs", "1", "--store", &store, "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("model: mlp, chosen for vector data"), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["model"], "mlp");
+
+    // `regimen check` with no --model: the data report, then the model checks.
+    let flags = ["--steps", "20", "--overfit-steps", "50", "--determinism-steps", "2"];
+    let mut args = vec!["--data", data.as_str(), "--label", "label"];
+    args.extend(flags);
+    let (_, report) = check(dir.path(), &args);
+    for name in ["finite_features", "class_balance", "model_choice", "loss_at_init", "overfit_one_batch"] {
+        assert!(named(&report, name)["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}");
+    }
+    assert!(named(&report, "model_choice")["message"].as_str().unwrap().contains("mlp"));
+}
