@@ -18,8 +18,6 @@
 //!   file, line or sample, column and value, and saying what to do. The only panics are documented
 //!   caller bugs (an index out of range).
 
-#![warn(missing_docs)]
-
 pub mod augment;
 pub mod batch;
 pub mod error;

@@ -38,8 +38,6 @@
 //! - **Linear time.** Every check is one or a few passes over the data (duplicates by hashing, not
 //!   pairwise comparison), so all of them together take well under a second on 10,000 images.
 
-#![warn(missing_docs)]
-
 pub mod balance;
 pub mod constant;
 pub mod diagnose;

@@ -980,7 +980,7 @@ impl RunStore for SqliteStore {
     fn delete_run(&self, id_or_prefix: &str) -> Result<String, StoreError> {
         let run_id = self.write_tx("delete a run", |tx, _| {
             let (pk, run_id) = self.find(tx, id_or_prefix)?;
-            tx.execute("DELETE FROM metric_blocks WHERE run = ?1", [pk]).map_err(self.sql("delete a run"))?;
+            // Points, summaries, params, reports, notes, tags and artifacts go with it (ON DELETE CASCADE).
             tx.execute("DELETE FROM runs WHERE id = ?1", [pk]).map_err(self.sql("delete a run"))?;
             Ok(run_id)
         })?;
@@ -1127,6 +1127,28 @@ mod tests {
         drop(store);
         // Reopening an existing store migrates nothing and works.
         SqliteStore::open(&root)?;
+        Ok(())
+    }
+
+    #[test]
+    fn deleting_a_run_deletes_its_metric_blocks() -> Result<(), StoreError> {
+        let store = SqliteStore::in_memory(SqliteOptions::default())?;
+        let run = crate::conformance::sample_run("r1", 0.1, "mlp");
+        let wall = Timestamp(0);
+        store.write(
+            "r1",
+            &[Write::Start(&run), Write::Scalar { key: "train.loss", step: 1, epoch: 1, wall, value: 1.0 }],
+        )?;
+        let blocks = |store: &SqliteStore| -> Result<i64, StoreError> {
+            store
+                .lock()
+                .conn
+                .query_row("SELECT count(*) FROM metric_blocks", [], |r| r.get(0))
+                .map_err(store.sql("read"))
+        };
+        assert_eq!(blocks(&store)?, 1);
+        store.delete_run("r1")?;
+        assert_eq!(blocks(&store)?, 0, "the blocks went with their run");
         Ok(())
     }
 }
