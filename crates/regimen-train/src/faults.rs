@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const ENV: &str = "REGIMEN_FAULT";
 
 /// A place where a fault can be injected.
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))] // named at every site, planted only in tests
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// After an optimizer step.
