@@ -714,13 +714,10 @@ impl<'a, M: Network> Trainer<'a, M> {
     fn save(&mut self, model: &M, value: Option<f64>) -> Result<(), TrainError> {
         let Some(saver) = self.saver.as_ref() else { return Ok(()) };
         let metric = &self.monitor.spec().metric;
+        // The model is out of `self` while it trains (or ends an epoch): take the ids from it. At an
+        // epoch end the position has not moved on yet, so the state says the epoch is complete.
         let mut state = self.state();
         state.param_ids = param_ids(model);
-        if self.batches_done == 0 && self.history.last().is_some_and(|h| h.epoch + 1 == self.epoch) {
-            // Called from an epoch end before the position moved on: the epoch is complete.
-            state.epoch = self.epoch;
-            state.batches_done = self.steps_per_epoch;
-        }
         let name = saver
             .fields
             .clone_with(&[
