@@ -24,7 +24,13 @@ pub const AUTO_MODEL: &str = "auto";
 /// The model `auto` stands for on samples of `shape`: `cnn` for images (`[channels, height,
 /// width]`), `mlp` for vectors.
 pub fn auto_model(shape: &[usize]) -> &'static str {
-    if shape.len() == 3 { "cnn" } else { "mlp" }
+    if regimen_data::Layout::of(shape).is_image() { "cnn" } else { "mlp" }
+}
+
+/// How a run and `regimen check` say which model `auto` chose: `mlp, chosen for vector data`.
+pub fn auto_choice(chosen: &str) -> String {
+    let data = if chosen == "cnn" { "image" } else { "vector" };
+    format!("{chosen}, chosen for {data} data")
 }
 
 /// Settings that say where and how a run is kept and shown, not how it trains: left out of the

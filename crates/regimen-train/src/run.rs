@@ -23,12 +23,12 @@ use regimen_store::{RunDir, RunStore, SinkOptions, StoreError, StoreSink, Timest
 use serde::Serialize;
 
 use crate::checkpoint::{self, Checkpoint, load_weights};
-use crate::config::TrainConfig;
+use crate::config::{TrainConfig, auto_choice};
 use crate::device::parse_device;
 use crate::diagnosis::task_info;
 use crate::error::TrainError;
 use crate::evaluate::{Meter, Objective, evaluate};
-use crate::model::{BuiltinModel, Network, build_builtin};
+use crate::model::{Network, build_for};
 use crate::naming::Fields;
 use crate::observer::{Observer, RunInfo};
 use crate::provenance;
@@ -177,9 +177,7 @@ pub fn load_data(config: &TrainConfig) -> Result<PreparedData, TrainError> {
 
 /// Trains a built-in model as `config` says, recording the run where `recorder` says.
 pub fn train(config: &TrainConfig, recorder: &Recorder, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
-    train_with(config, recorder, observer, |data, config, device| {
-        build_builtin(config, &data.shape, data.task.num_outputs(), device)
-    })
+    train_with(config, recorder, observer, build_for)
 }
 
 /// Trains the model that `build` creates (a user-defined [`Network`]) with all of Regimen's
@@ -234,8 +232,7 @@ where
     sink.record(&Event::RunStarted(&start))?;
     sink.flush()?;
     if let Some(chosen) = chosen {
-        let layout = if chosen == "cnn" { "image" } else { "vector" };
-        let message = format!("model: {chosen}, chosen for {layout} data (set --model to choose another)");
+        let message = format!("model: {} (set --model to choose another)", auto_choice(chosen));
         Reporter { sink: &mut *sink, observer: &mut *observer }.notice("info", &message)?;
     }
     if let Some(source) = &config.init_from {
@@ -283,9 +280,7 @@ where
 
 /// Continues a run of a built-in model; see [`resume_with`].
 pub fn resume(recorder: &Recorder, target: &str, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
-    resume_with(recorder, target, observer, |data, config, device| {
-        build_builtin(config, &data.shape, data.task.num_outputs(), device)
-    })
+    resume_with(recorder, target, observer, build_for)
 }
 
 /// Runs [`fit`] for a run whose folder and log exist, and records how it ended.
@@ -423,7 +418,7 @@ pub fn evaluate_run(
         }
     };
     let device = parse_device(&config.device)?;
-    let model: BuiltinModel = build_builtin(&config, &data.shape, data.task.num_outputs(), &device)?;
+    let model = build_for(&data, &config, &device)?;
     let model = load_weights(model, &chosen.model_file())?.valid();
     let objective = Objective::for_task(&data.task, 0.0, &device);
     let mut meter = Meter::for_task(&data.task, config.top_k)?;

@@ -81,8 +81,9 @@ impl Stepper {
     }
 
     /// Continues from a checkpoint: its optimizer (with the moments loaded) and its step count.
-    pub fn resume(self, optimizer: ModuleOptimizer, step: u64) -> Stepper {
-        Stepper { optimizer, step, ..self }
+    pub fn resume(&mut self, optimizer: ModuleOptimizer, step: u64) {
+        self.optimizer = optimizer;
+        self.step = step;
     }
 
     /// One step on `batch` at learning rate `lr`. The updated model comes back whatever happens,

@@ -369,11 +369,7 @@ impl<'a, M: Network> Trainer<'a, M> {
             message: "its parameters do not match the model's; it was saved from a different model".into(),
         })?;
         let optimizer = checkpoint::load_optimizer(checkpoint, crate::optim::build_optimizer(self.config))?;
-        let stepper = std::mem::replace(
-            &mut self.stepper,
-            Stepper::new(self.config, &self.data.task, self.config.label_smoothing, &self.device),
-        );
-        self.stepper = stepper.resume(optimizer, state.step);
+        self.stepper.resume(optimizer, state.step);
         self.scheduler.restore(state.scheduler)?;
         self.monitor.restore(state.monitor);
         self.train_meter.restore(state.train_meter);
@@ -1041,7 +1037,7 @@ mod tests {
                 config.validate()?;
                 let data = crate::run::load_data(&config)?;
                 let device = Device::default().autodiff();
-                let model = crate::model::build_builtin(&config, &data.shape, data.task.num_outputs(), &device)?;
+                let model = crate::model::build_for(&data, &config, &device)?;
                 let (mut sink, mut observer) = (regimen_events::NullSink, crate::observer::Silent);
                 let context = FitContext {
                     config: &config,

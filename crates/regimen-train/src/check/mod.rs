@@ -60,7 +60,7 @@ use crate::batches::batch_count;
 use crate::config::TrainConfig;
 use crate::device::parse_device;
 use crate::error::TrainError;
-use crate::model::{Network, build_builtin};
+use crate::model::{Network, build_for};
 use crate::run::load_data;
 
 pub(crate) type TrainResult<T> = Result<T, TrainError>;
@@ -229,9 +229,7 @@ pub fn check(
     options: &CheckOptions,
     observer: &mut dyn CheckObserver,
 ) -> Result<CheckReport, TrainError> {
-    check_with(config, options, observer, |data, config, device| {
-        build_builtin(config, &data.shape, data.task.num_outputs(), device)
-    })
+    check_with(config, options, observer, build_for)
 }
 
 /// Runs the data checks and the model checks on the model that `build` creates (called once per
@@ -270,8 +268,7 @@ where
     drop(raw);
     let mut config = config.clone();
     if let Some(chosen) = config.resolve_model(&data.shape) {
-        let layout = if chosen == "cnn" { "image" } else { "vector" };
-        let message = format!("The model is {chosen}, chosen for {layout} data.");
+        let message = format!("The model is {}.", crate::config::auto_choice(chosen));
         push(
             &mut report,
             observer,

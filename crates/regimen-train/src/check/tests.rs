@@ -41,7 +41,7 @@ fn context<'a>(config: &'a TrainConfig, data: &'a PreparedData, options: &'a Che
 fn builtin_builder<'a>(ctx: &'a Context<'a>) -> impl Fn(&TrainConfig) -> TrainResult<crate::BuiltinModel> + 'a {
     move |config: &TrainConfig| {
         ctx.device.seed(config.seed);
-        build_builtin(config, &ctx.data.shape, ctx.data.task.num_outputs(), &ctx.device)
+        crate::model::build_for(ctx.data, config, &ctx.device)
     }
 }
 
@@ -214,7 +214,7 @@ fn an_oversized_output_layer_fails_the_loss_at_init() -> Result<(), TrainError> 
             }
         }
         ctx.device.seed(config.seed);
-        Ok(build_builtin(config, &ctx.data.shape, ctx.data.task.num_outputs(), &ctx.device)?.map(&mut Scale))
+        Ok(crate::model::build_for(ctx.data, config, &ctx.device)?.map(&mut Scale))
     };
     let init = init::judge_loss_at_init(&init::measure(&ctx, &build)?, &ctx.baseline);
     assert_eq!(init.status, CheckStatus::Fail, "{init:?}");

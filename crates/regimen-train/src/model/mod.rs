@@ -15,7 +15,7 @@ pub use resnet::{ResNet, ResNetConfig};
 
 use burn::module::Module;
 use burn::prelude::*;
-use regimen_data::Layout;
+use regimen_data::{Layout, PreparedData};
 
 use crate::config::TrainConfig;
 use crate::error::TrainError;
@@ -45,6 +45,12 @@ impl Network for BuiltinModel {
             BuiltinModel::ResNet(m) => m.forward(input),
         }
     }
+}
+
+/// Builds the built-in model `config` names for `data`: its sample shape and the outputs its task
+/// needs. The constructor [`crate::train`], [`crate::resume`], `regimen check` and evaluation all use.
+pub fn build_for(data: &PreparedData, config: &TrainConfig, device: &Device) -> Result<BuiltinModel, TrainError> {
+    build_builtin(config, &data.shape, data.task.num_outputs(), device)
 }
 
 /// Builds the model named in `config` for samples of `input_shape` and `outputs` outputs.
