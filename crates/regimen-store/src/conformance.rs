@@ -22,6 +22,7 @@ use crate::model::{GcOptions, NewRun, NoteKind, ParamValue, RunState, Write};
 use crate::query::Query;
 use crate::sink::{SinkOptions, StoreSink};
 use crate::store::RunStore;
+use crate::sweep::{Claim, NewSweep, SweepStatus, TrialState, TrialUpdate};
 use crate::time::{Clock, ManualClock, Timestamp};
 use regimen_events::{Event, EventSink, Provenance, RunStart, RunStatus};
 use regimen_fs::FileError;
@@ -525,6 +526,165 @@ pub fn the_recorded_monitor_decides_best(h: &Harness) -> Result<(), StoreError> 
     Ok(())
 }
 
+fn new_sweep(sweep_id: &str, name: &str) -> NewSweep {
+    NewSweep {
+        sweep_id: sweep_id.to_string(),
+        name: name.to_string(),
+        spec: json!({"sampler": "tpe", "objective": "val.macro_f1"}),
+        parent: None,
+        created_at: T0,
+    }
+}
+
+fn new_trial(number: u64) -> Claim {
+    Claim::New { number, params: json!({"lr": 0.001 * (number as f64 + 1.0)}), target: 2 }
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+
+/// Sweeps are found by id, unique prefix or name, listed newest first, with trial counts.
+pub fn sweeps_are_created_found_and_listed(h: &Harness) -> Result<(), StoreError> {
+    h.store.create_sweep(&new_sweep("sw-alpha", "lr-search"))?;
+    h.clock.advance(Duration::from_secs(1));
+    let mut child = new_sweep("sw-beta", "lr-search");
+    child.parent = Some("sw-alpha".into());
+    child.created_at = h.clock.now();
+    h.store.create_sweep(&child)?;
+    assert!(matches!(h.store.create_sweep(&new_sweep("sw-alpha", "x")), Err(StoreError::DuplicateSweep { .. })));
+    assert_eq!(h.store.get_sweep("sw-alpha")?.spec["sampler"], "tpe");
+    assert_eq!(h.store.get_sweep("lr-search")?.sweep_id, "sw-beta", "a name finds the newest sweep");
+    assert_eq!(h.store.get_sweep("sw-b")?.parent.as_deref(), Some("sw-alpha"));
+    assert!(matches!(h.store.get_sweep("sw-"), Err(StoreError::SweepNotFound { .. })), "ambiguous prefix");
+    assert!(matches!(h.store.get_sweep("nope"), Err(StoreError::SweepNotFound { .. })));
+    h.store.claim_trial("sw-alpha", &new_trial(0), "w1", LEASE)?;
+    let listed = h.store.list_sweeps()?;
+    let ids: Vec<&str> = listed.iter().map(|s| s.sweep_id.as_str()).collect();
+    assert_eq!(ids, ["sw-beta", "sw-alpha"]);
+    assert_eq!(listed[1].counts.get(&TrialState::Running), Some(&1));
+    assert_eq!(listed[1].status, SweepStatus::Active);
+    Ok(())
+}
+
+/// Of two workers claiming the same trial, exactly one wins; a stopped sweep takes no claims.
+pub fn claims_are_compare_and_swap(h: &Harness) -> Result<(), StoreError> {
+    h.store.create_sweep(&new_sweep("s", "s"))?;
+    let first = h.store.claim_trial("s", &new_trial(0), "w1", LEASE)?;
+    let trial = first.ok_or_else(|| StoreError::SweepNotFound { id: "trial 0 not claimed".into() })?;
+    assert_eq!((trial.state, trial.worker.as_deref(), trial.attempts), (TrialState::Running, Some("w1"), 1));
+    assert_eq!(trial.lease_until, Some(h.clock.now().plus(LEASE)));
+    assert_eq!(trial.params["lr"], 0.001);
+    assert_eq!(h.store.claim_trial("s", &new_trial(0), "w2", LEASE)?, None, "the number is taken");
+    let stale_version = Claim::Continue { number: 0, version: trial.version, target: 4 };
+    assert_eq!(h.store.claim_trial("s", &stale_version, "w2", LEASE)?, None, "a running trial is not free");
+    h.store.set_sweep_status("s", SweepStatus::Stopped)?;
+    assert_eq!(h.store.claim_trial("s", &new_trial(1), "w2", LEASE)?, None, "a stopped sweep");
+    assert!(!h.store.renew_lease("s", 0, "w1", LEASE)?, "a stopped sweep ends every lease");
+    h.store.set_sweep_status("s", SweepStatus::Active)?;
+    assert!(h.store.claim_trial("s", &new_trial(1), "w2", LEASE)?.is_some());
+    Ok(())
+}
+
+/// Only the worker holding a trial renews or updates it; a final state releases the lease.
+pub fn only_the_holder_writes_a_trial(h: &Harness) -> Result<(), StoreError> {
+    h.store.create_sweep(&new_sweep("s", "s"))?;
+    h.store.claim_trial("s", &new_trial(0), "w1", LEASE)?;
+    let progress = TrialUpdate { run_id: Some("run-0".into()), ..TrialUpdate::default() };
+    assert!(!h.store.update_trial("s", 0, "w2", &progress)?);
+    assert!(!h.store.renew_lease("s", 0, "w2", LEASE)?);
+    assert!(h.store.update_trial("s", 0, "w1", &progress)?);
+    h.clock.advance(Duration::from_secs(30));
+    assert!(h.store.renew_lease("s", 0, "w1", LEASE)?);
+    let (trials, _) = h.store.trials_since("s", 0)?;
+    assert_eq!(trials[0].lease_until, Some(h.clock.now().plus(LEASE)));
+    assert_eq!(trials[0].run_id.as_deref(), Some("run-0"));
+    let done = TrialUpdate {
+        state: Some(TrialState::Complete),
+        reached: Some((2, Some(0.75))),
+        rung: true,
+        ..TrialUpdate::default()
+    };
+    assert!(h.store.update_trial("s", 0, "w1", &done)?);
+    let (trials, _) = h.store.trials_since("s", 0)?;
+    let trial = &trials[0];
+    assert_eq!((trial.state, trial.resource, trial.value), (TrialState::Complete, 2, Some(0.75)));
+    assert_eq!(
+        (trial.rungs.clone(), trial.lease_until, trial.run_id.as_deref()),
+        (vec![(2, 0.75)], None, Some("run-0"))
+    );
+    assert!(!h.store.update_trial("s", 0, "w1", &progress)?, "a finished trial takes no more writes");
+    Ok(())
+}
+
+/// A lease that runs out makes the trial stale; another worker continues it; attempts run out.
+pub fn leases_expire_to_stale_then_failed(h: &Harness) -> Result<(), StoreError> {
+    h.store.create_sweep(&new_sweep("s", "s"))?;
+    h.store.claim_trial("s", &new_trial(0), "w1", LEASE)?;
+    h.clock.advance(LEASE);
+    assert_eq!(h.store.expire_leases("s", 2)?, Vec::<u64>::new(), "exactly at the end the lease holds");
+    h.clock.advance(Duration::from_millis(1));
+    assert_eq!(h.store.expire_leases("s", 2)?, [0]);
+    let (trials, _) = h.store.trials_since("s", 0)?;
+    assert_eq!(trials[0].state, TrialState::Stale);
+    assert!(!h.store.renew_lease("s", 0, "w1", LEASE)?, "the dead worker lost it");
+    let version = trials[0].version;
+    let continued = h.store.claim_trial("s", &Claim::Continue { number: 0, version, target: 2 }, "w2", LEASE)?;
+    assert_eq!(continued.map(|t| (t.state, t.attempts)), Some((TrialState::Running, 2)));
+    h.clock.advance(LEASE * 2);
+    assert_eq!(h.store.expire_leases("s", 2)?, [0]);
+    let (trials, _) = h.store.trials_since("s", 0)?;
+    assert_eq!(trials[0].state, TrialState::Failed, "two attempts used up");
+    assert!(trials[0].message.as_deref().is_some_and(|m| m.contains("lease")));
+    Ok(())
+}
+
+/// `trials_since` returns each change once, by number, with the current counter.
+pub fn trials_are_read_incrementally(h: &Harness) -> Result<(), StoreError> {
+    h.store.create_sweep(&new_sweep("s", "s"))?;
+    h.store.create_sweep(&new_sweep("other", "other"))?;
+    for number in 0..3 {
+        h.store.claim_trial("s", &new_trial(number), "w1", LEASE)?;
+    }
+    h.store.claim_trial("other", &new_trial(0), "w1", LEASE)?;
+    let (all, seen) = h.store.trials_since("s", 0)?;
+    assert_eq!(all.iter().map(|t| t.number).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(h.store.trials_since("s", seen)?, (Vec::new(), seen));
+    let update = TrialUpdate { reached: Some((1, Some(0.5))), ..TrialUpdate::default() };
+    h.store.update_trial("s", 1, "w1", &update)?;
+    let (changed, now) = h.store.trials_since("s", seen)?;
+    assert_eq!(changed.iter().map(|t| t.number).collect::<Vec<_>>(), [1]);
+    assert!(now > seen && changed[0].version == now);
+    Ok(())
+}
+
+/// A paused trial waits without a lease; it is continued once (by the fastest worker) or pruned.
+pub fn paused_trials_are_promoted_or_pruned(h: &Harness) -> Result<(), StoreError> {
+    h.store.create_sweep(&new_sweep("s", "s"))?;
+    for number in 0..2 {
+        h.store.claim_trial("s", &new_trial(number), "w1", LEASE)?;
+        let pause = TrialUpdate {
+            state: Some(TrialState::Paused),
+            reached: Some((2, Some(f64::NAN))),
+            rung: true,
+            ..TrialUpdate::default()
+        };
+        h.store.update_trial("s", number, "w1", &pause)?;
+    }
+    h.clock.advance(LEASE * 10);
+    assert_eq!(h.store.expire_leases("s", 3)?, Vec::<u64>::new(), "paused trials hold no lease");
+    let (trials, _) = h.store.trials_since("s", 0)?;
+    assert!(trials[0].value.is_none() && trials[0].rungs[0].1.is_nan(), "NaN reads back as unknown");
+    let promote = Claim::Continue { number: 0, version: trials[0].version, target: 6 };
+    let promoted = h.store.claim_trial("s", &promote, "w2", LEASE)?;
+    assert_eq!(promoted.map(|t| (t.state, t.target, t.resource)), Some((TrialState::Running, 6, 2)));
+    assert_eq!(h.store.claim_trial("s", &promote, "w3", LEASE)?, None, "promoted once");
+    assert!(!h.store.prune_paused("s", 1, trials[1].version + 100, "late")?, "an out-of-date version");
+    assert!(h.store.prune_paused("s", 1, trials[1].version, "never promoted")?);
+    let row = h.store.get_sweep("s")?;
+    assert_eq!(row.counts.get(&TrialState::Pruned), Some(&1));
+    assert_eq!(row.counts.get(&TrialState::Running), Some(&1));
+    Ok(())
+}
+
 /// Expands to one `#[test]` per conformance case, in a module named `$name`, for the store built
 /// by `$factory` (a [`Factory`]).
 #[macro_export]
@@ -537,7 +697,9 @@ macro_rules! conformance_suite {
                 start_then_get, bad_writes_are_refused, batches_are_atomic, metric_series_and_summaries,
                 reports_notes_and_artifacts, ending_a_run, tags, resolving_ids, listing_runs,
                 heartbeats_and_crashes, resuming_a_run, deleting_runs, garbage_collection, sink_end_to_end,
-                the_recorded_monitor_decides_best);
+                the_recorded_monitor_decides_best, sweeps_are_created_found_and_listed,
+                claims_are_compare_and_swap, only_the_holder_writes_a_trial, leases_expire_to_stale_then_failed,
+                trials_are_read_incrementally, paused_trials_are_promoted_or_pruned);
         }
     };
     (@cases $factory:expr; $($case:ident),*) => {

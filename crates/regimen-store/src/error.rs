@@ -83,6 +83,18 @@ pub enum StoreError {
         /// The id.
         id: String,
     },
+    /// A sweep with this id already exists.
+    #[error("a sweep with the id `{id}` already exists in the store; sweep ids must be unique")]
+    DuplicateSweep {
+        /// The id.
+        id: String,
+    },
+    /// No sweep has this id, id prefix or name.
+    #[error("no sweep has the id, id prefix or name `{id}`; `regimen sweep ls` lists the sweeps in this store")]
+    SweepNotFound {
+        /// What was asked for.
+        id: String,
+    },
     /// A value given to the store cannot be stored as is.
     #[error("invalid {what} `{value}`: {why}")]
     Invalid {

@@ -20,6 +20,7 @@ pub mod query;
 pub mod sink;
 pub mod sqlite;
 pub mod store;
+pub mod sweep;
 pub mod time;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -37,4 +38,5 @@ pub use regimen_metrics::{Mode, Monitored, TaskInfo};
 pub use sink::{SinkOptions, StoreSink};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::RunStore;
+pub use sweep::{Claim, NewSweep, SweepRow, SweepStatus, SweepStore, TrialRecord, TrialState, TrialUpdate};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::error::StoreError;
 use crate::model::{GcOptions, GcReport, RunDetail, RunRow, Write};
 use crate::query::Query;
+use crate::sweep::SweepStore;
 use crate::time::Timestamp;
 
 /// A place where runs are recorded and queried.
@@ -38,7 +39,11 @@ use crate::time::Timestamp;
 /// and through a heartbeat, which puts a `crashed` run back to `running`. Tags (one value per key, last write wins), notes (append only),
 /// artifacts (one record per path, last write wins) and the heartbeat are mutable. Only
 /// [`delete_run`](RunStore::delete_run) removes anything.
-pub trait RunStore: Send + Sync {
+///
+/// # Sweeps
+/// Every store keeps sweeps too ([`SweepStore`], a supertrait), so that a backend that passes the
+/// conformance suite runs sweeps with no further work.
+pub trait RunStore: SweepStore + Send + Sync {
     /// The folder of the store (artifacts live in `runs/<run id>/` below it); `None` for a store
     /// with no folder, such as an in-memory one.
     fn root(&self) -> Option<&Path>;

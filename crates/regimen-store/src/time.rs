@@ -43,6 +43,13 @@ impl Timestamp {
     }
 }
 
+/// As its RFC 3339 text (the `Display` form), which is what JSON readers expect of a time.
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// Formats as RFC 3339 in UTC with milliseconds, e.g. `2024-05-01T12:00:00.000Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

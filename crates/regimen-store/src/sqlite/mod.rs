@@ -22,6 +22,7 @@
 
 mod blocks;
 mod schema;
+mod sweeps;
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};

@@ -35,6 +35,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, sql: V1, convert: None },
     Migration { version: 2, sql: V2, convert: Some(pack_points_v2) },
     Migration { version: 3, sql: V3, convert: None },
+    Migration { version: 4, sql: V4, convert: None },
 ];
 
 const V1: &str = "
@@ -194,6 +195,42 @@ ALTER TABLE metric_summary ADD COLUMN max_step INTEGER;
 ALTER TABLE metric_summary ADD COLUMN max_epoch INTEGER;
 ";
 
+/// Sweeps and their trials (see `crate::sweep`). `version` is the sweep's change counter; a trial
+/// row carries the counter of its last change, so that workers read only what changed.
+const V4: &str = "
+CREATE TABLE sweeps (
+    id          INTEGER PRIMARY KEY,
+    sweep_id    TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    spec        TEXT NOT NULL,               -- JSON
+    parent      TEXT,
+    status      TEXT NOT NULL CHECK (status IN ('active', 'stopped', 'finished')),
+    created_at  INTEGER NOT NULL,
+    version     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sweeps_by_name ON sweeps(name, created_at);
+
+CREATE TABLE trials (
+    sweep        INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+    number       INTEGER NOT NULL,
+    params       TEXT NOT NULL,              -- JSON object
+    state        TEXT NOT NULL CHECK (state IN ('running', 'paused', 'complete', 'pruned', 'failed', 'stale')),
+    run_id       TEXT,
+    worker       TEXT,
+    lease_until  INTEGER,
+    attempts     INTEGER NOT NULL,
+    target       INTEGER NOT NULL,
+    resource     INTEGER NOT NULL,
+    value        REAL,                       -- NULL when unknown or NaN
+    rungs        TEXT NOT NULL,              -- JSON [[resource, value or null], ...]
+    message      TEXT,
+    version      INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    PRIMARY KEY (sweep, number)
+) WITHOUT ROWID;
+CREATE INDEX trials_by_version ON trials(sweep, version);
+";
+
 /// Packs version 1's point rows into blocks, in (step, seq) order, which is the order they were
 /// read back in, and drops the `metrics` table.
 fn pack_points_v2(conn: &Connection) -> rusqlite::Result<()> {
@@ -295,7 +332,9 @@ mod tests {
             "params",
             "reports",
             "runs",
+            "sweeps",
             "tags",
+            "trials",
         ];
         assert_eq!(tables(&conn), expected);
         // Opening again applies nothing.
