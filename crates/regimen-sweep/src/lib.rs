@@ -45,6 +45,8 @@ mod tpe;
 mod value;
 
 #[cfg(test)]
+mod conformance;
+#[cfg(test)]
 mod proptests;
 
 pub use sampler::{Outcome, Sampler, SamplerKind, Trial, new_sampler};

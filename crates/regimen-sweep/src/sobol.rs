@@ -7,12 +7,14 @@
 //! compute any point. The sequence is randomized by the seed with a linear matrix scramble and a
 //! digital shift (Matoušek 1998; what scipy does), which keeps its net structure, makes every
 //! point uniform on `[0, 1)` and gives independent sequences for different seeds. Point 0 (the
-//! origin before scrambling) is skipped: trial `n` takes point `n + 1`.
+//! origin before scrambling) is skipped: trial `n` takes point `n + 1`. Each searched parameter
+//! (fixed ones excepted) takes the next dimension in space order; inactive conditional parameters
+//! keep theirs, and parameters beyond the 40th get seeded random numbers instead.
 
 use rand::RngCore;
 
 use crate::sampler::{Sampler, Stream, Trial, assemble, rng_for, unit};
-use crate::space::SearchSpace;
+use crate::space::{Domain, SearchSpace};
 use crate::value::Params;
 
 /// Bits of each coordinate: the sequence repeats after 2^32 points.
@@ -146,8 +148,15 @@ impl Sampler for SobolSampler {
     fn suggest(&mut self, space: &SearchSpace, _history: &[Trial], number: u64) -> Params {
         let index = number.wrapping_add(1);
         let mut extra = rng_for(self.seed, Stream::Sobol, index);
-        assemble(space, |dim, p| {
+        // Fixed parameters take no dimension, so that the best (lowest) dimensions go to the
+        // searched ones.
+        let mut dim = 0;
+        assemble(space, |_, p| {
+            if let Domain::Fixed(v) = &p.domain {
+                return v.clone();
+            }
             let u = if dim < MAX_DIMS { self.point(dim, index) } else { unit(&mut extra) };
+            dim += 1;
             p.domain.at_unit(u)
         })
     }

@@ -276,6 +276,7 @@ mod tests {
         );
         let bowl = |v: &[f64]| (v[0] - 1.0).powi(2) + (v[1] + 2.0).powi(2);
         let (tpe, random) = (mean_best(SamplerKind::Tpe, &s, bowl), mean_best(SamplerKind::Random, &s, bowl));
+        // Today: TPE 0.016, random 0.32.
         assert!(tpe < 0.5 * random, "tpe {tpe} random {random}");
     }
 
@@ -294,7 +295,8 @@ mod tests {
                 + 10.0
         };
         let (tpe, random) = (mean_best(SamplerKind::Tpe, &s, branin), mean_best(SamplerKind::Random, &s, branin));
-        assert!(tpe < random && tpe > 0.397, "tpe {tpe} random {random}");
+        // Today: TPE 0.48, random 0.83.
+        assert!(tpe < 0.8 * random && tpe > 0.397, "tpe {tpe} random {random}");
     }
 
     #[test]
