@@ -35,6 +35,23 @@
 //! sequence) and `tpe` (the Tree-structured Parzen Estimator with Optuna's defaults, which learns
 //! from the history). Every sampler is deterministic in its seed, on every platform: floating-point
 //! functions come from the portable `libm` crate, random numbers from ChaCha8 streams.
+//!
+//! ```
+//! use regimen_sweep::{Outcome, SamplerKind, SearchSpace, Trial, new_sampler};
+//!
+//! let table = toml::from_str(r#"lr = "loguniform(1e-4, 1e-1)""#).unwrap();
+//! let space = SearchSpace::from_toml(&table).unwrap();
+//! let mut sampler = new_sampler(SamplerKind::Tpe, 42);
+//! let mut history = Vec::new();
+//! for number in 0..20 {
+//!     let params = sampler.suggest(&space, &history, number);
+//!     assert!(space.contains(&params));
+//!     let _command = format!("regimen train --lr {}", params["lr"]); // `--lr 0.0123...`
+//!     let lr = params["lr"].to_string().parse::<f64>().unwrap();
+//!     let loss = (lr.log10() + 2.5).abs(); // Pretend to train.
+//!     history.push(Trial { number, params, outcome: Outcome::Complete(loss) });
+//! }
+//! ```
 
 mod grid;
 mod random;

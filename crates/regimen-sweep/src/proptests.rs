@@ -104,6 +104,14 @@ proptest! {
     }
 
     #[test]
+    fn any_domain_round_trips_through_its_inline_spec(domain in domain()) {
+        let spec = format!("p={}", domain.to_inline());
+        let mut space = SearchSpace::default();
+        space.add_inline(&spec).unwrap();
+        prop_assert_eq!(&space.get("p").unwrap().domain, &domain, "{}", spec);
+    }
+
+    #[test]
     fn every_sampler_suggests_points_of_the_space(space in space(), seed in 0..1000u64) {
         for kind in SamplerKind::ALL {
             let history = run(kind, seed, &space, 30);

@@ -145,6 +145,12 @@ pub enum SpaceError {
         /// The impossible value.
         value: String,
     },
+    /// Two parameters with the same name (only possible through [`SearchSpace::new`]).
+    #[error("parameter `{key}` is defined twice; keep one definition")]
+    Duplicate {
+        /// The name.
+        key: String,
+    },
     /// A `--param` flag that could not be read.
     #[error(
         "--param `{spec}`: {problem} (forms: name=uniform:A:B, loguniform:A:B, int:A:B[:STEP], \
@@ -163,7 +169,8 @@ const CALL_FORMS: &str =
     "\"uniform(a, b)\", \"loguniform(a, b)\", \"int(a, b)\", \"int(a, b, step=s)\" or \"logint(a, b)\"";
 
 impl Domain {
-    /// Whether `value` is one this domain can take (type, bounds, step).
+    /// Whether `value` is one this domain can take (type, bounds, step). A float domain also
+    /// takes an integer inside its bounds (TOML's `1` for `1.0`); other types must match.
     pub fn contains(&self, value: &Value) -> bool {
         match self {
             Domain::Float { low, high, .. } => value.as_f64().is_some_and(|x| x.is_finite() && *low <= x && x <= *high),
@@ -359,9 +366,25 @@ impl Domain {
 impl SearchSpace {
     /// Builds a space from parameters, validating every domain and condition (parents defined,
     /// no cycles, condition values the parent can take); orders them parents first, then by name.
-    pub fn new(params: Vec<Param>) -> Result<SearchSpace, SpaceError> {
+    pub fn new(mut params: Vec<Param>) -> Result<SearchSpace, SpaceError> {
         for p in &params {
             p.domain.validate(&p.name)?;
+        }
+        let mut names = BTreeSet::new();
+        if let Some(p) = params.iter().find(|p| !names.insert(p.name.as_str())) {
+            return Err(SpaceError::Duplicate { key: p.name.clone() });
+        }
+        // A float parent takes `1` in a condition as `1.0`, as its domain does.
+        let float_parents: BTreeSet<String> =
+            params.iter().filter(|p| matches!(p.domain, Domain::Float { .. })).map(|p| p.name.clone()).collect();
+        for cond in params.iter_mut().filter_map(|p| p.condition.as_mut()) {
+            if float_parents.contains(&cond.parent) {
+                for v in &mut cond.values {
+                    if let Value::Int(i) = *v {
+                        *v = Value::Float(i as f64);
+                    }
+                }
+            }
         }
         let by_name: BTreeMap<&str, &Param> = params.iter().map(|p| (p.name.as_str(), p)).collect();
         for p in &params {
@@ -743,6 +766,21 @@ mod tests {
                 assert!(message.contains(needle), "{text}\n  gave: {message}\n  lacks: {needle}");
             }
         }
+    }
+
+    #[test]
+    fn duplicates_are_refused_and_float_parents_take_integer_conditions() {
+        let p = |name: &str| Param { name: name.into(), domain: Domain::Fixed(Value::Int(1)), condition: None };
+        let e = SearchSpace::new(vec![p("a"), p("b"), p("a")]).unwrap_err().to_string();
+        assert!(e.contains("`a`") && e.contains("twice"), "{e}");
+        let s = space(
+            r#"x = "uniform(0, 2)"
+            y = { sample = "int(1, 3)", when = { x = [1, 2] } }"#,
+        )
+        .unwrap();
+        let y = s.get("y").unwrap();
+        assert_eq!(y.condition.as_ref().unwrap().values, [Value::Float(1.0), Value::Float(2.0)]);
+        assert!(s.is_active(y, &params(&[("x", Value::Float(1.0))])));
     }
 
     #[test]
