@@ -212,6 +212,11 @@ pub struct TrainArgs {
     #[arg(long, value_name = "RUN|PATH", help_heading = "Checkpoints and early stopping")]
     #[serde(skip)]
     pub resume: Option<String>,
+    /// Pause after this epoch: save a checkpoint and stop, `interrupted`, so that `--resume`
+    /// continues exactly (a sweep pauses trials at its rungs this way). Allowed with --resume.
+    #[arg(long, value_name = "EPOCH", help_heading = "Checkpoints and early stopping")]
+    #[serde(skip)]
+    pub pause_after_epoch: Option<u64>,
     /// Start a new run from these weights (a checkpoint folder or safetensors file), fresh optimizer.
     #[arg(long, value_name = "PATH", help_heading = "Checkpoints and early stopping")]
     pub init_from: Option<PathBuf>,

@@ -108,7 +108,7 @@ fn error_report(error: &anyhow::Error) -> String {
 fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let json = args.json;
     let interactive = !json && std::io::stderr().is_terminal();
-    let mut view = ProgressView::new(interactive);
+    let mut view = ProgressView::new(interactive).pausing_after(args.pause_after_epoch);
     let summary = match &args.resume {
         Some(target) => {
             let store = args.resume_store()?;

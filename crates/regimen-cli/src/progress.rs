@@ -13,12 +13,20 @@ use regimen_train::{EpochSummary, Observer, RunInfo, RunSummary, StepProgress, T
 pub struct ProgressView {
     interactive: bool,
     bar: Option<ProgressBar>,
+    /// The epoch after which the run pauses (`--pause-after-epoch`).
+    pause_after: Option<u64>,
 }
 
 impl ProgressView {
     /// A view that draws bars when `interactive`, plain lines otherwise.
     pub fn new(interactive: bool) -> Self {
-        Self { interactive, bar: None }
+        Self { interactive, bar: None, pause_after: None }
+    }
+
+    /// Pauses the run after epoch `epoch` (a sweep's rung).
+    pub fn pausing_after(mut self, epoch: Option<u64>) -> Self {
+        self.pause_after = epoch;
+        self
     }
 
     /// Clears any bar still on screen.
@@ -30,6 +38,10 @@ impl ProgressView {
 }
 
 impl Observer for ProgressView {
+    fn pause_after(&mut self, epoch: u64) -> bool {
+        self.pause_after == Some(epoch)
+    }
+
     fn on_run_start(&mut self, info: &RunInfo<'_>) {
         let d = info.dataset;
         say!(

@@ -355,6 +355,47 @@ fn ctrl_c_saves_a_checkpoint_records_the_run_interrupted_and_resume_continues_it
     assert!(state["step"].as_u64().unwrap() < 400 * 15, "stopped early: {}", state["step"]);
 }
 
+/// A sweep's promotion: paused at one rung, continued to the next, then to the end, the run is the
+/// one that never paused, bit for bit.
+#[test]
+fn a_run_paused_at_epochs_and_continued_equals_the_uninterrupted_run() {
+    let reference = tempfile::tempdir().unwrap();
+    let mut args = with_store(RUN, reference.path());
+    args.push("--json".into());
+    let done = regimen_with_fault(&args, None);
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    let expected: Value = serde_json::from_slice(&done.stdout).unwrap();
+
+    let store = tempfile::tempdir().unwrap();
+    let mut args = with_store(RUN, store.path());
+    args.extend(["--pause-after-epoch".into(), "1".into(), "--json".into()]);
+    let paused = regimen_with_fault(&args, None);
+    assert_eq!(paused.status.code(), Some(130), "{}", String::from_utf8_lossy(&paused.stderr));
+    let summary: Value = serde_json::from_slice(&paused.stdout).unwrap();
+    assert_eq!((summary["status"].as_str(), summary["epochs"].as_u64()), (Some("interrupted"), Some(1)));
+    assert!(summary["reason"].as_str().unwrap().contains("paused after epoch 1"), "{summary}");
+    let run_id = summary["run_id"].as_str().unwrap().to_string();
+    let store_arg = store.path().display().to_string();
+    for pause in [Some("3"), None] {
+        let mut args = vec!["train", "--resume", &run_id, "--store", &store_arg, "--json"];
+        if let Some(epoch) = pause {
+            args.extend(["--pause-after-epoch", epoch]);
+        }
+        let out = regimen(&args);
+        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want = if pause.is_some() { "interrupted" } else { "finished" };
+        assert_eq!(summary["status"], want, "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let run_dir = only_run_dir(store.path());
+    let expected_dir = PathBuf::from(expected["run_dir"].as_str().unwrap());
+    let read = |path: PathBuf| std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        read(run_dir.join("model.safetensors")) == read(expected_dir.join("model.safetensors")),
+        "final models differ"
+    );
+    assert_eq!(series(store.path(), &run_id), series(reference.path(), expected["run_id"].as_str().unwrap()));
+}
+
 #[test]
 fn eval_names_a_damaged_best_checkpoint_and_the_one_it_used_instead() {
     let store = tempfile::tempdir().unwrap();

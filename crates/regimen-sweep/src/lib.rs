@@ -55,6 +55,7 @@
 
 mod grid;
 mod random;
+mod rungs;
 mod sampler;
 mod sobol;
 mod space;
@@ -66,6 +67,7 @@ mod conformance;
 #[cfg(test)]
 mod proptests;
 
+pub use rungs::{Scheduler, SchedulerKind, Standing};
 pub use sampler::{Outcome, Sampler, SamplerKind, Trial, new_sampler};
 pub use space::{Condition, Domain, Param, SearchSpace, SpaceError};
 pub use value::{Params, Value};

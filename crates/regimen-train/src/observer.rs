@@ -67,6 +67,12 @@ pub trait Observer {
     /// Something the user should know: a warning or a stop reason (`level` is `warn`), or a
     /// decision made for them such as the model chosen for the data (`info`).
     fn on_notice(&mut self, _level: &str, _message: &str) {}
+    /// Whether to pause the run after epoch `epoch` (counted from 1, never asked after the last):
+    /// it saves a checkpoint, ends `interrupted`, and `regimen train --resume` continues it
+    /// exactly as if it had never stopped. A sweep pauses trials at its rungs this way.
+    fn pause_after(&mut self, _epoch: u64) -> bool {
+        false
+    }
 }
 
 /// An observer that shows nothing.

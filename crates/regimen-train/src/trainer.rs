@@ -222,6 +222,13 @@ impl Stop {
         }
     }
 
+    fn paused(epoch: u64) -> Stop {
+        Stop {
+            status: RunStatus::Interrupted,
+            reason: format!("paused after epoch {epoch}; continue it with `regimen train --resume RUN`"),
+        }
+    }
+
     fn from_monitor(reason: &StopReason) -> Stop {
         let status = if reason.is_divergence() { RunStatus::Diverged } else { RunStatus::StoppedEarly };
         Stop { status, reason: reason.to_string() }
@@ -668,6 +675,9 @@ impl<'a, M: Network> Trainer<'a, M> {
         self.stop = verdict.stop.as_ref().map(Stop::from_monitor);
         if self.stop.is_none() && interrupt::requested() {
             self.stop = Some(Stop::interrupted(step, epoch));
+        }
+        if self.stop.is_none() && epoch < self.config.epochs && self.reporter.observer.pause_after(epoch) {
+            self.stop = Some(Stop::paused(epoch));
         }
         self.history.push(EpochSummary { epoch, step, metrics, seconds });
         self.live.epoch_end(&valid, &self.plain, &self.history, &mut self.reporter)?;
