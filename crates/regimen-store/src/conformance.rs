@@ -633,7 +633,27 @@ pub fn leases_expire_to_stale_then_failed(h: &Harness) -> Result<(), StoreError>
     assert_eq!(h.store.expire_leases("s", 2)?, [0]);
     let (trials, _) = h.store.trials_since("s", 0)?;
     assert_eq!(trials[0].state, TrialState::Failed, "two attempts used up");
-    assert!(trials[0].message.as_deref().is_some_and(|m| m.contains("lease")));
+    assert!(trials[0].message.as_deref().is_some_and(|m| m.contains("lease") && m.contains("gave up")));
+    // A worker known to be dead gives its trials up at once.
+    h.store.claim_trial("s", &new_trial(1), "host:1", LEASE)?;
+    h.store.claim_trial("s", &new_trial(2), "host:2", LEASE)?;
+    assert_eq!(h.store.abandon_worker("s", "host:1", 2)?, [1]);
+    let (trials, _) = h.store.trials_since("s", 0)?;
+    assert_eq!((trials[1].state, trials[2].state), (TrialState::Stale, TrialState::Running));
+    Ok(())
+}
+
+/// A trial's run is found through the run's provenance.
+pub fn a_trial_finds_its_run(h: &Harness) -> Result<(), StoreError> {
+    h.store.create_sweep(&new_sweep("s", "s"))?;
+    assert_eq!(h.store.trial_run("s", 7)?, None);
+    let mut run = sample_run("r-7", 0.1, "mlp");
+    run.provenance.sweep_id = Some("s".into());
+    run.provenance.trial_id = Some("7".into());
+    h.start(&run)?;
+    h.start(&sample_run("r-unrelated", 0.1, "mlp"))?;
+    assert_eq!(h.store.trial_run("s", 7)?.as_deref(), Some("r-7"));
+    assert_eq!(h.store.trial_run("s", 8)?, None);
     Ok(())
 }
 
@@ -699,7 +719,7 @@ macro_rules! conformance_suite {
                 heartbeats_and_crashes, resuming_a_run, deleting_runs, garbage_collection, sink_end_to_end,
                 the_recorded_monitor_decides_best, sweeps_are_created_found_and_listed,
                 claims_are_compare_and_swap, only_the_holder_writes_a_trial, leases_expire_to_stale_then_failed,
-                trials_are_read_incrementally, paused_trials_are_promoted_or_pruned);
+                trials_are_read_incrementally, paused_trials_are_promoted_or_pruned, a_trial_finds_its_run);
         }
     };
     (@cases $factory:expr; $($case:ident),*) => {

@@ -275,6 +275,16 @@ pub trait SweepStore: Send + Sync {
     /// never promoted); `false` when it changed.
     fn prune_paused(&self, sweep_id: &str, number: u64, version: u64, message: &str) -> Result<bool, StoreError>;
 
+    /// Marks the `running` trials that `worker` holds `stale` at once, without waiting for the
+    /// lease: the caller knows the worker is dead (a process of this machine that no longer
+    /// exists). A trial claimed `max_attempts` times already becomes `failed`, as in
+    /// [`expire_leases`](SweepStore::expire_leases). Returns their numbers.
+    fn abandon_worker(&self, sweep_id: &str, worker: &str, max_attempts: u32) -> Result<Vec<u64>, StoreError>;
+
+    /// The newest run that records itself as trial `number` of the sweep (its provenance's
+    /// `sweep_id` and `trial_id`).
+    fn trial_run(&self, sweep_id: &str, number: u64) -> Result<Option<String>, StoreError>;
+
     /// Marks `running` trials whose lease ran out `stale`, or `failed` when they were claimed
     /// `max_attempts` times already; returns their numbers.
     fn expire_leases(&self, sweep_id: &str, max_attempts: u32) -> Result<Vec<u64>, StoreError>;

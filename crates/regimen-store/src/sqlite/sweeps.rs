@@ -124,6 +124,34 @@ impl SqliteStore {
         Ok(SweepRow { sweep_id, name, spec, parent, status, created_at: Timestamp(created_at), counts })
     }
 
+    /// Frees a trial whose worker is gone (`stale`), or ends it `failed` once it was claimed
+    /// `max_attempts` times.
+    #[allow(clippy::too_many_arguments)]
+    fn give_up_or_free(
+        &self,
+        tx: &Transaction<'_>,
+        sweep: i64,
+        number: i64,
+        attempts: i64,
+        max_attempts: u32,
+        why: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (state, message) = if attempts >= i64::from(max_attempts) {
+            ("failed", format!("{why}; gave up after {attempts} attempts"))
+        } else {
+            ("stale", why.to_string())
+        };
+        let version = self.bump(tx, sweep)?;
+        tx.execute(
+            "UPDATE trials SET state = ?3, lease_until = NULL, message = ?4, version = ?5, updated_at = ?6
+             WHERE sweep = ?1 AND number = ?2",
+            params![sweep, number, state, message, version, now],
+        )
+        .map_err(self.sql("free a trial"))?;
+        Ok(())
+    }
+
     /// The lease's end, `lease` after now.
     fn lease_end(&self, lease: Duration) -> i64 {
         self.now().0.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
@@ -340,6 +368,42 @@ impl SweepStore for SqliteStore {
         })
     }
 
+    fn abandon_worker(&self, sweep_id: &str, worker: &str, max_attempts: u32) -> Result<Vec<u64>, StoreError> {
+        self.write_tx("release a dead worker's trials", |tx, _| {
+            let sql = self.sql("release a dead worker's trials");
+            let (pk, _) = self.find_sweep(tx, sweep_id)?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT number, attempts FROM trials WHERE sweep = ?1 AND worker = ?2 AND state = 'running'
+                     ORDER BY number",
+                )
+                .map_err(&sql)?;
+            let held = stmt
+                .query_map(params![pk, worker], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                .map_err(&sql)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(&sql)?;
+            let now = self.now().0;
+            for &(number, attempts) in &held {
+                self.give_up_or_free(tx, pk, number, attempts, max_attempts, "its worker process is gone", now)?;
+            }
+            Ok(held.into_iter().map(|(number, _)| unsigned(number)).collect())
+        })
+    }
+
+    fn trial_run(&self, sweep_id: &str, number: u64) -> Result<Option<String>, StoreError> {
+        self.read_tx("find a trial's run", |tx| {
+            let (_, sweep_id) = self.find_sweep(tx, sweep_id)?;
+            tx.query_row(
+                "SELECT run_id FROM runs WHERE sweep_id = ?1 AND trial_id = ?2 ORDER BY started_at DESC, id DESC LIMIT 1",
+                params![sweep_id, number.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.sql("find a trial's run"))
+        })
+    }
+
     fn expire_leases(&self, sweep_id: &str, max_attempts: u32) -> Result<Vec<u64>, StoreError> {
         let now = self.now().0;
         let select = "SELECT number, attempts FROM trials WHERE sweep = ?1 AND state = 'running' AND lease_until < ?2
@@ -364,19 +428,8 @@ impl SweepStore for SqliteStore {
             let (pk, _) = self.find_sweep(tx, sweep_id)?;
             let mut numbers = Vec::new();
             for (number, attempts) in expired(tx, pk)? {
-                let used_up = attempts >= i64::from(max_attempts);
-                let (state, message) = if used_up {
-                    ("failed", format!("its worker stopped renewing the lease {attempts} times; gave up"))
-                } else {
-                    ("stale", "its worker stopped renewing the lease: the process probably died".to_string())
-                };
-                let version = self.bump(tx, pk)?;
-                tx.execute(
-                    "UPDATE trials SET state = ?3, lease_until = NULL, message = ?4, version = ?5, updated_at = ?6
-                     WHERE sweep = ?1 AND number = ?2",
-                    params![pk, number, state, message, version, now],
-                )
-                .map_err(self.sql("expire leases"))?;
+                let why = "its worker stopped renewing the lease: the process probably died";
+                self.give_up_or_free(tx, pk, number, attempts, max_attempts, why, now)?;
                 numbers.push(unsigned(number));
             }
             Ok(numbers)
