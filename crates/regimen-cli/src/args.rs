@@ -34,6 +34,10 @@ pub enum Command {
     /// Check a setup before training: data report, loss at init, input-independent baseline,
     /// overfit one batch, decreasing loss, gradient flow, determinism. Takes `regimen train`'s flags.
     Check(Box<crate::check::CheckArgs>),
+    /// Hyperparameter sweeps: random, grid, Sobol or TPE search with median, ASHA or Hyperband
+    /// early termination, over worker processes that share the run store.
+    #[command(subcommand)]
+    Sweep(crate::sweep::SweepCommand),
     /// Find, inspect, annotate and delete recorded runs.
     #[command(flatten)]
     Store(crate::commands::StoreCommand),

@@ -22,6 +22,7 @@ mod args;
 mod check;
 mod commands;
 mod progress;
+mod sweep;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(*args),
         Command::Eval(args) => run_eval(args),
         Command::Check(args) => check::run(*args),
+        Command::Sweep(command) => sweep::dispatch(command),
         Command::Store(command) => commands::dispatch(command),
     };
     match result {

@@ -246,38 +246,43 @@ impl Scheduler {
     }
 
     /// The promotion flavour's next promotion: the paused trial to continue and the resource to
-    /// train it to, from the highest rung down, best value first; `None` when no paused trial is in
-    /// the top 1/η of its rung.
-    pub fn promotion(&self, all: &[Standing]) -> Option<(u64, u64)> {
-        let mut best: Option<(u64, f64, u64, u64)> = None; // (rung, value, number, target)
+    /// train it to, from the highest rung down, best value first; `None` when no paused trial is
+    /// among the top ⌊n/η⌋ of the n trials that reported at its rung (ranked by value, then by
+    /// number, so that ties never promote more than ⌊n/η⌋).
+    ///
+    /// When the sweep is `draining` (no new trials to start, none running), each rung promotes at
+    /// least one trial, so that the best trial always reaches the full budget even when fewer than
+    /// η trials got to its rung.
+    pub fn promotion(&self, all: &[Standing], draining: bool) -> Option<(u64, u64)> {
+        let mut best: Option<(u64, f64, u64)> = None; // (rung, value, number)
         for trial in all.iter().filter(|s| s.paused) {
             let Some(&(resource, value)) = trial.rungs.last() else { continue };
             if resource >= self.max || !value.is_finite() {
                 continue;
             }
             let bracket = self.bracket(trial.number);
-            let mut competing: Vec<f64> = all
+            let mut ranked: Vec<(f64, u64)> = all
                 .iter()
                 .filter(|s| self.bracket(s.number) == bracket)
-                .filter_map(|s| s.at(resource))
-                .filter(|v| v.is_finite())
+                .filter_map(|s| s.at(resource).map(|v| (v, s.number)))
+                .filter(|(v, _)| v.is_finite())
                 .collect();
-            competing.sort_by(f64::total_cmp);
-            let top = competing.len() / self.eta as usize;
-            if top == 0 || value > competing[top - 1] {
+            ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let mut top = ranked.len() / self.eta as usize;
+            if draining {
+                top = top.max(1);
+            }
+            if !ranked[..top].iter().any(|&(_, number)| number == trial.number) {
                 continue;
             }
-            let better = match best {
-                None => true,
-                Some((r, v, n, _)) => {
-                    (resource, -value, std::cmp::Reverse(trial.number)) > (r, -v, std::cmp::Reverse(n))
-                }
-            };
+            let better = best.is_none_or(|(r, v, n)| {
+                resource > r || (resource == r && (value < v || (value == v && trial.number < n)))
+            });
             if better {
-                best = Some((resource, value, trial.number, self.next_target(trial.number, resource)));
+                best = Some((resource, value, trial.number));
             }
         }
-        best.map(|(_, _, number, target)| (number, target))
+        best.map(|(resource, _, number)| (number, self.next_target(number, resource)))
     }
 }
 
@@ -343,16 +348,25 @@ mod tests {
     fn promotion_picks_the_best_paused_trial_in_the_top_third_from_the_highest_rung() {
         let asha = Scheduler::new(SchedulerKind::Asha, 9);
         let mut all: Vec<Standing> = (0..5).map(|n| standing(n, &[(1, n as f64)], true)).collect();
-        assert_eq!(asha.promotion(&all), Some((0, 3)), "5 at rung 1: the top one, trial 0, goes to 3");
+        assert_eq!(asha.promotion(&all, false), Some((0, 3)), "5 at rung 1: the top one, trial 0, goes to 3");
         all[0] = standing(0, &[(1, 0.0)], false); // promoted, now running
-        assert_eq!(asha.promotion(&all), None, "the top 1 was promoted already");
+        assert_eq!(asha.promotion(&all, false), None, "the top 1 was promoted already");
         all.push(standing(5, &[(1, 0.5)], true)); // a sixth: now the top 2 are promotable
-        assert_eq!(asha.promotion(&all), Some((5, 3)));
+        assert_eq!(asha.promotion(&all, false), Some((5, 3)));
         all[5].paused = false;
         all.extend((6..9).map(|n| standing(n, &[(1, 9.0), (3, n as f64)], true)));
-        assert_eq!(asha.promotion(&all), Some((6, 9)), "the highest rung first");
+        assert_eq!(asha.promotion(&all, false), Some((6, 9)), "the highest rung first");
         let nan: Vec<Standing> = (0..3).map(|n| standing(n, &[(1, f64::NAN)], true)).collect();
-        assert_eq!(asha.promotion(&nan), None);
+        assert_eq!(asha.promotion(&nan, false), None);
+        // Ties: of four equal values the top ⌊4/3⌋ = 1 is promoted, once.
+        let mut tied: Vec<Standing> = (0..4).map(|n| standing(n, &[(1, 0.5)], true)).collect();
+        assert_eq!(asha.promotion(&tied, false), Some((0, 3)));
+        tied[0].paused = false;
+        assert_eq!(asha.promotion(&tied, false), None);
+        // Two at rung 3 promote nobody, unless the sweep is draining: then the best goes on.
+        let two = [standing(0, &[(1, 0.1), (3, 0.3)], true), standing(1, &[(1, 0.1), (3, 0.2)], true)];
+        assert_eq!(asha.promotion(&two, false), None);
+        assert_eq!(asha.promotion(&two, true), Some((1, 9)));
     }
 
     #[test]

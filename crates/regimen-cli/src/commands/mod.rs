@@ -80,7 +80,7 @@ fn open_if_exists(root: &Path) -> anyhow::Result<Option<Arc<dyn RunStore>>> {
 }
 
 /// Opens the store in `root`, or says that there is none.
-fn open(root: &Path) -> anyhow::Result<Arc<dyn RunStore>> {
+pub fn open(root: &Path) -> anyhow::Result<Arc<dyn RunStore>> {
     open_if_exists(root)?.ok_or_else(|| {
         anyhow::anyhow!(
             "no run store at {}: train a run first, or point --store (or REGIMEN_STORE) at the store folder",
@@ -114,7 +114,7 @@ fn as_query_error(error: &StoreError) -> Option<&QueryError> {
 }
 
 /// A time as `2024-05-01 12:00:00` (UTC), the store's RFC 3339 form made readable.
-fn short_time(time: regimen_store::Timestamp) -> String {
+pub fn short_time(time: regimen_store::Timestamp) -> String {
     let text = time.to_string();
     text.get(..19).map_or(text.clone(), |t| t.replace('T', " "))
 }
@@ -142,6 +142,33 @@ pub fn metric_text(value: f64) -> String {
     } else {
         format!("{value:.3e}")
     }
+}
+
+/// A plain-text table, header first, columns padded to their widest cell; the columns marked
+/// `numeric` aligned right.
+pub fn text_table(header: &[String], rows: &[Vec<String>], numeric: &[bool]) -> String {
+    use std::fmt::Write as _;
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for line in std::iter::once(header).chain(rows.iter().map(Vec::as_slice)) {
+        let mut text = String::new();
+        for (i, cell) in line.iter().enumerate() {
+            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
+            if i > 0 {
+                text.push_str("  ");
+            }
+            if numeric.get(i).copied().unwrap_or(false) {
+                let _ = write!(text, "{pad}{cell}");
+            } else {
+                let _ = write!(text, "{cell}{pad}");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]

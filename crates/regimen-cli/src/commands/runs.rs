@@ -8,7 +8,6 @@
 //! can show.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -218,31 +217,12 @@ impl Column {
     }
 }
 
-/// The table, header first, columns padded to their widest cell; numbers aligned right.
+/// The runs as a table, one column per `Column`.
 fn table(columns: &[Column], rows: &[RunRow]) -> String {
     let header: Vec<String> = columns.iter().map(Column::header).collect();
     let cells: Vec<Vec<String>> = rows.iter().map(|row| columns.iter().map(|c| c.cell(row)).collect()).collect();
-    let widths: Vec<usize> = (0..columns.len())
-        .map(|i| cells.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for line in std::iter::once(&header).chain(&cells) {
-        let mut text = String::new();
-        for (i, cell) in line.iter().enumerate() {
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            if i > 0 {
-                text.push_str("  ");
-            }
-            if columns[i].numeric() {
-                let _ = write!(text, "{}{cell}", " ".repeat(pad));
-            } else {
-                let _ = write!(text, "{cell}{}", " ".repeat(pad));
-            }
-        }
-        out.push_str(text.trim_end());
-        out.push('\n');
-    }
-    out
+    let numeric: Vec<bool> = columns.iter().map(Column::numeric).collect();
+    super::text_table(&header, &cells, &numeric)
 }
 
 #[cfg(test)]

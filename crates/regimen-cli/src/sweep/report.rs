@@ -1,0 +1,400 @@
+//! What `regimen sweep run|status|ls|report` print: trials by state, the best trial, parameter
+//! importance, and the compute that early termination saved.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use regimen_store::{RunStore, SweepRow, TrialRecord, TrialState};
+use regimen_sweep::{Domain, SearchSpace, Value};
+use serde_json::json;
+
+use super::spec::{Recorded, SweepFile};
+use super::{LsArgs, ReportArgs, store_root};
+use crate::commands::{emit, metric_text, text_table};
+
+/// `running 2 · complete 5 · pruned 3`.
+pub fn counts_text(counts: &BTreeMap<TrialState, u64>) -> String {
+    if counts.is_empty() {
+        return "no trials yet".into();
+    }
+    counts.iter().map(|(state, n)| format!("{state} {n}")).collect::<Vec<_>>().join(" · ")
+}
+
+fn counts_json(counts: &BTreeMap<TrialState, u64>) -> serde_json::Value {
+    counts.iter().map(|(state, n)| (state.as_str().to_string(), json!(n))).collect::<serde_json::Map<_, _>>().into()
+}
+
+/// A sweep read back from the store: its row, its parsed definition and every trial.
+struct Loaded {
+    row: SweepRow,
+    sweep: SweepFile,
+    trials: Vec<TrialRecord>,
+}
+
+fn load(store: &dyn RunStore, id: &str) -> anyhow::Result<Loaded> {
+    let row = store.get_sweep(id)?;
+    let recorded: Recorded = serde_json::from_value(row.spec.clone())
+        .with_context(|| format!("sweep {} has a definition this Regimen cannot read", row.sweep_id))?;
+    let sweep = recorded.parse()?;
+    let (trials, _) = store.trials_since(&row.sweep_id, 0)?;
+    Ok(Loaded { row, sweep, trials })
+}
+
+impl Loaded {
+    /// Completed trials with a value, best first (ties: the earlier trial).
+    fn ranked(&self) -> Vec<&TrialRecord> {
+        let mut done: Vec<&TrialRecord> =
+            self.trials.iter().filter(|t| t.state == TrialState::Complete && t.value.is_some()).collect();
+        done.sort_by(|a, b| {
+            let key = |t: &TrialRecord| self.sweep.minimized(t.value.unwrap_or(f64::NAN));
+            key(a).total_cmp(&key(b)).then(a.number.cmp(&b.number))
+        });
+        done
+    }
+
+    fn trial_json(&self, t: &TrialRecord) -> serde_json::Value {
+        json!({
+            "number": t.number,
+            "run_id": t.run_id,
+            "state": t.state,
+            "params": t.params,
+            "value": t.value,
+            "epochs": t.resource,
+            "rungs": t.rungs,
+            "attempts": t.attempts,
+            "worker": t.worker,
+            "message": t.message,
+        })
+    }
+
+    fn best_json(&self) -> serde_json::Value {
+        self.ranked().first().map_or(
+            serde_json::Value::Null,
+            |t| json!({ "number": t.number, "run_id": t.run_id, "params": t.params, "value": t.value }),
+        )
+    }
+
+    /// Epochs trained, against every trial trained to the full budget.
+    fn budget(&self) -> serde_json::Value {
+        let spent: u64 = self.trials.iter().map(|t| t.resource).sum();
+        let full = self.trials.len() as u64 * self.sweep.scheduler.max;
+        let saved = if full == 0 { 0.0 } else { 1.0 - spent as f64 / full as f64 };
+        json!({ "epochs_trained": spent, "epochs_without_early_stopping": full, "saved_fraction": saved })
+    }
+
+    fn summary_json(&self) -> serde_json::Value {
+        json!({
+            "sweep_id": self.row.sweep_id,
+            "name": self.row.name,
+            "status": self.row.status,
+            "objective": self.sweep.settings.objective,
+            "mode": self.sweep.mode.to_string(),
+            "trials": counts_json(&self.row.counts),
+            "best": self.best_json(),
+            "budget": self.budget(),
+        })
+    }
+
+    fn best_text(&self) -> String {
+        match self.ranked().first() {
+            Some(t) => format!(
+                "best: trial {} · {} {} · run {} · {}",
+                t.number,
+                self.sweep.settings.objective,
+                metric_text(t.value.unwrap_or(f64::NAN)),
+                t.run_id.as_deref().unwrap_or("?"),
+                params_text(&t.params)
+            ),
+            None => "best: no trial has completed yet".into(),
+        }
+    }
+
+    fn budget_text(&self) -> String {
+        let budget = self.budget();
+        format!(
+            "compute: {} epochs trained of {} without early stopping ({:.0}% saved)",
+            budget["epochs_trained"],
+            budget["epochs_without_early_stopping"],
+            budget["saved_fraction"].as_f64().unwrap_or(0.0) * 100.0
+        )
+    }
+
+    fn trials_table(&self, trials: &[&TrialRecord]) -> String {
+        let header: Vec<String> =
+            ["trial", "state", "epochs", &self.sweep.settings.objective, "run", "params"].map(String::from).to_vec();
+        let rows: Vec<Vec<String>> = trials
+            .iter()
+            .map(|t| {
+                vec![
+                    t.number.to_string(),
+                    t.state.to_string(),
+                    t.resource.to_string(),
+                    t.value.map_or("-".into(), metric_text),
+                    t.run_id.clone().unwrap_or_else(|| "-".into()),
+                    params_text(&t.params),
+                ]
+            })
+            .collect();
+        text_table(&header, &rows, &[true, false, true, true, false, false])
+    }
+}
+
+fn params_text(params: &serde_json::Value) -> String {
+    match params.as_object() {
+        Some(map) => map
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}={s}"),
+                other => format!("{k}={other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => params.to_string(),
+    }
+}
+
+/// What `regimen sweep run` prints when its workers are done.
+pub fn outcome(store: &dyn RunStore, id: &str, _sweep: &SweepFile, json: bool) -> anyhow::Result<ExitCode> {
+    let loaded = load(store, id)?;
+    if json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&loaded.summary_json())?))?;
+    } else {
+        say!("sweep {} {} · {}", loaded.row.sweep_id, loaded.row.status.as_str(), counts_text(&loaded.row.counts));
+        say!("{}", loaded.best_text());
+        say!("{}", loaded.budget_text());
+        say!("`regimen sweep report {}` shows every trial and which parameters matter", loaded.row.sweep_id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `regimen sweep status`.
+pub fn status(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let store = crate::commands::open(&store_root(&args.store.store)?)?;
+    let row = store.get_sweep(&args.sweep)?;
+    store.expire_leases(&row.sweep_id, u32::MAX)?;
+    let loaded = load(store.as_ref(), &row.sweep_id)?;
+    let running: Vec<&TrialRecord> = loaded.trials.iter().filter(|t| t.state == TrialState::Running).collect();
+    if args.json {
+        let mut value = loaded.summary_json();
+        value["running"] = running
+            .iter()
+            .map(|t| json!({"number": t.number, "worker": t.worker, "target": t.target, "run_id": t.run_id}))
+            .collect();
+        emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = format!(
+        "sweep {} ({}) · {} · {}\n{}\n{}\n",
+        loaded.row.sweep_id,
+        loaded.row.name,
+        loaded.row.status.as_str(),
+        counts_text(&loaded.row.counts),
+        loaded.best_text(),
+        loaded.budget_text()
+    );
+    for t in running {
+        text.push_str(&format!(
+            "running: trial {} → epoch {} on {}\n",
+            t.number,
+            t.target,
+            t.worker.as_deref().unwrap_or("?")
+        ));
+    }
+    emit(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `regimen sweep ls`.
+pub fn list(args: &LsArgs) -> anyhow::Result<ExitCode> {
+    let Some(store) = regimen_store::open_existing(&store_root(&args.store.store)?)? else {
+        emit(if args.json { "[]\n" } else { "no sweeps\n" })?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let sweeps = store.list_sweeps()?;
+    if args.json {
+        let rows: Vec<serde_json::Value> = sweeps
+            .iter()
+            .map(|s| {
+                json!({"sweep_id": s.sweep_id, "name": s.name, "status": s.status, "parent": s.parent,
+                       "created_at": s.created_at, "trials": counts_json(&s.counts)})
+            })
+            .collect();
+        emit(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if sweeps.is_empty() {
+        emit("no sweeps\n")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let header: Vec<String> = ["sweep", "status", "created", "trials"].map(String::from).to_vec();
+    let rows: Vec<Vec<String>> = sweeps
+        .iter()
+        .map(|s| {
+            vec![
+                s.sweep_id.clone(),
+                s.status.as_str().into(),
+                crate::commands::short_time(s.created_at),
+                counts_text(&s.counts),
+            ]
+        })
+        .collect();
+    emit(&text_table(&header, &rows, &[false; 4]))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `regimen sweep report`.
+pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let store = crate::commands::open(&store_root(&args.store.store)?)?;
+    let loaded = load(store.as_ref(), &args.sweep)?;
+    let importance = importance(&loaded);
+    let sensitive: Vec<&str> =
+        importance.iter().filter(|(_, share)| *share >= SENSITIVE).map(|(name, _)| name.as_str()).collect();
+    if args.json {
+        let mut value = loaded.summary_json();
+        value["trials_by_state"] = value["trials"].take();
+        value["trials"] = loaded.trials.iter().map(|t| loaded.trial_json(t)).collect();
+        value["top"] = loaded.ranked().iter().take(5).map(|t| loaded.trial_json(t)).collect();
+        value["importance"] = importance
+            .iter()
+            .map(|(name, share)| (name.clone(), json!(share)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        value["sensitive"] = json!(sensitive);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = format!(
+        "sweep {} ({}) · {} · objective {} ({}) · {}\n{}\n{}\n\n",
+        loaded.row.sweep_id,
+        loaded.row.name,
+        loaded.row.status.as_str(),
+        loaded.sweep.settings.objective,
+        loaded.sweep.mode,
+        counts_text(&loaded.row.counts),
+        loaded.best_text(),
+        loaded.budget_text()
+    );
+    let ranked = loaded.ranked();
+    text.push_str("top trials:\n");
+    text.push_str(&loaded.trials_table(&ranked.iter().take(5).copied().collect::<Vec<_>>()));
+    text.push_str("\nparameter importance (share of the objective's variance explained, ε² over quantile bins):\n");
+    for (name, share) in &importance {
+        let note = if *share >= SENSITIVE { "  ← sensitive: the objective changes sharply along it" } else { "" };
+        text.push_str(&format!("  {name:<16} {share:.2}{note}\n"));
+    }
+    text.push_str("\nevery trial:\n");
+    text.push_str(&loaded.trials_table(&loaded.trials.iter().collect::<Vec<_>>()));
+    emit(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An importance at or above this marks a parameter as sensitive.
+const SENSITIVE: f64 = 0.5;
+
+/// How much of the objective's variance each searched parameter explains: ε² (the between-group
+/// sum of squares over the total, less what chance explains with that many groups) with trials grouped by the parameter's category, or into four
+/// quantile bins of a numeric parameter. Compared at the first rung, where every trial reports,
+/// so that trials stopped early count as much as the ones that ran to the end; the parameters,
+/// most important first.
+fn importance(loaded: &Loaded) -> Vec<(String, f64)> {
+    let first_rung = loaded.sweep.scheduler.rungs(0)[0];
+    let observed: Vec<(&TrialRecord, f64)> = loaded
+        .trials
+        .iter()
+        .filter_map(|t| {
+            let at_rung = t.rungs.iter().find(|&&(at, _)| at == first_rung).map(|&(_, v)| v);
+            let value = at_rung.or(if t.state == TrialState::Complete { t.value } else { None })?;
+            value.is_finite().then_some((t, loaded.sweep.minimized(value)))
+        })
+        .collect();
+    let mut shares: Vec<(String, f64)> = searched(&loaded.sweep.space)
+        .map(|(name, log)| {
+            let points: Vec<(Option<f64>, String, f64)> = observed
+                .iter()
+                .filter_map(|(t, y)| {
+                    let value: Value = serde_json::from_value(t.params.get(name)?.clone()).ok()?;
+                    let number = match value {
+                        Value::Int(i) => Some(i as f64),
+                        Value::Float(f) => Some(f),
+                        _ => None,
+                    };
+                    let number = number.map(|x| if log && x > 0.0 { x.ln() } else { x });
+                    Some((number, value.to_string(), *y))
+                })
+                .collect();
+            (name.to_string(), epsilon_squared(points))
+        })
+        .collect();
+    shares.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    shares
+}
+
+/// The searched parameters (not fixed ones) and whether each is on a log scale.
+fn searched(space: &SearchSpace) -> impl Iterator<Item = (&str, bool)> {
+    space.params().iter().filter_map(|p| match &p.domain {
+        Domain::Fixed(_) => None,
+        Domain::Float { log, .. } | Domain::Int { log, .. } => Some((p.name.as_str(), *log)),
+        Domain::Categorical(_) => Some((p.name.as_str(), false)),
+    })
+}
+
+/// ε² of the objective grouped by the parameter: numeric values (first of each point) into two to
+/// four quantile bins of about five trials, others by their text.
+fn epsilon_squared(mut points: Vec<(Option<f64>, String, f64)>) -> f64 {
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let numeric = points.iter().all(|(x, _, _)| x.is_some());
+    let mut groups: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    if numeric {
+        points.sort_by(|a, b| a.0.unwrap_or(0.0).total_cmp(&b.0.unwrap_or(0.0)));
+        // At least about five trials per bin, at most four bins.
+        let bins = (points.len() / 5).clamp(2, 4);
+        let n = points.len();
+        for (i, (_, _, y)) in points.iter().enumerate() {
+            groups.entry(format!("{:02}", i * bins / n)).or_default().push(*y);
+        }
+    } else {
+        for (_, label, y) in &points {
+            groups.entry(label.clone()).or_default().push(*y);
+        }
+    }
+    let all: Vec<f64> = points.iter().map(|p| p.2).collect();
+    let mean = all.iter().sum::<f64>() / all.len() as f64;
+    let total: f64 = all.iter().map(|y| (y - mean).powi(2)).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let between: f64 = groups
+        .values()
+        .map(|g| {
+            let m = g.iter().sum::<f64>() / g.len() as f64;
+            g.len() as f64 * (m - mean).powi(2)
+        })
+        .sum();
+    // ε²: η² less what k groups explain of pure noise, so that a handful of trials split into
+    // small groups does not look decisive.
+    let (n, k) = (all.len() as f64, groups.len() as f64);
+    if n <= k {
+        return 0.0;
+    }
+    let within_mean_square = (total - between) / (n - k);
+    ((between - (k - 1.0) * within_mean_square) / total).clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epsilon_squared_is_one_when_the_parameter_decides_and_zero_when_it_does_not() {
+        let decides: Vec<(Option<f64>, String, f64)> =
+            (0..8).map(|i| (Some(f64::from(i)), String::new(), if i < 4 { 0.0 } else { 1.0 })).collect();
+        assert!((epsilon_squared(decides) - 1.0).abs() < 1e-12);
+        let noise: Vec<(Option<f64>, String, f64)> =
+            (0..8).map(|i| (None, (i % 2).to_string(), f64::from(i / 2 % 2))).collect();
+        assert!(epsilon_squared(noise).abs() < 1e-12);
+        assert_eq!(epsilon_squared(vec![(Some(1.0), String::new(), 3.0)]), 0.0);
+    }
+}

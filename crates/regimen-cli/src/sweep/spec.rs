@@ -1,0 +1,295 @@
+//! The sweep file: `[sweep]` settings, fixed `[train]` settings, and the `[params]` search space.
+//!
+//! A sweep is recorded in the store with the file's text (and any `--param`), and every worker
+//! parses it again from there, so that a worker joining from another shell or machine runs exactly
+//! what `regimen sweep run` was given.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use clap::CommandFactory;
+use regimen_metrics::Mode;
+use regimen_sweep::{Params, SamplerKind, Scheduler, SchedulerKind, SearchSpace, Value};
+use regimen_train::TrainConfig;
+use serde::Deserialize;
+
+use crate::args::Cli;
+
+/// Flags of `regimen train` that a sweep sets itself, or that make no sense per trial.
+const NOT_PARAMETERS: &[&str] = &["config", "json", "resume", "pause-after-epoch", "store", "help"];
+
+/// The `[sweep]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// How many trials (parameter sets) to try.
+    pub trials: u64,
+    /// `random` (the default), `grid`, `sobol` or `tpe`.
+    pub sampler: SamplerKind,
+    /// `none` (the default), `median`, `asha` or `hyperband`.
+    pub scheduler: SchedulerKind,
+    /// The metric the sweep optimizes, a key of the metric vocabulary.
+    pub objective: String,
+    /// `min` or `max`; inferred from the objective's name when absent.
+    pub mode: Option<String>,
+    /// Seeds the sampler and Hyperband's brackets.
+    pub seed: u64,
+    /// Epochs before a scheduler may stop a trial.
+    pub grace: u64,
+    /// The scheduler's reduction factor η.
+    pub eta: u64,
+    /// Pause trials at rungs and promote the best (true), or stop at once (false). The default is
+    /// promotion for ASHA and Hyperband.
+    pub promotion: Option<bool>,
+    /// Median stopping: the trials that must have reported at an epoch before one is stopped.
+    pub min_trials: usize,
+    /// How many times a trial whose worker died is retried.
+    pub max_retries: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            trials: 20,
+            sampler: SamplerKind::Random,
+            scheduler: SchedulerKind::None,
+            objective: "val.loss".into(),
+            mode: None,
+            seed: 0,
+            grace: 1,
+            eta: 3,
+            promotion: None,
+            min_trials: 5,
+            max_retries: 2,
+        }
+    }
+}
+
+/// A parsed, checked sweep.
+#[derive(Debug, Clone)]
+pub struct SweepFile {
+    /// The `[sweep]` table.
+    pub settings: Settings,
+    /// The fixed `[train]` settings (keys as in a `regimen train --config` file).
+    pub train: toml::Table,
+    /// The search space.
+    pub space: SearchSpace,
+    /// Which way the objective is better.
+    pub mode: Mode,
+    /// The early-termination scheduler.
+    pub scheduler: Scheduler,
+}
+
+/// What the store keeps of a sweep: enough to parse it again anywhere.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct Recorded {
+    /// The sweep file as written.
+    pub file: String,
+    /// Where it came from, for messages.
+    pub source: String,
+    /// `--param` specs laid over the file's `[params]`.
+    pub params: Vec<String>,
+}
+
+impl Recorded {
+    /// Parses and checks the sweep.
+    pub fn parse(&self) -> anyhow::Result<SweepFile> {
+        SweepFile::parse(&self.file, &self.source, &self.params)
+    }
+}
+
+impl SweepFile {
+    /// Parses `text` (from `source`, for messages) with `inline` parameters laid over it.
+    pub fn parse(text: &str, source: &str, inline: &[String]) -> anyhow::Result<SweepFile> {
+        let mut table: toml::Table = text.parse().with_context(|| format!("{source} is not valid TOML"))?;
+        for key in table.keys() {
+            if !["sweep", "train", "params"].contains(&key.as_str()) {
+                bail!("{source}: unknown table `[{key}]`; a sweep file has [sweep], [train] and [params]");
+            }
+        }
+        let settings: Settings = match table.remove("sweep") {
+            Some(value) => value.try_into().map_err(|e: toml::de::Error| {
+                anyhow::anyhow!("{source}: invalid [sweep] table: {}", e.message().trim_end())
+            })?,
+            None => Settings::default(),
+        };
+        let train = match table.remove("train") {
+            Some(toml::Value::Table(train)) => train,
+            Some(_) => bail!("{source}: `train` must be a table of `regimen train` settings"),
+            None => toml::Table::new(),
+        };
+        let params = match table.remove("params") {
+            Some(toml::Value::Table(params)) => params,
+            Some(_) => bail!("{source}: `params` must be a table of parameters"),
+            None => toml::Table::new(),
+        };
+        let mut space = SearchSpace::from_toml(&params).with_context(|| format!("{source}: invalid [params]"))?;
+        for spec in inline {
+            space.add_inline(spec)?;
+        }
+        if space.params().is_empty() {
+            bail!("{source}: nothing to search: add parameters under [params] or with --param NAME=SPEC");
+        }
+        let mode = match &settings.mode {
+            Some(text) => text.parse::<Mode>().map_err(|e| anyhow::anyhow!("{source}: [sweep] mode: {e}"))?,
+            None => Mode::of_key(&settings.objective).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{source}: cannot tell whether a larger `{}` is better; set `mode = \"min\"` or \"max\" in [sweep]",
+                    settings.objective
+                )
+            })?,
+        };
+        if settings.trials == 0 {
+            bail!("{source}: [sweep] trials must be at least 1");
+        }
+        let base = base_config(&train).with_context(|| format!("{source}: invalid [train] table"))?;
+        let scheduler = Scheduler {
+            kind: settings.scheduler,
+            grace: settings.grace,
+            max: base.epochs,
+            eta: settings.eta,
+            promotion: settings
+                .promotion
+                .unwrap_or(matches!(settings.scheduler, SchedulerKind::Asha | SchedulerKind::Hyperband)),
+            min_trials: settings.min_trials,
+            seed: settings.seed,
+        };
+        scheduler.validate().map_err(|e| anyhow::anyhow!("{source}: [sweep] {e}"))?;
+        let file = SweepFile { settings, train, space, mode, scheduler };
+        file.check_parameters(source)?;
+        Ok(file)
+    }
+
+    /// Every parameter is a `regimen train` flag, and the epochs are the scheduler's budget.
+    fn check_parameters(&self, source: &str) -> anyhow::Result<()> {
+        for param in self.space.params() {
+            let flag = param.name.replace('_', "-");
+            let negated_switch = train_flag(&format!("no-{flag}")) == Some(false);
+            if NOT_PARAMETERS.contains(&flag.as_str()) || (train_flag(&flag).is_none() && !negated_switch) {
+                bail!(
+                    "{source}: parameter `{}` is not a `regimen train` setting (`regimen train --help` lists them; \
+                     write them with underscores, e.g. weight_decay)",
+                    param.name
+                );
+            }
+            if flag == "epochs" && self.scheduler.kind != SchedulerKind::None {
+                bail!("{source}: `epochs` is each trial's budget under a scheduler; set it in [train], not [params]");
+            }
+        }
+        Ok(())
+    }
+
+    /// The `regimen train` arguments that set `params` (the fixed settings come from a config file).
+    /// A boolean is a switch: `batch_norm = true` is `--batch-norm`, `normalize = false` is
+    /// `--no-normalize`, and the other value leaves the setting as `[train]` has it.
+    pub fn flags(params: &Params) -> Vec<String> {
+        let mut args = Vec::new();
+        for (name, value) in params {
+            let flag = name.replace('_', "-");
+            match value {
+                Value::Bool(on) => match (train_flag(&flag), *on) {
+                    (Some(true), _) => args.extend([format!("--{flag}"), on.to_string()]),
+                    (Some(false), true) => args.push(format!("--{flag}")),
+                    (None, false) => args.push(format!("--no-{flag}")),
+                    (Some(false), false) | (None, true) => {}
+                },
+                other => args.extend([format!("--{flag}"), other.to_string()]),
+            }
+        }
+        args
+    }
+
+    /// The objective as samplers and schedulers see it: lower is better.
+    pub fn minimized(&self, value: f64) -> f64 {
+        match self.mode {
+            Mode::Min => value,
+            Mode::Max => -value,
+        }
+    }
+}
+
+/// Whether `regimen train` has flag `--{long}`, and if so whether it takes a value.
+fn train_flag(long: &str) -> Option<bool> {
+    let command = Cli::command();
+    let train = command.find_subcommand("train")?;
+    train.get_arguments().find(|arg| arg.get_long() == Some(long)).map(|arg| arg.get_action().takes_values())
+}
+
+/// The config the `[train]` table gives before any parameter, checked.
+pub fn base_config(train: &toml::Table) -> anyhow::Result<TrainConfig> {
+    let config: TrainConfig = toml::Value::Table(train.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("{}", e.message().trim_end()))?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Reads a sweep file and records it with its `--param` specs.
+pub fn read(path: &Path, inline: &[String]) -> anyhow::Result<(Recorded, SweepFile)> {
+    let file =
+        std::fs::read_to_string(path).with_context(|| format!("could not read the sweep file {}", path.display()))?;
+    let recorded = Recorded { file, source: path.display().to_string(), params: inline.to_vec() };
+    let parsed = recorded.parse()?;
+    Ok((recorded, parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUE_EXAMPLE: &str = r#"
+[sweep]
+trials = 24
+sampler = "tpe"
+scheduler = "asha"
+objective = "val.macro_f1"
+seed = 0
+
+[train]
+dataset = "shapes"
+epochs = 8
+
+[params]
+lr = "loguniform(1e-4, 1e-1)"
+weight_decay = "loguniform(1e-6, 1e-2)"
+dropout = "uniform(0.0, 0.5)"
+channels = ["16,32", "32,64"]
+"#;
+
+    #[test]
+    fn the_issue_example_parses_with_its_direction_and_scheduler() {
+        let sweep = SweepFile::parse(ISSUE_EXAMPLE, "sweep.toml", &[]).unwrap();
+        assert_eq!(sweep.settings.trials, 24);
+        assert_eq!(sweep.mode, Mode::Max);
+        assert_eq!(sweep.scheduler.rungs(0), [1, 3, 8]);
+        assert!(sweep.scheduler.promotion);
+        assert_eq!(sweep.space.params().len(), 4);
+    }
+
+    #[test]
+    fn parameters_become_train_flags() {
+        let mut params = Params::new();
+        params.insert("weight_decay".into(), Value::Float(1e-5));
+        params.insert("channels".into(), Value::Str("16,32".into()));
+        params.insert("batch_norm".into(), Value::Bool(true));
+        params.insert("normalize".into(), Value::Bool(false));
+        assert_eq!(
+            SweepFile::flags(&params),
+            ["--batch-norm", "--channels", "16,32", "--no-normalize", "--weight-decay", "1e-5"]
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let error = |text: &str| format!("{:#}", SweepFile::parse(text, "s.toml", &[]).unwrap_err());
+        assert!(error("[params]\nlearning_rate = \"uniform(0, 1)\"").contains("learning_rate"));
+        assert!(error("[params]\nlr = \"loguniform(0, 1)\"").contains("lr"));
+        assert!(error("[sweep]\ntrails = 3\n[params]\nlr = [1]").contains("trails"));
+        assert!(error("[train]\nepoch = 3\n[params]\nlr = [1]").contains("epoch"));
+        assert!(error("[sweep]\nobjective = \"val.thing\"\n[params]\nlr = [1]").contains("mode"));
+        assert!(error("[sweep]\nscheduler = \"asha\"\n[params]\nepochs = [1, 2]").contains("budget"));
+        assert!(error("[params]\nstore = [\"a\"]").contains("store"));
+        assert!(error("[sweep]\n").contains("nothing to search"));
+        assert!(error("[sweep]\ntrials = 3\n[search]\n").contains("[search]"));
+    }
+}
