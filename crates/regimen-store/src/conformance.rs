@@ -695,7 +695,7 @@ pub fn paused_trials_are_promoted_or_pruned(h: &Harness) -> Result<(), StoreErro
     assert!(trials[0].value.is_none() && trials[0].rungs[0].1.is_nan(), "NaN reads back as unknown");
     let promote = Claim::Continue { number: 0, version: trials[0].version, target: 6 };
     let promoted = h.store.claim_trial("s", &promote, "w2", LEASE)?;
-    assert_eq!(promoted.map(|t| (t.state, t.target, t.resource)), Some((TrialState::Running, 6, 2)));
+    assert_eq!(promoted.map(|t| (t.state, t.target, t.resource, t.attempts)), Some((TrialState::Running, 6, 2, 1)));
     assert_eq!(h.store.claim_trial("s", &promote, "w3", LEASE)?, None, "promoted once");
     assert!(!h.store.prune_paused("s", 1, trials[1].version + 100, "late")?, "an out-of-date version");
     assert!(h.store.prune_paused("s", 1, trials[1].version, "never promoted")?);

@@ -155,7 +155,8 @@ pub struct TrialRecord {
     pub worker: Option<String>,
     /// Until when the worker's lease holds (for `running` trials).
     pub lease_until: Option<Timestamp>,
-    /// How many times it was claimed.
+    /// How many times it was started: its first claim and each retry after its worker died (a
+    /// promotion continues the same attempt).
     pub attempts: u32,
     /// The resource (epochs) the current or next stretch of training runs to.
     pub target: u64,

@@ -155,8 +155,10 @@ impl Worker {
             .filter_map(|t| t.worker.clone())
             .filter(|w| w.strip_prefix(&host).and_then(|pid| pid.parse::<i32>().ok()).is_some_and(|pid| !alive(pid)))
             .collect();
+        // A whole sweep killed (by its user, or a reboot) is not its trials' fault: freed this way,
+        // a trial is never given up on.
         for worker in dead {
-            self.store.abandon_worker(&self.sweep_id, &worker, self.max_attempts())?;
+            self.store.abandon_worker(&self.sweep_id, &worker, u32::MAX)?;
         }
         Ok(())
     }

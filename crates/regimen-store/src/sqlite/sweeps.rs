@@ -267,11 +267,13 @@ impl SweepStore for SqliteStore {
                         return Ok(None);
                     }
                     let next = self.bump(tx, pk)?;
+                    // A promotion is the same attempt going on; continuing a stale trial is a retry.
+                    let retry = i64::from(trial.state == TrialState::Stale);
                     tx.execute(
-                        "UPDATE trials SET state = 'running', worker = ?3, lease_until = ?4, attempts = attempts + 1,
+                        "UPDATE trials SET state = 'running', worker = ?3, lease_until = ?4, attempts = attempts + ?8,
                                            target = ?5, version = ?6, updated_at = ?7
                          WHERE sweep = ?1 AND number = ?2",
-                        params![pk, *number as i64, worker, until, *target as i64, next, now],
+                        params![pk, *number as i64, worker, until, *target as i64, next, now, retry],
                     )
                     .map_err(&sql)?;
                 }

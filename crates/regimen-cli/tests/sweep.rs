@@ -1,0 +1,218 @@
+//! Sweeps end to end: the real binary, real worker and trial processes, a real store.
+
+mod common;
+
+use std::io::BufRead;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{regimen, regimen_fails, regimen_json};
+use serde_json::Value;
+
+/// A small sweep: TPE over the learning rate and dropout of a tiny MLP on spirals, ASHA with
+/// promotions over 4 epochs (rungs at 1, 3 and 4).
+fn sweep_file(dir: &Path, trials: u64, extra: &str) -> PathBuf {
+    let path = dir.join("tiny.toml");
+    let text = format!(
+        r#"
+[sweep]
+trials = {trials}
+sampler = "tpe"
+scheduler = "asha"
+objective = "val.acc"
+seed = 3
+{extra}
+
+[train]
+dataset = "spirals"
+dataset_size = 300
+model = "mlp"
+hidden = [16]
+epochs = 4
+log_every = 5
+
+[params]
+lr = "loguniform(1e-3, 1e-1)"
+dropout = "uniform(0.0, 0.3)"
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_sweep(file: &Path, store: &Path, jobs: &str) -> Value {
+    regimen_json(&["sweep", "run", file.to_str().unwrap(), "-j", jobs, "--store", store.to_str().unwrap(), "--json"])
+}
+
+fn total(counts: &Value) -> u64 {
+    counts.as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum()
+}
+
+#[test]
+fn an_asha_sweep_runs_end_to_end_and_its_promoted_best_equals_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let file = sweep_file(dir.path(), 6, "");
+    let outcome = run_sweep(&file, &store, "2");
+    assert_eq!(outcome["status"], "finished", "{outcome}");
+    assert_eq!(total(&outcome["trials"]), 6, "{outcome}");
+    let best = &outcome["best"];
+    let run_id = best["run_id"].as_str().unwrap();
+    assert!(best["value"].as_f64().unwrap() > 0.0 && best["params"]["lr"].is_f64(), "{outcome}");
+    assert!(outcome["budget"]["saved_fraction"].as_f64().unwrap() > 0.0, "ASHA saves compute: {outcome}");
+
+    let store_arg = store.to_str().unwrap();
+    let sweep_id = outcome["sweep_id"].as_str().unwrap();
+    let report = regimen_json(&["sweep", "report", sweep_id, "--store", store_arg, "--json"]);
+    assert_eq!(report["best"]["run_id"], run_id);
+    let trials = report["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 6);
+    for trial in trials {
+        assert!(trial["run_id"].is_string() && trial["params"].is_object(), "{trial}");
+        assert!(["complete", "pruned"].contains(&trial["state"].as_str().unwrap()), "{trial}");
+    }
+    assert!(report["importance"]["lr"].is_f64() && report["importance"]["dropout"].is_f64(), "{report}");
+    let runs = regimen_json(&["runs", "--store", store_arg, "--json"]);
+    let listed: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap()).collect();
+    assert!(listed.contains(&run_id));
+    assert!(runs.as_array().unwrap().iter().any(|r| r["status"] == "killed"), "pruned trials end killed");
+
+    // The best trial paused at epochs 1 and 3 and was promoted twice; trained without pausing, the
+    // same configuration gives the same weights, bit for bit.
+    let best_trial = trials.iter().find(|t| t["run_id"] == run_id).unwrap();
+    assert_eq!(best_trial["epochs"], 4);
+    let rungs: Vec<u64> = best_trial["rungs"].as_array().unwrap().iter().map(|r| r[0].as_u64().unwrap()).collect();
+    assert_eq!(rungs, [1, 3, 4], "{best_trial}");
+    let reference = dir.path().join("reference");
+    let config = store.join("sweeps").join(sweep_id).join("train.toml");
+    let (lr, dropout) = (best["params"]["lr"].to_string(), best["params"]["dropout"].to_string());
+    let plain = regimen_json(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--lr",
+        &lr,
+        "--dropout",
+        &dropout,
+        "--store",
+        reference.to_str().unwrap(),
+        "--json",
+    ]);
+    let read = |path: PathBuf| std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let promoted = read(store.join("runs").join(run_id).join("model.safetensors"));
+    let uninterrupted = read(PathBuf::from(plain["run_dir"].as_str().unwrap()).join("model.safetensors"));
+    assert!(promoted == uninterrupted, "the promoted trial differs from the uninterrupted run");
+
+    // Running the same command again finds the finished sweep and changes nothing.
+    let again = run_sweep(&file, &store, "2");
+    assert_eq!((again["sweep_id"].as_str(), &again["best"]), (Some(sweep_id), &outcome["best"]));
+    let listed = regimen_json(&["sweep", "ls", "--store", store_arg, "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let stderr = regimen_fails(&["sweep", "report", "nope", "--store", store_arg]);
+    assert!(stderr.contains("`nope`") && stderr.contains("regimen sweep ls"), "{stderr}");
+}
+
+/// Starts `regimen sweep run` in its own process group, waits for `lines` trial events on stderr,
+/// then kills the whole group (sweep, workers, trials) with SIGKILL.
+fn kill_after(file: &Path, store: &Path, lines: usize) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args(["sweep", "run", file.to_str().unwrap(), "-j", "2", "--store", store.to_str().unwrap()])
+        .env_remove("REGIMEN_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = child.id();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = 0;
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        if line.contains(" trial ") {
+            seen += 1;
+        }
+        if seen >= lines {
+            break;
+        }
+    }
+    let killed = Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status().unwrap();
+    assert!(killed.success());
+    let _ = child.wait();
+}
+
+#[test]
+fn killing_everything_at_random_moments_then_running_again_finishes_with_nothing_lost_or_doubled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let file = sweep_file(dir.path(), 8, "");
+    // Trial events ("trial 3 → epoch 1", "trial 3 paused at ...") at which to kill: early, during
+    // promotions, late. Fixed, so a failure can be replayed.
+    for lines in [3, 7, 12] {
+        kill_after(&file, &store, lines);
+    }
+    let outcome = run_sweep(&file, &store, "2");
+    assert_eq!(outcome["status"], "finished", "{outcome}");
+    let sweep_id = outcome["sweep_id"].as_str().unwrap();
+    let store_arg = store.to_str().unwrap();
+    let report = regimen_json(&["sweep", "report", sweep_id, "--store", store_arg, "--json"]);
+    let trials = report["trials"].as_array().unwrap();
+    let numbers: Vec<u64> = trials.iter().map(|t| t["number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, (0..8).collect::<Vec<_>>(), "every trial once");
+    for trial in trials {
+        let state = trial["state"].as_str().unwrap();
+        assert!(["complete", "pruned"].contains(&state), "no trial lost, failed or left running: {trial}");
+    }
+    assert!(trials.iter().any(|t| t["state"] == "complete" && t["epochs"] == 4));
+    let status = regimen_json(&["sweep", "status", sweep_id, "--store", store_arg, "--json"]);
+    assert_eq!(status["running"], Value::Array(vec![]));
+}
+
+#[test]
+fn eight_workers_share_one_store_without_lock_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let file = dir.path().join("wide.toml");
+    std::fs::write(
+        &file,
+        r#"
+[sweep]
+trials = 16
+objective = "val.loss"
+
+[train]
+dataset = "spirals"
+dataset_size = 200
+model = "mlp"
+hidden = [8]
+epochs = 1
+
+[params]
+lr = "loguniform(1e-3, 1e-1)"
+"#,
+    )
+    .unwrap();
+    let out =
+        regimen(&["sweep", "run", file.to_str().unwrap(), "-j", "8", "--store", store.to_str().unwrap(), "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for bad in ["locked", "busy", "error", "panicked"] {
+        assert!(!stderr.to_lowercase().contains(bad), "{bad}: {stderr}");
+    }
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["trials"]["complete"], 16, "{outcome}");
+    let workers: std::collections::BTreeSet<&str> =
+        stderr.lines().filter_map(|l| l.split(" trial ").next()).filter(|w| w.contains(':')).collect();
+    assert!(workers.len() > 1, "several workers took trials: {workers:?}");
+}
+
+#[test]
+fn a_mistake_in_the_sweep_file_is_named_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = sweep_file(dir.path(), 4, "");
+    let text = std::fs::read_to_string(&file).unwrap().replace("dropout =", "drop_out =");
+    std::fs::write(&file, text).unwrap();
+    let store = dir.path().join("store");
+    let stderr = regimen_fails(&["sweep", "run", file.to_str().unwrap(), "--store", store.to_str().unwrap()]);
+    assert!(stderr.contains("drop_out") && stderr.contains("regimen train --help"), "{stderr}");
+}
