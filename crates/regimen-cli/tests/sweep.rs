@@ -104,11 +104,24 @@ fn an_asha_sweep_runs_end_to_end_and_its_promoted_best_equals_an_uninterrupted_r
     let uninterrupted = read(PathBuf::from(plain["run_dir"].as_str().unwrap()).join("model.safetensors"));
     assert!(promoted == uninterrupted, "the promoted trial differs from the uninterrupted run");
 
+    // The best configuration again with two new seeds: mean ± std beside the sweep's value.
+    let rerun =
+        regimen_json(&["sweep", "rerun", sweep_id, "--top-k", "1", "--seeds", "2", "--store", store_arg, "--json"]);
+    let config = &rerun["configs"][0];
+    assert_eq!(
+        (config["trial"].as_u64(), config["original"].as_f64()),
+        (best_trial["number"].as_u64(), best["value"].as_f64())
+    );
+    assert_eq!(config["values"].as_array().unwrap().len(), 2, "{rerun}");
+    assert!(config["mean"].is_f64() && config["std"].is_f64(), "{rerun}");
+    assert_ne!(config["seeds"][0], config["seeds"][1]);
+
     // Running the same command again finds the finished sweep and changes nothing.
     let again = run_sweep(&file, &store, "2");
     assert_eq!((again["sweep_id"].as_str(), &again["best"]), (Some(sweep_id), &outcome["best"]));
     let listed = regimen_json(&["sweep", "ls", "--store", store_arg, "--json"]);
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed.as_array().unwrap().len(), 2, "the sweep and its rerun: {listed}");
+    assert!(listed.as_array().unwrap().iter().any(|s| s["parent"] == sweep_id), "{listed}");
     let stderr = regimen_fails(&["sweep", "report", "nope", "--store", store_arg]);
     assert!(stderr.contains("`nope`") && stderr.contains("regimen sweep ls"), "{stderr}");
 }

@@ -34,6 +34,30 @@ pub enum SweepCommand {
     Stop(StopArgs),
     /// The report: best trials, every trial, parameter importance, compute saved by early stopping.
     Report(ReportArgs),
+    /// Train the best configurations again with new seeds and report mean ± std, so that a winner
+    /// that was seed luck shows.
+    Rerun(RerunArgs),
+}
+
+/// Flags of `regimen sweep rerun`.
+#[derive(Debug, Args)]
+pub struct RerunArgs {
+    /// The sweep: id, id prefix or name.
+    pub sweep: String,
+    /// How many of the best trials to train again.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub top_k: usize,
+    /// New seeds per configuration.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub seeds: u64,
+    /// Worker processes to run at once.
+    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// Print one JSON object with the outcome on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 /// Flags of `regimen sweep run`.
@@ -47,6 +71,10 @@ pub struct RunArgs {
     /// A parameter to search, over the file's: `lr=loguniform:1e-5:1e-1`, `optimizer=choice:adam|sgd`.
     #[arg(long = "param", value_name = "NAME=SPEC")]
     pub params: Vec<String>,
+    /// Devices to pin workers to, one trial per device: `cuda:0,cuda:1` (worker k trains on the
+    /// k-th, round robin). Trials train on the `[train]` table's device otherwise.
+    #[arg(long, value_name = "DEVICE,..", value_delimiter = ',')]
+    pub devices: Vec<String>,
     /// Start a new sweep even if this file's sweep is in the store already.
     #[arg(long)]
     pub new: bool,
@@ -62,6 +90,9 @@ pub struct RunArgs {
 pub struct WorkerArgs {
     /// The sweep: id, id prefix or name.
     pub sweep: String,
+    /// Train this worker's new trials on this device (`cpu`, `cuda:1`), over the `[train]` table's.
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
     #[command(flatten)]
     pub store: StoreArg,
 }
@@ -106,6 +137,7 @@ pub fn dispatch(command: SweepCommand) -> anyhow::Result<ExitCode> {
         SweepCommand::Ls(args) => report::list(&args),
         SweepCommand::Stop(args) => stop(&args),
         SweepCommand::Report(args) => report::report(&args),
+        SweepCommand::Rerun(args) => rerun(&args),
     }
 }
 
@@ -117,21 +149,13 @@ fn store_root(store: &Path) -> anyhow::Result<PathBuf> {
 /// The id of the sweep of this definition: its name and a hash of what it runs, so that running
 /// the same file again finds the same sweep.
 fn sweep_id(name: &str, recorded: &Recorded) -> String {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(recorded.file.as_bytes());
-    for param in &recorded.params {
-        hasher.update(b"\0");
-        hasher.update(param.as_bytes());
-    }
-    let hash = hasher.finalize().to_hex();
+    let definition = serde_json::to_string(recorded).expect("a sweep definition always serializes");
+    let hash = blake3::hash(definition.as_bytes()).to_hex();
     format!("{name}-{}", &hash[..8])
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    if args.jobs == 0 {
-        anyhow::bail!("-j must be at least 1");
-    }
-    let (recorded, sweep) = spec::read(&args.file, &args.params)?;
+    let recorded = spec::read(&args.file, &args.params)?;
     let root = store_root(&args.store.store)?;
     let store = regimen_store::open(&root)?;
     let name = args.file.file_stem().map_or("sweep".into(), |s| s.to_string_lossy().into_owned());
@@ -140,11 +164,40 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         let stamp: String = Timestamp::now().to_string().chars().filter(char::is_ascii_digit).take(14).collect();
         id = format!("{id}-{stamp}");
     }
+    let code = launch(
+        store.as_ref(),
+        &root,
+        Launch { id: &id, name, parent: None, recorded: &recorded, jobs: args.jobs, devices: &args.devices },
+    )?;
+    match code {
+        Some(code) => Ok(code),
+        None => report::outcome(store.as_ref(), &id, args.json),
+    }
+}
+
+/// A sweep to record (or find recorded) and work on.
+struct Launch<'a> {
+    id: &'a str,
+    name: String,
+    parent: Option<String>,
+    recorded: &'a Recorded,
+    jobs: usize,
+    devices: &'a [String],
+}
+
+/// Records the sweep (or continues the one recorded with this id), runs `jobs` worker processes
+/// until it has no work left, and returns an exit code when it did not finish normally.
+fn launch(store: &dyn RunStore, root: &Path, launch: Launch<'_>) -> anyhow::Result<Option<ExitCode>> {
+    let Launch { id, name, parent, recorded, jobs, devices } = launch;
+    if jobs == 0 {
+        anyhow::bail!("-j must be at least 1");
+    }
+    let sweep = recorded.parse()?;
     let new = NewSweep {
-        sweep_id: id.clone(),
+        sweep_id: id.to_string(),
         name,
-        spec: serde_json::to_value(&recorded).expect("a sweep definition always serializes"),
-        parent: None,
+        spec: serde_json::to_value(recorded).expect("a sweep definition always serializes"),
+        parent,
         created_at: Timestamp::now(),
     };
     match store.create_sweep(&new) {
@@ -155,20 +208,23 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             sweep.scheduler.kind
         ),
         Err(StoreError::DuplicateSweep { .. }) => {
-            let row = store.get_sweep(&id)?;
+            let row = store.get_sweep(id)?;
             if row.status == SweepStatus::Stopped {
-                store.set_sweep_status(&id, SweepStatus::Active)?;
+                store.set_sweep_status(id, SweepStatus::Active)?;
             }
             say!("sweep {id}: continuing ({})", report::counts_text(&row.counts));
         }
         Err(error) => return Err(error.into()),
     }
-    write_files(&root, &id, &sweep)?;
+    write_files(root, id, &sweep)?;
     let exe = std::env::current_exe().context("cannot find the regimen executable")?;
     let mut workers = Vec::new();
-    for _ in 0..args.jobs {
+    for k in 0..jobs {
         let mut command = Command::new(&exe);
-        command.args(["sweep", "worker", &id, "--store"]).arg(&root).env_remove("REGIMEN_STORE");
+        command.args(["sweep", "worker", id, "--store"]).arg(root).env_remove("REGIMEN_STORE");
+        if !devices.is_empty() {
+            command.args(["--device", &devices[k % devices.len()]]);
+        }
         worker::die_with_parent(&mut command);
         workers.push(command.spawn().context("could not start a sweep worker")?);
     }
@@ -181,12 +237,12 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     if regimen_train::interrupt::requested() {
         say!("sweep {id} interrupted; run the same command again to continue it");
-        return Ok(ExitCode::from(130));
+        return Ok(Some(ExitCode::from(130)));
     }
     if failed > 0 {
-        anyhow::bail!("{failed} of {} workers failed; see their messages above", args.jobs);
+        anyhow::bail!("{failed} of {jobs} workers failed; see their messages above");
     }
-    report::outcome(store.as_ref(), &id, &sweep, args.json)
+    Ok(None)
 }
 
 /// Writes the fixed settings every trial starts from: the `[train]` table, with the sweep's name as
@@ -209,7 +265,8 @@ fn work(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("sweep {} has a definition this Regimen cannot read", row.sweep_id))?;
     let sweep = recorded.parse()?;
     let folder = write_files(&root, &row.sweep_id, &sweep)?;
-    let mut worker = worker::Worker::new(store, root, row.sweep_id, sweep, folder);
+    let mut worker = worker::Worker::new(store, root, row.sweep_id, sweep, recorded.plan, folder);
+    worker.device = args.device.clone();
     worker.run()?;
     Ok(if regimen_train::interrupt::requested() { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
@@ -223,4 +280,45 @@ fn stop(args: &StopArgs) -> anyhow::Result<ExitCode> {
         row.sweep_id
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn rerun(args: &RerunArgs) -> anyhow::Result<ExitCode> {
+    if args.top_k == 0 || args.seeds == 0 {
+        anyhow::bail!("--top-k and --seeds must be at least 1");
+    }
+    let root = store_root(&args.store.store)?;
+    let store = crate::commands::open(&root)?;
+    let parent = report::Loaded::load(store.as_ref(), &args.sweep)?;
+    let top = parent.ranked();
+    if top.is_empty() {
+        anyhow::bail!("sweep {} has no completed trial to rerun yet", parent.row.sweep_id);
+    }
+    let base_seed = spec::base_config(&parent.sweep.train)?.seed;
+    let mut plan = Vec::new();
+    for trial in top.iter().take(args.top_k) {
+        let original = trial.params.get("seed").and_then(serde_json::Value::as_u64).unwrap_or(base_seed);
+        for i in 1..=args.seeds {
+            let mut params = trial.params.clone();
+            params["seed"] = serde_json::json!(original.wrapping_add(i));
+            plan.push(params);
+        }
+    }
+    let mut recorded: Recorded = serde_json::from_value(parent.row.spec.clone())?;
+    recorded.overrides = toml::toml! { scheduler = "none" };
+    recorded.overrides.insert("trials".into(), toml::Value::Integer(plan.len() as i64));
+    recorded.plan = plan;
+    let name = format!("{}-rerun", parent.row.name);
+    let id = sweep_id(&format!("{}-rerun", parent.row.sweep_id), &recorded);
+    let launched = Launch {
+        id: &id,
+        name,
+        parent: Some(parent.row.sweep_id.clone()),
+        recorded: &recorded,
+        jobs: args.jobs,
+        devices: &[],
+    };
+    if let Some(code) = launch(store.as_ref(), &root, launched)? {
+        return Ok(code);
+    }
+    report::rerun(store.as_ref(), &parent, &id, args.json)
 }

@@ -26,24 +26,28 @@ fn counts_json(counts: &BTreeMap<TrialState, u64>) -> serde_json::Value {
 }
 
 /// A sweep read back from the store: its row, its parsed definition and every trial.
-struct Loaded {
-    row: SweepRow,
-    sweep: SweepFile,
-    trials: Vec<TrialRecord>,
-}
-
-fn load(store: &dyn RunStore, id: &str) -> anyhow::Result<Loaded> {
-    let row = store.get_sweep(id)?;
-    let recorded: Recorded = serde_json::from_value(row.spec.clone())
-        .with_context(|| format!("sweep {} has a definition this Regimen cannot read", row.sweep_id))?;
-    let sweep = recorded.parse()?;
-    let (trials, _) = store.trials_since(&row.sweep_id, 0)?;
-    Ok(Loaded { row, sweep, trials })
+pub struct Loaded {
+    /// The sweep as listed.
+    pub row: SweepRow,
+    /// Its definition.
+    pub sweep: SweepFile,
+    /// Every trial, by number.
+    pub trials: Vec<TrialRecord>,
 }
 
 impl Loaded {
+    /// Reads sweep `id` (id, prefix or name) and all its trials.
+    pub fn load(store: &dyn RunStore, id: &str) -> anyhow::Result<Loaded> {
+        let row = store.get_sweep(id)?;
+        let recorded: Recorded = serde_json::from_value(row.spec.clone())
+            .with_context(|| format!("sweep {} has a definition this Regimen cannot read", row.sweep_id))?;
+        let sweep = recorded.parse()?;
+        let (trials, _) = store.trials_since(&row.sweep_id, 0)?;
+        Ok(Loaded { row, sweep, trials })
+    }
+
     /// Completed trials with a value, best first (ties: the earlier trial).
-    fn ranked(&self) -> Vec<&TrialRecord> {
+    pub fn ranked(&self) -> Vec<&TrialRecord> {
         let mut done: Vec<&TrialRecord> =
             self.trials.iter().filter(|t| t.state == TrialState::Complete && t.value.is_some()).collect();
         done.sort_by(|a, b| {
@@ -155,8 +159,8 @@ fn params_text(params: &serde_json::Value) -> String {
 }
 
 /// What `regimen sweep run` prints when its workers are done.
-pub fn outcome(store: &dyn RunStore, id: &str, _sweep: &SweepFile, json: bool) -> anyhow::Result<ExitCode> {
-    let loaded = load(store, id)?;
+pub fn outcome(store: &dyn RunStore, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let loaded = Loaded::load(store, id)?;
     if json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&loaded.summary_json())?))?;
     } else {
@@ -173,7 +177,7 @@ pub fn status(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = crate::commands::open(&store_root(&args.store.store)?)?;
     let row = store.get_sweep(&args.sweep)?;
     store.expire_leases(&row.sweep_id, u32::MAX)?;
-    let loaded = load(store.as_ref(), &row.sweep_id)?;
+    let loaded = Loaded::load(store.as_ref(), &row.sweep_id)?;
     let running: Vec<&TrialRecord> = loaded.trials.iter().filter(|t| t.state == TrialState::Running).collect();
     if args.json {
         let mut value = loaded.summary_json();
@@ -246,7 +250,7 @@ pub fn list(args: &LsArgs) -> anyhow::Result<ExitCode> {
 /// `regimen sweep report`.
 pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = crate::commands::open(&store_root(&args.store.store)?)?;
-    let loaded = load(store.as_ref(), &args.sweep)?;
+    let loaded = Loaded::load(store.as_ref(), &args.sweep)?;
     let importance = importance(&loaded);
     let sensitive: Vec<&str> =
         importance.iter().filter(|(_, share)| *share >= SENSITIVE).map(|(name, _)| name.as_str()).collect();
@@ -286,6 +290,80 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     text.push_str("\nevery trial:\n");
     text.push_str(&loaded.trials_table(&loaded.trials.iter().collect::<Vec<_>>()));
     emit(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `regimen sweep rerun` prints: each configuration's original value beside the mean ± std
+/// over its new seeds.
+pub fn rerun(store: &dyn RunStore, parent: &Loaded, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let child = Loaded::load(store, id)?;
+    let without_seed = |params: &serde_json::Value| {
+        let mut params = params.clone();
+        if let Some(map) = params.as_object_mut() {
+            map.remove("seed");
+        }
+        params
+    };
+    let mut configs = Vec::new();
+    for original in parent.ranked() {
+        let key = without_seed(&original.params);
+        let reruns: Vec<&TrialRecord> = child.trials.iter().filter(|t| without_seed(&t.params) == key).collect();
+        if reruns.is_empty() {
+            continue;
+        }
+        let values: Vec<f64> = reruns.iter().filter_map(|t| t.value).filter(|v| v.is_finite()).collect();
+        let moments = regimen_metrics::Moments::of(values.iter().copied());
+        let (mean, std) = (moments.mean(), moments.std());
+        // Seed luck: the original beats the new seeds' mean by more than two of their deviations.
+        let lucky = match (original.value, mean, std) {
+            (Some(v), Some(m), Some(s)) if values.len() >= 2 => {
+                parent.sweep.minimized(v) < parent.sweep.minimized(m) - 2.0 * s
+            }
+            _ => false,
+        };
+        configs.push(json!({
+            "trial": original.number,
+            "run_id": original.run_id,
+            "params": key,
+            "original": original.value,
+            "seeds": reruns.iter().map(|t| t.params.get("seed").cloned()).collect::<Vec<_>>(),
+            "runs": reruns.iter().map(|t| t.run_id.clone()).collect::<Vec<_>>(),
+            "values": values,
+            "mean": mean,
+            "std": std,
+            "seed_luck": lucky,
+        }));
+    }
+    if json {
+        let value = json!({ "sweep_id": child.row.sweep_id, "parent": parent.row.sweep_id, "status": child.row.status, "configs": configs });
+        emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let objective = &parent.sweep.settings.objective;
+    let header: Vec<String> =
+        ["trial", &format!("{objective} (sweep)"), "mean ± std (new seeds)", "seeds", "note", "params"]
+            .map(String::from)
+            .to_vec();
+    let rows: Vec<Vec<String>> = configs
+        .iter()
+        .map(|c| {
+            let number = |key: &str| c[key].as_f64().map_or("-".to_string(), metric_text);
+            vec![
+                c["trial"].to_string(),
+                number("original"),
+                format!("{} ± {}", number("mean"), number("std")),
+                c["values"].as_array().map_or(0, Vec::len).to_string(),
+                if c["seed_luck"] == true { "seed luck?".into() } else { String::new() },
+                params_text(&c["params"]),
+            ]
+        })
+        .collect();
+    emit(&format!(
+        "rerun {} of sweep {}:\n{}",
+        child.row.sweep_id,
+        parent.row.sweep_id,
+        text_table(&header, &rows, &[true, true, true, true, false, false])
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

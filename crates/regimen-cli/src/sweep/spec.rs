@@ -89,19 +89,33 @@ pub struct Recorded {
     pub source: String,
     /// `--param` specs laid over the file's `[params]`.
     pub params: Vec<String>,
+    /// `[sweep]` settings laid over the file's (a rerun has no scheduler, for one).
+    #[serde(default)]
+    pub overrides: toml::Table,
+    /// The parameters of every trial, decided up front instead of by the sampler (a rerun's
+    /// configurations and seeds).
+    #[serde(default)]
+    pub plan: Vec<serde_json::Value>,
 }
 
 impl Recorded {
     /// Parses and checks the sweep.
     pub fn parse(&self) -> anyhow::Result<SweepFile> {
-        SweepFile::parse(&self.file, &self.source, &self.params)
+        SweepFile::parse(&self.file, &self.source, &self.params, &self.overrides)
     }
 }
 
 impl SweepFile {
-    /// Parses `text` (from `source`, for messages) with `inline` parameters laid over it.
-    pub fn parse(text: &str, source: &str, inline: &[String]) -> anyhow::Result<SweepFile> {
+    /// Parses `text` (from `source`, for messages) with `inline` parameters laid over its `[params]`
+    /// and `overrides` over its `[sweep]` table.
+    pub fn parse(text: &str, source: &str, inline: &[String], overrides: &toml::Table) -> anyhow::Result<SweepFile> {
         let mut table: toml::Table = text.parse().with_context(|| format!("{source} is not valid TOML"))?;
+        if !overrides.is_empty() {
+            let entry = table.entry("sweep").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(settings) = entry {
+                settings.extend(overrides.clone());
+            }
+        }
         for key in table.keys() {
             if !["sweep", "train", "params"].contains(&key.as_str()) {
                 bail!("{source}: unknown table `[{key}]`; a sweep file has [sweep], [train] and [params]");
@@ -224,13 +238,19 @@ pub fn base_config(train: &toml::Table) -> anyhow::Result<TrainConfig> {
     Ok(config)
 }
 
-/// Reads a sweep file and records it with its `--param` specs.
-pub fn read(path: &Path, inline: &[String]) -> anyhow::Result<(Recorded, SweepFile)> {
+/// Reads a sweep file and records it with its `--param` specs, checked.
+pub fn read(path: &Path, inline: &[String]) -> anyhow::Result<Recorded> {
     let file =
         std::fs::read_to_string(path).with_context(|| format!("could not read the sweep file {}", path.display()))?;
-    let recorded = Recorded { file, source: path.display().to_string(), params: inline.to_vec() };
-    let parsed = recorded.parse()?;
-    Ok((recorded, parsed))
+    let recorded = Recorded {
+        file,
+        source: path.display().to_string(),
+        params: inline.to_vec(),
+        overrides: toml::Table::new(),
+        plan: Vec::new(),
+    };
+    recorded.parse()?;
+    Ok(recorded)
 }
 
 #[cfg(test)]
@@ -258,7 +278,7 @@ channels = ["16,32", "32,64"]
 
     #[test]
     fn the_issue_example_parses_with_its_direction_and_scheduler() {
-        let sweep = SweepFile::parse(ISSUE_EXAMPLE, "sweep.toml", &[]).unwrap();
+        let sweep = SweepFile::parse(ISSUE_EXAMPLE, "sweep.toml", &[], &toml::Table::new()).unwrap();
         assert_eq!(sweep.settings.trials, 24);
         assert_eq!(sweep.mode, Mode::Max);
         assert_eq!(sweep.scheduler.rungs(0), [1, 3, 8]);
@@ -281,7 +301,8 @@ channels = ["16,32", "32,64"]
 
     #[test]
     fn mistakes_are_named() {
-        let error = |text: &str| format!("{:#}", SweepFile::parse(text, "s.toml", &[]).unwrap_err());
+        let error =
+            |text: &str| format!("{:#}", SweepFile::parse(text, "s.toml", &[], &toml::Table::new()).unwrap_err());
         assert!(error("[params]\nlearning_rate = \"uniform(0, 1)\"").contains("learning_rate"));
         assert!(error("[params]\nlr = \"loguniform(0, 1)\"").contains("lr"));
         assert!(error("[sweep]\ntrails = 3\n[params]\nlr = [1]").contains("trails"));

@@ -41,6 +41,10 @@ pub struct Worker {
     id: String,
     lease: Duration,
     sampler: Box<dyn Sampler>,
+    /// Every trial's parameters, when decided up front (a rerun).
+    plan: Vec<serde_json::Value>,
+    /// The device this worker's new trials train on, over the `[train]` table's.
+    pub device: Option<String>,
     trials: BTreeMap<u64, TrialRecord>,
     history: BTreeMap<u64, Trial>,
     seen: u64,
@@ -70,6 +74,7 @@ impl Worker {
         store_root: PathBuf,
         sweep_id: String,
         sweep: SweepFile,
+        plan: Vec<serde_json::Value>,
         folder: PathBuf,
     ) -> Worker {
         let lease = std::env::var("REGIMEN_SWEEP_LEASE_SECONDS")
@@ -87,6 +92,8 @@ impl Worker {
             id: worker_id(),
             lease,
             sampler,
+            plan,
+            device: None,
             trials: BTreeMap::new(),
             history: BTreeMap::new(),
             seen: 0,
@@ -190,9 +197,14 @@ impl Worker {
             return Job::Claim(Claim::Continue { number, version, target });
         }
         if next < self.sweep.settings.trials {
-            let history: Vec<Trial> = self.history.values().cloned().collect();
-            let params = self.sampler.suggest(&self.sweep.space, &history, next);
-            let params = serde_json::to_value(&params).expect("parameters always serialize to JSON");
+            let params = match self.plan.get(next as usize) {
+                Some(planned) => planned.clone(),
+                None => {
+                    let history: Vec<Trial> = self.history.values().cloned().collect();
+                    let params = self.sampler.suggest(&self.sweep.space, &history, next);
+                    serde_json::to_value(&params).expect("parameters always serialize to JSON")
+                }
+            };
             return Job::Claim(Claim::New { number: next, params, target: scheduler.next_target(next, 0) });
         }
         if self.trials.values().any(|t| t.state == TrialState::Running) { Job::Wait } else { Job::Done }
@@ -335,6 +347,9 @@ impl Worker {
             None => {
                 command.args(["train", "--config"]).arg(self.folder.join("train.toml"));
                 command.args(SweepFile::flags(params));
+                if let Some(device) = &self.device {
+                    command.args(["--device", device]);
+                }
             }
         }
         command.arg("--store").arg(&self.store_root).arg("--json");
