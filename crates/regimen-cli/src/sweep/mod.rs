@@ -83,6 +83,10 @@ pub struct RunArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArg,
+    /// Run this program for each trial instead of `regimen train`, after `--`:
+    /// `-- python train.py --lr {lr}`. It reports metrics as JSON lines (docs/sweep-protocol.md).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Flags of `regimen sweep worker`.
@@ -155,7 +159,7 @@ fn sweep_id(name: &str, recorded: &Recorded) -> String {
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let recorded = spec::read(&args.file, &args.params)?;
+    let recorded = spec::read(&args.file, &args.params, &args.command)?;
     let root = store_root(&args.store.store)?;
     let store = regimen_store::open(&root)?;
     let name = args.file.file_stem().map_or("sweep".into(), |s| s.to_string_lossy().into_owned());

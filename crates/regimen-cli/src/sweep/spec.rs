@@ -45,6 +45,8 @@ pub struct Settings {
     pub min_trials: usize,
     /// How many times a trial whose worker died is retried.
     pub max_retries: u32,
+    /// Seconds a script trial gets between SIGTERM and SIGKILL when a scheduler stops it.
+    pub kill_grace: f64,
 }
 
 impl Default for Settings {
@@ -61,6 +63,7 @@ impl Default for Settings {
             promotion: None,
             min_trials: 5,
             max_retries: 2,
+            kill_grace: 10.0,
         }
     }
 }
@@ -78,6 +81,9 @@ pub struct SweepFile {
     pub mode: Mode,
     /// The early-termination scheduler.
     pub scheduler: Scheduler,
+    /// The program each trial runs instead of `regimen train`, with `{name}` placeholders; empty
+    /// for Regimen's own training.
+    pub command: Vec<String>,
 }
 
 /// What the store keeps of a sweep: enough to parse it again anywhere.
@@ -96,19 +102,28 @@ pub struct Recorded {
     /// configurations and seeds).
     #[serde(default)]
     pub plan: Vec<serde_json::Value>,
+    /// The program each trial runs (after `--` on the command line), instead of `regimen train`.
+    #[serde(default)]
+    pub command: Vec<String>,
 }
 
 impl Recorded {
     /// Parses and checks the sweep.
     pub fn parse(&self) -> anyhow::Result<SweepFile> {
-        SweepFile::parse(&self.file, &self.source, &self.params, &self.overrides)
+        SweepFile::parse(&self.file, &self.source, &self.params, &self.overrides, &self.command)
     }
 }
 
 impl SweepFile {
     /// Parses `text` (from `source`, for messages) with `inline` parameters laid over its `[params]`
     /// and `overrides` over its `[sweep]` table.
-    pub fn parse(text: &str, source: &str, inline: &[String], overrides: &toml::Table) -> anyhow::Result<SweepFile> {
+    pub fn parse(
+        text: &str,
+        source: &str,
+        inline: &[String],
+        overrides: &toml::Table,
+        command: &[String],
+    ) -> anyhow::Result<SweepFile> {
         let mut table: toml::Table = text.parse().with_context(|| format!("{source} is not valid TOML"))?;
         if !overrides.is_empty() {
             let entry = table.entry("sweep").or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -157,25 +172,34 @@ impl SweepFile {
             bail!("{source}: [sweep] trials must be at least 1");
         }
         let base = base_config(&train).with_context(|| format!("{source}: invalid [train] table"))?;
+        if !command.is_empty() && settings.promotion == Some(true) {
+            bail!(
+                "{source}: a trial that runs a script cannot pause and resume (it keeps no Regimen checkpoint); \
+                 drop `promotion = true` to stop trials at once instead"
+            );
+        }
         let scheduler = Scheduler {
             kind: settings.scheduler,
             grace: settings.grace,
             max: base.epochs,
             eta: settings.eta,
-            promotion: settings
-                .promotion
-                .unwrap_or(matches!(settings.scheduler, SchedulerKind::Asha | SchedulerKind::Hyperband)),
+            promotion: settings.promotion.unwrap_or(
+                command.is_empty() && matches!(settings.scheduler, SchedulerKind::Asha | SchedulerKind::Hyperband),
+            ),
             min_trials: settings.min_trials,
             seed: settings.seed,
         };
         scheduler.validate().map_err(|e| anyhow::anyhow!("{source}: [sweep] {e}"))?;
-        let file = SweepFile { settings, train, space, mode, scheduler };
+        let file = SweepFile { settings, train, space, mode, scheduler, command: command.to_vec() };
         file.check_parameters(source)?;
         Ok(file)
     }
 
     /// Every parameter is a `regimen train` flag, and the epochs are the scheduler's budget.
     fn check_parameters(&self, source: &str) -> anyhow::Result<()> {
+        if !self.command.is_empty() {
+            return self.check_placeholders(source);
+        }
         for param in self.space.params() {
             let flag = param.name.replace('_', "-");
             let negated_switch = train_flag(&format!("no-{flag}")) == Some(false);
@@ -191,6 +215,47 @@ impl SweepFile {
             }
         }
         Ok(())
+    }
+
+    /// Every `{name}` in the script's command is a parameter or one of [`PLACEHOLDERS`]; the
+    /// `[train]` table of a script sweep holds only the budget, `epochs`.
+    fn check_placeholders(&self, source: &str) -> anyhow::Result<()> {
+        if let Some(key) = self.train.keys().find(|k| *k != "epochs") {
+            bail!(
+                "{source}: [train] `{key}` is a `regimen train` setting, but the trials run `{}`; only `epochs` (the budget a scheduler counts in) applies",
+                self.command[0]
+            );
+        }
+        for arg in &self.command {
+            for name in placeholders(arg) {
+                if self.space.get(name).is_none() && !PLACEHOLDERS.contains(&name) {
+                    bail!(
+                        "{source}: the command's `{{{name}}}` is neither a parameter nor one of {}",
+                        PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The script's command line for a trial: each `{name}` replaced by the parameter's value (a
+    /// parameter inactive in this trial by nothing), or by the trial's number, run id or folder.
+    pub fn command_for(&self, params: &Params, builtins: &[(&str, String)]) -> Vec<String> {
+        self.command
+            .iter()
+            .map(|arg| {
+                let mut out = arg.clone();
+                for name in placeholders(arg) {
+                    let value = match params.get(name) {
+                        Some(value) => value.to_string(),
+                        None => builtins.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).unwrap_or_default(),
+                    };
+                    out = out.replace(&format!("{{{name}}}"), &value);
+                }
+                out
+            })
+            .collect()
     }
 
     /// The `regimen train` arguments that set `params` (the fixed settings come from a config file).
@@ -222,6 +287,26 @@ impl SweepFile {
     }
 }
 
+/// The placeholders besides the parameters that a script's command may use.
+pub const PLACEHOLDERS: [&str; 3] = ["trial", "run_id", "run_dir"];
+
+/// The `{name}` placeholders in `arg` (names of letters, digits and `_`).
+fn placeholders(arg: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut rest = arg;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) if after[..close].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && close > 0 => {
+                names.push(&after[..close]);
+                rest = &after[close + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    names
+}
+
 /// Whether `regimen train` has flag `--{long}`, and if so whether it takes a value.
 fn train_flag(long: &str) -> Option<bool> {
     let command = Cli::command();
@@ -239,7 +324,7 @@ pub fn base_config(train: &toml::Table) -> anyhow::Result<TrainConfig> {
 }
 
 /// Reads a sweep file and records it with its `--param` specs, checked.
-pub fn read(path: &Path, inline: &[String]) -> anyhow::Result<Recorded> {
+pub fn read(path: &Path, inline: &[String], command: &[String]) -> anyhow::Result<Recorded> {
     let file =
         std::fs::read_to_string(path).with_context(|| format!("could not read the sweep file {}", path.display()))?;
     let recorded = Recorded {
@@ -248,6 +333,7 @@ pub fn read(path: &Path, inline: &[String]) -> anyhow::Result<Recorded> {
         params: inline.to_vec(),
         overrides: toml::Table::new(),
         plan: Vec::new(),
+        command: command.to_vec(),
     };
     recorded.parse()?;
     Ok(recorded)
@@ -278,7 +364,7 @@ channels = ["16,32", "32,64"]
 
     #[test]
     fn the_issue_example_parses_with_its_direction_and_scheduler() {
-        let sweep = SweepFile::parse(ISSUE_EXAMPLE, "sweep.toml", &[], &toml::Table::new()).unwrap();
+        let sweep = SweepFile::parse(ISSUE_EXAMPLE, "sweep.toml", &[], &toml::Table::new(), &[]).unwrap();
         assert_eq!(sweep.settings.trials, 24);
         assert_eq!(sweep.mode, Mode::Max);
         assert_eq!(sweep.scheduler.rungs(0), [1, 3, 8]);
@@ -300,9 +386,33 @@ channels = ["16,32", "32,64"]
     }
 
     #[test]
+    fn a_script_sweep_substitutes_parameters_and_checks_its_placeholders() {
+        let text = "[train]\nepochs = 5\n[params]\nlr = \"loguniform(1e-4, 1e-1)\"\nopt = [\"adam\", \"sgd\"]";
+        let command: Vec<String> =
+            ["python", "train.py", "--lr={lr}", "--opt", "{opt}", "--out", "{run_dir}/m.pt"].map(String::from).to_vec();
+        let sweep = SweepFile::parse(text, "s.toml", &[], &toml::Table::new(), &command).unwrap();
+        assert!(!sweep.scheduler.promotion);
+        let mut params = Params::new();
+        params.insert("lr".into(), Value::Float(0.01));
+        params.insert("opt".into(), Value::Str("sgd".into()));
+        let line = sweep.command_for(&params, &[("run_dir", "/r".into())]);
+        assert_eq!(line, ["python", "train.py", "--lr=0.01", "--opt", "sgd", "--out", "/r/m.pt"]);
+        let mut bad = command.clone();
+        bad.push("{learning_rate}".into());
+        let error = SweepFile::parse(text, "s.toml", &[], &toml::Table::new(), &bad).unwrap_err();
+        assert!(format!("{error:#}").contains("{learning_rate}"), "{error:#}");
+        let train = "[train]\nepochs = 5\ndataset = \"shapes\"\n[params]\nlr = [1]";
+        let error = SweepFile::parse(train, "s.toml", &[], &toml::Table::new(), &command).unwrap_err();
+        assert!(format!("{error:#}").contains("dataset"), "{error:#}");
+        let promote = "[sweep]\nscheduler = \"asha\"\npromotion = true\n[params]\nlr = [1]";
+        let error = SweepFile::parse(promote, "s.toml", &[], &toml::Table::new(), &command).unwrap_err();
+        assert!(format!("{error:#}").contains("promotion"), "{error:#}");
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let error =
-            |text: &str| format!("{:#}", SweepFile::parse(text, "s.toml", &[], &toml::Table::new()).unwrap_err());
+            |text: &str| format!("{:#}", SweepFile::parse(text, "s.toml", &[], &toml::Table::new(), &[]).unwrap_err());
         assert!(error("[params]\nlearning_rate = \"uniform(0, 1)\"").contains("learning_rate"));
         assert!(error("[params]\nlr = \"loguniform(0, 1)\"").contains("lr"));
         assert!(error("[sweep]\ntrails = 3\n[params]\nlr = [1]").contains("trails"));

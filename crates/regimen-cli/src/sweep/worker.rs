@@ -24,6 +24,8 @@ use regimen_sweep::{Outcome, Params, Sampler, Standing, Trial, new_sampler};
 
 use super::spec::SweepFile;
 
+mod script;
+
 /// How long a claim holds without renewal. Long enough for a busy machine, short enough that a
 /// dead worker's trial is picked up again soon; `REGIMEN_SWEEP_LEASE_SECONDS` overrides it.
 const LEASE: Duration = Duration::from_secs(60);
@@ -119,7 +121,11 @@ impl Worker {
             match self.next_job() {
                 Job::Claim(claim) => {
                     if let Some(trial) = self.store.claim_trial(&self.sweep_id, &claim, &self.id, self.lease)? {
-                        self.train(trial)?;
+                        if self.sweep.command.is_empty() {
+                            self.train(trial)?;
+                        } else {
+                            self.train_script(trial)?;
+                        }
                     }
                 }
                 Job::Wait => std::thread::sleep(POLL),
