@@ -52,6 +52,36 @@
 //!     history.push(Trial { number, params, outcome: Outcome::Complete(loss) });
 //! }
 //! ```
+//!
+//! # Coarse to fine
+//!
+//! [`zoom`] narrows a space around a sweep's best trials, for a child sweep: each numeric
+//! parameter to the span of the top trials (on its own scale: log parameters in `ln` space) plus
+//! [`ZoomOptions::margin`] of that span on each side, clipped to the old bounds, integers rounded
+//! outward to their step. Categorical and fixed parameters are never narrowed; the report
+//! ([`ZoomedParam`]) notes which choices the top trials used. The child starts from the parent's
+//! observations by one rule ([`inherit`]): a trial that is a point of the child space is kept as
+//! it is, and every other one (and every trial still running) is dropped, because the child never
+//! samples outside its box and TPE cannot place a kernel there. [`zoom_history`] does both from a
+//! history.
+//!
+//! ```
+//! use regimen_sweep::{SearchSpace, ZoomOptions, zoom_history};
+//! # use regimen_sweep::{Outcome, SamplerKind, Trial, new_sampler};
+//! # let space = SearchSpace::from_toml(&toml::from_str(r#"lr = "loguniform(1e-5, 1e-1)""#).unwrap()).unwrap();
+//! # let mut sampler = new_sampler(SamplerKind::Random, 1);
+//! # let mut history = Vec::new();
+//! # for number in 0..30 {
+//! #     let params = sampler.suggest(&space, &history, number);
+//! #     let lr = params["lr"].to_string().parse::<f64>().unwrap();
+//! #     history.push(Trial { number, params, outcome: Outcome::Complete((lr.log10() + 2.5).abs()) });
+//! # }
+//! let (zoom, inherited) = zoom_history(&space, &history, &ZoomOptions::default()).unwrap();
+//! for change in &zoom.changes {
+//!     println!("{}: {} -> {}", change.name, change.before, change.after); // lr: loguniform:1e-5:0.1 -> ...
+//! }
+//! assert!(inherited.iter().all(|t| zoom.space.contains(&t.params)));
+//! ```
 
 mod grid;
 mod random;
@@ -61,6 +91,7 @@ mod sobol;
 mod space;
 mod tpe;
 mod value;
+mod zoom;
 
 #[cfg(test)]
 mod conformance;
@@ -71,3 +102,4 @@ pub use rungs::{Scheduler, SchedulerKind, Standing};
 pub use sampler::{Outcome, Sampler, SamplerKind, Trial, new_sampler};
 pub use space::{Condition, Domain, Param, SearchSpace, SpaceError};
 pub use value::{Params, Value};
+pub use zoom::{Zoom, ZoomError, ZoomOptions, ZoomedParam, best_trials, inherit, zoom, zoom_history};

@@ -1,11 +1,13 @@
 //! Property tests over random search spaces: every valid space reads back from its TOML form,
-//! and every sampler's suggestions are points of the space, reproducibly.
+//! every sampler's suggestions are points of the space, reproducibly, and a zoomed space keeps
+//! its top trials, lies inside its parent and inherits only its own points.
 
 use proptest::prelude::*;
 
 use crate::sampler::{Outcome, SamplerKind, Trial, new_sampler};
 use crate::space::{Condition, Domain, Param, SearchSpace};
 use crate::value::{Params, Value};
+use crate::zoom::{ZoomOptions, best_trials, zoom_history};
 
 fn domain() -> impl Strategy<Value = Domain> {
     prop_oneof![
@@ -123,5 +125,45 @@ proptest! {
             let first: Params = new_sampler(kind, seed).suggest(&space, &history, 30);
             prop_assert_eq!(again, first);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_zoom_keeps_its_top_trials_and_stays_inside_the_parent(
+        space in space(),
+        seed in 0..1000u64,
+        top_k in 1..8usize,
+        margin in prop_oneof![Just(0.0), 0.0..2.0f64],
+    ) {
+        let history = run(SamplerKind::Random, seed, &space, 30);
+        let options = ZoomOptions { top_k, margin };
+        let top = best_trials(&space, &history, top_k);
+        let (zoom, inherited) = match zoom_history(&space, &history, &options) {
+            Ok(z) => z,
+            Err(e) => {
+                prop_assert!(top.is_empty(), "{e}");
+                return Ok(());
+            }
+        };
+        for t in &top {
+            prop_assert!(zoom.space.contains(&t.params), "top trial {} left out: {:?}", t.number, zoom.changes);
+            prop_assert!(inherited.contains(t));
+        }
+        // Inside the parent: every child domain's grid points are parent points, bounds within bounds.
+        for (child, parent) in zoom.space.params().iter().zip(space.params()) {
+            prop_assert_eq!(&child.name, &parent.name);
+            prop_assert_eq!(&child.condition, &parent.condition);
+            for v in child.domain.grid_points(9) {
+                prop_assert!(parent.domain.contains(&v), "{:?} not in {:?}", v, parent.domain);
+            }
+        }
+        for t in &inherited {
+            prop_assert!(zoom.space.contains(&t.params) && t.outcome != Outcome::Running);
+        }
+        let params = new_sampler(SamplerKind::Tpe, seed).suggest(&zoom.space, &inherited, 30);
+        prop_assert!(zoom.space.contains(&params), "{:?}", params);
     }
 }
