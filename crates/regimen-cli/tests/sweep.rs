@@ -229,3 +229,47 @@ fn a_mistake_in_the_sweep_file_is_named_before_anything_runs() {
     let stderr = regimen_fails(&["sweep", "run", file.to_str().unwrap(), "--store", store.to_str().unwrap()]);
     assert!(stderr.contains("drop_out") && stderr.contains("regimen train --help"), "{stderr}");
 }
+
+/// The protocol's Python example, as docs/sweep-protocol.md shows it: parameters substituted into
+/// its command line, metrics from its stdout and from the file Regimen names, median stopping by
+/// SIGTERM, and a run in the store for every trial.
+#[test]
+fn a_python_script_is_swept_through_the_protocol_and_median_stopping_ends_its_bad_trials() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sweep-script");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("script.toml");
+    let text = std::fs::read_to_string(example.join("sweep.toml")).unwrap().replace("trials = 12", "trials = 8");
+    std::fs::write(&file, text).unwrap();
+    let store = dir.path().join("store");
+    let python = std::env::var("REGIMEN_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = example.join("train.py");
+    let outcome = regimen_json(&[
+        "sweep",
+        "run",
+        file.to_str().unwrap(),
+        "-j",
+        "2",
+        "--store",
+        store.to_str().unwrap(),
+        "--json",
+        "--",
+        &python,
+        script.to_str().unwrap(),
+        "--lr",
+        "{lr}",
+        "--epochs",
+        "6",
+    ]);
+    assert_eq!(outcome["status"], "finished", "{outcome}");
+    assert_eq!(total(&outcome["trials"]), 8, "{outcome}");
+    assert!(outcome["trials"]["complete"].as_u64().unwrap() >= 1, "{outcome}");
+    assert!(outcome["trials"]["pruned"].as_u64().unwrap_or(0) >= 1, "median stopping stops someone: {outcome}");
+    assert!(outcome["best"]["value"].as_f64().unwrap() < 0.4, "a good learning rate was found: {outcome}");
+    let runs = regimen_json(&["runs", "--store", store.to_str().unwrap(), "--json"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 8, "one run per trial");
+    let best = runs.iter().find(|r| r["run_id"] == outcome["best"]["run_id"]).unwrap();
+    assert_eq!(best["status"], "finished");
+    assert!(best["metrics"]["final.weight_norm"].is_object(), "the metrics file is read too: {best}");
+    assert!(runs.iter().any(|r| r["status"] == "killed"), "stopped trials end killed");
+}
