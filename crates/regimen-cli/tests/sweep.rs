@@ -116,11 +116,26 @@ fn an_asha_sweep_runs_end_to_end_and_its_promoted_best_equals_an_uninterrupted_r
     assert!(config["mean"].is_f64() && config["std"].is_f64(), "{rerun}");
     assert_ne!(config["seeds"][0], config["seeds"][1]);
 
+    // Coarse to fine: a child sweep in a box around the best trial, recorded with its lineage.
+    let zoom =
+        regimen_json(&["sweep", "zoom", sweep_id, "--top-k", "3", "--trials", "2", "--store", store_arg, "--json"]);
+    assert_eq!((zoom["status"].as_str(), zoom["parent"].as_str()), (Some("finished"), Some(sweep_id)), "{zoom}");
+    let changes = zoom["zoom"]["changes"].as_array().unwrap();
+    let lr = changes.iter().find(|c| c["name"] == "lr").unwrap();
+    assert_eq!((lr["before"].as_str(), lr["narrowed"].as_bool()), (Some("loguniform:0.001:0.1"), Some(true)), "{lr}");
+    let zoom_id = zoom["sweep_id"].as_str().unwrap();
+    let zoomed = regimen_json(&["sweep", "report", zoom_id, "--store", store_arg, "--json"]);
+    let bounds: Vec<f64> = lr["after"].as_str().unwrap().split(':').skip(1).map(|x| x.parse().unwrap()).collect();
+    for trial in zoomed["trials"].as_array().unwrap() {
+        let value = trial["params"]["lr"].as_f64().unwrap();
+        assert!(bounds[0] <= value && value <= bounds[1], "{value} outside {bounds:?}");
+    }
+
     // Running the same command again finds the finished sweep and changes nothing.
     let again = run_sweep(&file, &store, "2");
     assert_eq!((again["sweep_id"].as_str(), &again["best"]), (Some(sweep_id), &outcome["best"]));
     let listed = regimen_json(&["sweep", "ls", "--store", store_arg, "--json"]);
-    assert_eq!(listed.as_array().unwrap().len(), 2, "the sweep and its rerun: {listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 3, "the sweep, its rerun and its zoom: {listed}");
     assert!(listed.as_array().unwrap().iter().any(|s| s["parent"] == sweep_id), "{listed}");
     let stderr = regimen_fails(&["sweep", "report", "nope", "--store", store_arg]);
     assert!(stderr.contains("`nope`") && stderr.contains("regimen sweep ls"), "{stderr}");

@@ -37,6 +37,34 @@ pub enum SweepCommand {
     /// Train the best configurations again with new seeds and report mean ± std, so that a winner
     /// that was seed luck shows.
     Rerun(RerunArgs),
+    /// Coarse to fine: a child sweep whose box is narrowed around the best trials, on each
+    /// parameter's own scale, starting from the parent's trials that lie inside it.
+    Zoom(ZoomArgs),
+}
+
+/// Flags of `regimen sweep zoom`.
+#[derive(Debug, Args)]
+pub struct ZoomArgs {
+    /// The sweep to zoom into: id, id prefix or name.
+    pub sweep: String,
+    /// How many of the best trials the new box is drawn around.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub top_k: usize,
+    /// How far beyond the best trials' span the box reaches on each side, as a fraction of the
+    /// span on the parameter's scale.
+    #[arg(long, default_value_t = 0.25, value_name = "M")]
+    pub margin: f64,
+    /// Trials of the child sweep [default: as many as the parent's].
+    #[arg(long, value_name = "N")]
+    pub trials: Option<u64>,
+    /// Worker processes to run at once.
+    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
+    pub jobs: usize,
+    /// Print one JSON object with the outcome on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 /// Flags of `regimen sweep rerun`.
@@ -142,6 +170,7 @@ pub fn dispatch(command: SweepCommand) -> anyhow::Result<ExitCode> {
         SweepCommand::Stop(args) => stop(&args),
         SweepCommand::Report(args) => report::report(&args),
         SweepCommand::Rerun(args) => rerun(&args),
+        SweepCommand::Zoom(args) => zoom(&args),
     }
 }
 
@@ -269,8 +298,15 @@ fn work(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("sweep {} has a definition this Regimen cannot read", row.sweep_id))?;
     let sweep = recorded.parse()?;
     let folder = write_files(&root, &row.sweep_id, &sweep)?;
+    let parent = match recorded.zoom.as_ref().and_then(|z| z["from"].as_str()) {
+        Some(from) => Some(report::Loaded::load(store.as_ref(), from)?),
+        None => None,
+    };
     let mut worker = worker::Worker::new(store, root, row.sweep_id, sweep, recorded.plan, folder);
     worker.device = args.device.clone();
+    if let Some(parent) = parent {
+        worker.inherit(&parent.trials, &parent.sweep)?;
+    }
     worker.run()?;
     Ok(if regimen_train::interrupt::requested() { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
@@ -325,4 +361,53 @@ fn rerun(args: &RerunArgs) -> anyhow::Result<ExitCode> {
         return Ok(code);
     }
     report::rerun(store.as_ref(), &parent, &id, args.json)
+}
+
+fn zoom(args: &ZoomArgs) -> anyhow::Result<ExitCode> {
+    let root = store_root(&args.store.store)?;
+    let store = crate::commands::open(&root)?;
+    let parent = report::Loaded::load(store.as_ref(), &args.sweep)?;
+    let history: Vec<regimen_sweep::Trial> =
+        parent.trials.iter().map(|t| worker::trial_of(&parent.sweep, t)).collect::<anyhow::Result<_>>()?;
+    let options = regimen_sweep::ZoomOptions { top_k: args.top_k, margin: args.margin };
+    let (zoomed, inherited) = regimen_sweep::zoom_history(&parent.sweep.space, &history, &options)
+        .with_context(|| format!("cannot zoom into sweep {}", parent.row.sweep_id))?;
+    let mut recorded: Recorded = serde_json::from_value(parent.row.spec.clone())?;
+    let mut changes = Vec::new();
+    for change in &zoomed.changes {
+        if change.narrowed {
+            recorded.params.push(format!("{}={}", change.name, change.after));
+        }
+        let note = change.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+        say!("  {:<16} {} → {}{note}", change.name, change.before, change.after);
+        changes.push(serde_json::json!({
+            "name": change.name, "before": change.before, "after": change.after,
+            "narrowed": change.narrowed, "note": change.note,
+        }));
+    }
+    let trials = args.trials.unwrap_or(parent.sweep.settings.trials);
+    recorded.overrides.insert("trials".into(), toml::Value::Integer(i64::try_from(trials).unwrap_or(i64::MAX)));
+    recorded.zoom = Some(serde_json::json!({
+        "from": parent.row.sweep_id, "top_k": args.top_k, "margin": args.margin, "changes": changes,
+    }));
+    say!(
+        "zoom of sweep {} around its best {}: starts from the {} of its trials that lie in the new box",
+        parent.row.sweep_id,
+        args.top_k,
+        inherited.len()
+    );
+    let name = format!("{}-zoom", parent.row.name);
+    let id = sweep_id(&name, &recorded);
+    let launched = Launch {
+        id: &id,
+        name,
+        parent: Some(parent.row.sweep_id.clone()),
+        recorded: &recorded,
+        jobs: args.jobs,
+        devices: &[],
+    };
+    if let Some(code) = launch(store.as_ref(), &root, launched)? {
+        return Ok(code);
+    }
+    report::outcome(store.as_ref(), &id, args.json)
 }

@@ -33,6 +33,8 @@ pub struct Loaded {
     pub sweep: SweepFile,
     /// Every trial, by number.
     pub trials: Vec<TrialRecord>,
+    /// What the store keeps of its definition (its lineage among it).
+    pub recorded: Recorded,
 }
 
 impl Loaded {
@@ -43,7 +45,7 @@ impl Loaded {
             .with_context(|| format!("sweep {} has a definition this Regimen cannot read", row.sweep_id))?;
         let sweep = recorded.parse()?;
         let (trials, _) = store.trials_since(&row.sweep_id, 0)?;
-        Ok(Loaded { row, sweep, trials })
+        Ok(Loaded { row, sweep, trials, recorded })
     }
 
     /// Completed trials with a value, best first (ties: the earlier trial).
@@ -97,7 +99,26 @@ impl Loaded {
             "trials": counts_json(&self.row.counts),
             "best": self.best_json(),
             "budget": self.budget(),
+            "parent": self.row.parent,
+            "zoom": self.recorded.zoom,
         })
+    }
+
+    /// Where the sweep came from, when it is a zoom or a rerun of another.
+    fn lineage_text(&self) -> String {
+        let Some(parent) = &self.row.parent else { return String::new() };
+        let Some(zoom) = &self.recorded.zoom else { return format!("from sweep {parent}\n") };
+        let mut text = format!("zoomed from sweep {parent} around its best {}:\n", zoom["top_k"]);
+        for change in zoom["changes"].as_array().into_iter().flatten() {
+            let note = change["note"].as_str().map(|n| format!(" ({n})")).unwrap_or_default();
+            text.push_str(&format!(
+                "  {:<16} {} → {}{note}\n",
+                change["name"].as_str().unwrap_or("?"),
+                change["before"].as_str().unwrap_or("?"),
+                change["after"].as_str().unwrap_or("?")
+            ));
+        }
+        text
     }
 
     fn best_text(&self) -> String {
@@ -231,7 +252,7 @@ pub fn list(args: &LsArgs) -> anyhow::Result<ExitCode> {
         emit("no sweeps\n")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let header: Vec<String> = ["sweep", "status", "created", "trials"].map(String::from).to_vec();
+    let header: Vec<String> = ["sweep", "status", "created", "from", "trials"].map(String::from).to_vec();
     let rows: Vec<Vec<String>> = sweeps
         .iter()
         .map(|s| {
@@ -239,11 +260,12 @@ pub fn list(args: &LsArgs) -> anyhow::Result<ExitCode> {
                 s.sweep_id.clone(),
                 s.status.as_str().into(),
                 crate::commands::short_time(s.created_at),
+                s.parent.clone().unwrap_or_else(|| "-".into()),
                 counts_text(&s.counts),
             ]
         })
         .collect();
-    emit(&text_table(&header, &rows, &[false; 4]))?;
+    emit(&text_table(&header, &rows, &[false; 5]))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -279,6 +301,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         loaded.best_text(),
         loaded.budget_text()
     );
+    text.push_str(&loaded.lineage_text());
     let ranked = loaded.ranked();
     text.push_str("top trials:\n");
     text.push_str(&loaded.trials_table(&ranked.iter().take(5).copied().collect::<Vec<_>>()));

@@ -105,6 +105,10 @@ pub struct Recorded {
     /// The program each trial runs (after `--` on the command line), instead of `regimen train`.
     #[serde(default)]
     pub command: Vec<String>,
+    /// The sweep this one zoomed from, whose trials inside this one's space it starts from, and
+    /// what the zoom changed (`{"from": id, "changes": [...]}`).
+    #[serde(default)]
+    pub zoom: Option<serde_json::Value>,
 }
 
 impl Recorded {
@@ -334,6 +338,7 @@ pub fn read(path: &Path, inline: &[String], command: &[String]) -> anyhow::Resul
         overrides: toml::Table::new(),
         plan: Vec::new(),
         command: command.to_vec(),
+        zoom: None,
     };
     recorded.parse()?;
     Ok(recorded)

@@ -45,6 +45,9 @@ pub struct Worker {
     sampler: Box<dyn Sampler>,
     /// Every trial's parameters, when decided up front (a rerun).
     plan: Vec<serde_json::Value>,
+    /// Trials of the sweep this one zoomed from that lie in its space, renumbered from 0; the
+    /// sweep's own trial `n` is `inherited.len() + n` to the sampler.
+    inherited: Vec<Trial>,
     /// The device this worker's new trials train on, over the `[train]` table's.
     pub device: Option<String>,
     trials: BTreeMap<u64, TrialRecord>,
@@ -95,11 +98,22 @@ impl Worker {
             lease,
             sampler,
             plan,
+            inherited: Vec::new(),
             device: None,
             trials: BTreeMap::new(),
             history: BTreeMap::new(),
             seen: 0,
         }
+    }
+
+    /// Starts the sampler from the trials of the sweep this one zoomed from.
+    pub fn inherit(&mut self, parent: &[TrialRecord], parent_sweep: &SweepFile) -> anyhow::Result<()> {
+        let history: Vec<Trial> = parent.iter().map(|t| trial_of(parent_sweep, t)).collect::<anyhow::Result<_>>()?;
+        self.inherited = regimen_sweep::inherit(&self.sweep.space, &history);
+        for (i, trial) in self.inherited.iter_mut().enumerate() {
+            trial.number = i as u64;
+        }
+        Ok(())
     }
 
     fn max_attempts(&self) -> u32 {
@@ -138,23 +152,11 @@ impl Worker {
     fn sync(&mut self) -> anyhow::Result<()> {
         let (changed, version) = self.store.trials_since(&self.sweep_id, self.seen)?;
         for trial in changed {
-            let seen = Trial { number: trial.number, params: params_of(&trial.params)?, outcome: self.outcome(&trial) };
-            self.history.insert(trial.number, seen);
+            self.history.insert(trial.number, trial_of(&self.sweep, &trial)?);
             self.trials.insert(trial.number, trial);
         }
         self.seen = version;
         Ok(())
-    }
-
-    /// A trial as the sampler sees it: values minimized, unfinished trials as running.
-    fn outcome(&self, trial: &TrialRecord) -> Outcome {
-        let value = trial.value.map(|v| self.sweep.minimized(v));
-        match trial.state {
-            TrialState::Running | TrialState::Stale => Outcome::Running,
-            TrialState::Paused | TrialState::Pruned => Outcome::Pruned(value),
-            TrialState::Complete => value.map_or(Outcome::Failed, Outcome::Complete),
-            TrialState::Failed => Outcome::Failed,
-        }
     }
 
     /// Trials on this machine whose worker process no longer exists are freed at once, so that
@@ -206,8 +208,10 @@ impl Worker {
             let params = match self.plan.get(next as usize) {
                 Some(planned) => planned.clone(),
                 None => {
-                    let history: Vec<Trial> = self.history.values().cloned().collect();
-                    let params = self.sampler.suggest(&self.sweep.space, &history, next);
+                    let offset = self.inherited.len() as u64;
+                    let own = self.history.values().map(|t| Trial { number: offset + t.number, ..t.clone() });
+                    let history: Vec<Trial> = self.inherited.iter().cloned().chain(own).collect();
+                    let params = self.sampler.suggest(&self.sweep.space, &history, offset + next);
                     serde_json::to_value(&params).expect("parameters always serialize to JSON")
                 }
             };
@@ -441,6 +445,19 @@ impl Worker {
         let values = series.iter().filter(|p| p.epoch <= epochs).map(|p| p.value);
         Ok(regimen_metrics::best(values, self.sweep.mode).map(|(_, v)| v))
     }
+}
+
+/// A stored trial as samplers see it: values minimized, unfinished trials as running (TPE's
+/// constant liar), paused ones as pruned at their last rung.
+pub fn trial_of(sweep: &SweepFile, trial: &TrialRecord) -> anyhow::Result<Trial> {
+    let value = trial.value.map(|v| sweep.minimized(v));
+    let outcome = match trial.state {
+        TrialState::Running | TrialState::Stale => Outcome::Running,
+        TrialState::Paused | TrialState::Pruned => Outcome::Pruned(value),
+        TrialState::Complete => value.map_or(Outcome::Failed, Outcome::Complete),
+        TrialState::Failed => Outcome::Failed,
+    };
+    Ok(Trial { number: trial.number, params: params_of(&trial.params)?, outcome })
 }
 
 /// `host:pid`, which tells a worker on the same machine whether this one is still alive.
