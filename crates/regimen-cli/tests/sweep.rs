@@ -288,3 +288,58 @@ fn a_python_script_is_swept_through_the_protocol_and_median_stopping_ends_its_ba
     assert!(best["metrics"]["final.weight_norm"].is_object(), "the metrics file is read too: {best}");
     assert!(runs.iter().any(|r| r["status"] == "killed"), "stopped trials end killed");
 }
+
+/// Satisficing: every run records its inference latency, and a constraint on it decides which
+/// trials can be best; an impossible one leaves none, and says so.
+#[test]
+fn constraints_on_the_recorded_latency_decide_which_trials_can_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let file = dir.path().join("fast.toml");
+    std::fs::write(
+        &file,
+        r#"
+[sweep]
+trials = 3
+objective = "val.loss"
+constraints = ["latency.p95_ms <= 1e6"]
+
+[train]
+dataset = "spirals"
+dataset_size = 200
+model = "mlp"
+hidden = [8]
+epochs = 1
+
+[params]
+lr = "loguniform(1e-3, 1e-1)"
+"#,
+    )
+    .unwrap();
+    let (file_arg, store_arg) = (file.to_str().unwrap(), store.to_str().unwrap());
+    let met = regimen_json(&["sweep", "run", file_arg, "--store", store_arg, "--json"]);
+    assert!(met["best"]["run_id"].is_string() && met["infeasible"] == 0, "{met}");
+    let report = regimen_json(&["sweep", "report", met["sweep_id"].as_str().unwrap(), "--store", store_arg, "--json"]);
+    assert!(report["trials"].as_array().unwrap().iter().all(|t| t["violation"] == 0.0 && t["feasible"] == true));
+    let runs = regimen_json(&["runs", "--store", store_arg, "--json"]);
+    assert!(runs[0]["metrics"]["latency.p95_ms"].is_object(), "every run records its latency: {}", runs[0]);
+
+    let impossible = [
+        "sweep",
+        "run",
+        file_arg,
+        "--store",
+        store_arg,
+        "--constraint",
+        "latency.p95_ms <= 0",
+        "--constraint",
+        "val.acc > 2",
+        "--json",
+    ];
+    let none = regimen_json(&impossible);
+    assert_eq!((none["best"].is_null(), none["infeasible"].as_u64()), (true, Some(3)), "{none}");
+    assert_eq!(none["constraints"].as_array().unwrap().len(), 3, "{none}");
+    let text = regimen(&["sweep", "report", none["sweep_id"].as_str().unwrap(), "--store", store_arg]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("no completed trial meets latency.p95_ms <= 1000000"), "{text}");
+}

@@ -70,7 +70,7 @@ fn metric_series(run_dir: &str) -> Vec<(String, u64, u64)> {
     events
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["event"] == "scalar" && !e["key"].as_str().unwrap().starts_with("sys."))
+        .filter(|e| e["event"] == "scalar" && !regimen_metrics::measures_the_machine(e["key"].as_str().unwrap()))
         .map(|e| {
             (
                 e["key"].as_str().unwrap().to_string(),

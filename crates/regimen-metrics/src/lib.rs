@@ -29,7 +29,9 @@ pub use classification::{ClassStats, ClassificationMeter, ClassificationReport};
 pub use regression::{RegressionMeter, RegressionReport};
 pub use report::{Report, Scalar};
 pub use stats::{Moments, argmax, median};
-pub use vocabulary::{DIRECTIONS_HELP, MetricKey, Mode, Monitored, ParseModeError, SPLITS, TaskInfo, best};
+pub use vocabulary::{
+    DIRECTIONS_HELP, MetricKey, Mode, Monitored, ParseModeError, SPLITS, TaskInfo, best, measures_the_machine,
+};
 
 /// An error from building or updating a meter.
 ///

@@ -102,6 +102,14 @@ pub const DIRECTIONS_HELP: &str = "loss, mse and mae go down; acc, top{k}_acc, m
 /// The splits whose evaluations are logged as `<split>.<name>`.
 pub const SPLITS: [&str; 4] = ["train", "val", "train_eval", "test"];
 
+/// Whether `key` measures the machine rather than the model: timings, throughput and memory
+/// (`sys.*`) and inference latency (`latency.*`). No rerun repeats these bit for bit, so
+/// reproducibility checks leave them out; every other metric is a function of seed, data and
+/// config.
+pub fn measures_the_machine(key: &str) -> bool {
+    key.starts_with("sys.") || key.starts_with("latency.")
+}
+
 /// A logged metric key split into its parts: `val.macro_f1` is split `val`, name `macro_f1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricKey<'a> {

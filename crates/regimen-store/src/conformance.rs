@@ -601,12 +601,14 @@ pub fn only_the_holder_writes_a_trial(h: &Harness) -> Result<(), StoreError> {
         state: Some(TrialState::Complete),
         reached: Some((2, Some(0.75))),
         rung: true,
+        violation: Some(1.5),
         ..TrialUpdate::default()
     };
     assert!(h.store.update_trial("s", 0, "w1", &done)?);
     let (trials, _) = h.store.trials_since("s", 0)?;
     let trial = &trials[0];
     assert_eq!((trial.state, trial.resource, trial.value), (TrialState::Complete, 2, Some(0.75)));
+    assert_eq!(trial.violation, Some(1.5));
     assert_eq!(
         (trial.rungs.clone(), trial.lease_until, trial.run_id.as_deref()),
         (vec![(2, 0.75)], None, Some("run-0"))

@@ -166,6 +166,9 @@ pub struct TrialRecord {
     pub value: Option<f64>,
     /// The objective at each rung it reached: (resource, value), in order.
     pub rungs: Vec<(u64, f64)>,
+    /// How far it broke the sweep's constraints (0 when it met them all); `None` when not
+    /// judged (no constraints, or not complete).
+    pub violation: Option<f64>,
     /// Why it ended, for failed and pruned trials.
     pub message: Option<String>,
     /// The sweep's change counter when this trial last changed (see [`SweepStore::trials_since`]).
@@ -210,6 +213,8 @@ pub struct TrialUpdate {
     pub reached: Option<(u64, Option<f64>)>,
     /// Whether `reached` is a rung the scheduler compares trials at.
     pub rung: bool,
+    /// How far the trial broke the sweep's constraints (kept when `None`).
+    pub violation: Option<f64>,
     /// Why it ended.
     pub message: Option<String>,
 }

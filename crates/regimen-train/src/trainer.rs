@@ -770,6 +770,9 @@ impl<'a, M: Network> Trainer<'a, M> {
     /// Ends the run: the verdict, the final model, the outcome.
     pub fn finish(mut self) -> Result<FitOutcome, TrainError> {
         let diagnosis = self.live.finish(&self.history, self.reporter.sink)?;
+        if matches!(self.stop.as_ref().map(|s| s.status), None | Some(RunStatus::StoppedEarly)) {
+            self.record_latency()?;
+        }
         let spec = self.monitor.spec().clone();
         let final_model = match self.checkpoints {
             Some(folder) => hand_over(folder, spec.mode, self.config.restore_best, &mut self.reporter)?,
@@ -800,6 +803,23 @@ impl<'a, M: Network> Trainer<'a, M> {
             diagnosis,
             seconds: self.started.elapsed().as_secs_f64(),
         })
+    }
+
+    /// Times inference on the validation split and logs it as `latency.*` at the last step, for
+    /// a sweep's constraints. Timings vary from run to run: they are the one logged value a rerun
+    /// does not repeat bit for bit.
+    fn record_latency(&mut self) -> Result<(), TrainError> {
+        let Some(model) = self.model.as_ref() else { return Ok(()) };
+        let valid = model.valid();
+        let Some(latency) = crate::latency::measure(&valid, &self.data.val, self.config.batch_size, &self.plain)?
+        else {
+            return Ok(());
+        };
+        let (step, epoch) = (self.stepper.step, self.history.len() as u64);
+        for (key, value) in latency.metrics() {
+            self.reporter.sink.record(&Event::Scalar { key, step, epoch, value })?;
+        }
+        Ok(())
     }
 }
 

@@ -103,6 +103,11 @@ pub struct RunArgs {
     /// k-th, round robin). Trials train on the `[train]` table's device otherwise.
     #[arg(long, value_name = "DEVICE,..", value_delimiter = ',')]
     pub devices: Vec<String>,
+    /// A satisficing constraint, over the file's: `--constraint "latency.p95_ms <= 20"`. The best
+    /// trial is the best of those that meet every constraint; every run records its inference
+    /// latency (`latency.p50_ms`, `latency.p95_ms`, and `latency.batch_*` at the training batch size).
+    #[arg(long = "constraint", value_name = "EXPR")]
+    pub constraints: Vec<String>,
     /// Start a new sweep even if this file's sweep is in the store already.
     #[arg(long)]
     pub new: bool,
@@ -188,7 +193,7 @@ fn sweep_id(name: &str, recorded: &Recorded) -> String {
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let recorded = spec::read(&args.file, &args.params, &args.command)?;
+    let recorded = spec::read(&args.file, &args.params, &args.command, &args.constraints)?;
     let root = store_root(&args.store.store)?;
     let store = regimen_store::open(&root)?;
     let name = args.file.file_stem().map_or("sweep".into(), |s| s.to_string_lossy().into_owned());

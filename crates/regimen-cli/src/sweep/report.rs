@@ -48,10 +48,15 @@ impl Loaded {
         Ok(Loaded { row, sweep, trials, recorded })
     }
 
-    /// Completed trials with a value, best first (ties: the earlier trial).
+    /// Completed trials with a value that meet the constraints, best first (ties: the earlier
+    /// trial).
     pub fn ranked(&self) -> Vec<&TrialRecord> {
-        let mut done: Vec<&TrialRecord> =
-            self.trials.iter().filter(|t| t.state == TrialState::Complete && t.value.is_some()).collect();
+        let feasible = |t: &TrialRecord| t.violation.is_none_or(|v| v <= 0.0);
+        let mut done: Vec<&TrialRecord> = self
+            .trials
+            .iter()
+            .filter(|t| t.state == TrialState::Complete && t.value.is_some() && feasible(t))
+            .collect();
         done.sort_by(|a, b| {
             let key = |t: &TrialRecord| self.sweep.minimized(t.value.unwrap_or(f64::NAN));
             key(a).total_cmp(&key(b)).then(a.number.cmp(&b.number))
@@ -69,6 +74,8 @@ impl Loaded {
             "epochs": t.resource,
             "rungs": t.rungs,
             "attempts": t.attempts,
+            "violation": t.violation,
+            "feasible": t.violation.is_none_or(|v| v <= 0.0),
             "worker": t.worker,
             "message": t.message,
         })
@@ -99,6 +106,8 @@ impl Loaded {
             "trials": counts_json(&self.row.counts),
             "best": self.best_json(),
             "budget": self.budget(),
+            "constraints": self.sweep.constraints.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "infeasible": self.trials.iter().filter(|t| t.violation.is_some_and(|v| v > 0.0)).count(),
             "parent": self.row.parent,
             "zoom": self.recorded.zoom,
         })
@@ -122,15 +131,25 @@ impl Loaded {
     }
 
     fn best_text(&self) -> String {
+        let meeting = if self.sweep.constraints.is_empty() {
+            String::new()
+        } else {
+            let constraints: Vec<String> = self.sweep.constraints.iter().map(ToString::to_string).collect();
+            format!(" meeting {}", constraints.join(" and "))
+        };
         match self.ranked().first() {
             Some(t) => format!(
-                "best: trial {} · {} {} · run {} · {}",
+                "best{meeting}: trial {} · {} {} · run {} · {}",
                 t.number,
                 self.sweep.settings.objective,
                 metric_text(t.value.unwrap_or(f64::NAN)),
                 t.run_id.as_deref().unwrap_or("?"),
                 params_text(&t.params)
             ),
+            None if self.trials.iter().any(|t| t.violation.is_some_and(|v| v > 0.0)) => {
+                let constraints: Vec<String> = self.sweep.constraints.iter().map(ToString::to_string).collect();
+                format!("best: no completed trial meets {}", constraints.join(" and "))
+            }
             None => "best: no trial has completed yet".into(),
         }
     }

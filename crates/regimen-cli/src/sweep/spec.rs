@@ -47,6 +47,9 @@ pub struct Settings {
     pub max_retries: u32,
     /// Seconds a script trial gets between SIGTERM and SIGKILL when a scheduler stops it.
     pub kill_grace: f64,
+    /// Satisficing constraints on other metrics, `"latency.p95_ms <= 20"`: the best trial is the
+    /// best of those that meet them all.
+    pub constraints: Vec<String>,
 }
 
 impl Default for Settings {
@@ -64,6 +67,7 @@ impl Default for Settings {
             min_trials: 5,
             max_retries: 2,
             kill_grace: 10.0,
+            constraints: Vec::new(),
         }
     }
 }
@@ -84,6 +88,56 @@ pub struct SweepFile {
     /// The program each trial runs instead of `regimen train`, with `{name}` placeholders; empty
     /// for Regimen's own training.
     pub command: Vec<String>,
+    /// The satisficing constraints, from `[sweep]` and `--constraint`.
+    pub constraints: Vec<Constraint>,
+}
+
+/// A satisficing constraint: a metric's last value compared with a bound.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constraint {
+    /// The metric key, e.g. `latency.p95_ms`.
+    pub key: String,
+    /// `<=`, `<`, `>=` or `>`.
+    pub op: String,
+    /// The bound.
+    pub bound: f64,
+}
+
+impl std::str::FromStr for Constraint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad =
+            || format!("constraint `{text}` is not `METRIC <= NUMBER` (or <, >=, >), e.g. `latency.p95_ms <= 20`");
+        let op = ["<=", ">=", "<", ">"].into_iter().find(|op| text.contains(op)).ok_or_else(bad)?;
+        let (key, bound) = text.split_once(op).ok_or_else(bad)?;
+        let (key, bound) = (key.trim(), bound.trim());
+        let bound: f64 = bound.parse().map_err(|_| bad())?;
+        if key.is_empty() || !bound.is_finite() {
+            return Err(bad());
+        }
+        Ok(Constraint { key: key.to_string(), op: op.to_string(), bound })
+    }
+}
+
+impl Constraint {
+    /// How far `value` breaks the constraint: 0 when met, infinite when the metric is missing or
+    /// NaN (a trial that did not measure it cannot be shown to meet it).
+    pub fn violation(&self, value: Option<f64>) -> f64 {
+        let Some(value) = value.filter(|v| !v.is_nan()) else { return f64::INFINITY };
+        let over = match self.op.as_str() {
+            "<=" | "<" => value - self.bound,
+            _ => self.bound - value,
+        };
+        let strict_tie = over == 0.0 && (self.op == "<" || self.op == ">");
+        if strict_tie { f64::MIN_POSITIVE } else { over.max(0.0) }
+    }
+}
+
+impl std::fmt::Display for Constraint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.key, self.op, self.bound)
+    }
 }
 
 /// What the store keeps of a sweep: enough to parse it again anywhere.
@@ -105,6 +159,9 @@ pub struct Recorded {
     /// The program each trial runs (after `--` on the command line), instead of `regimen train`.
     #[serde(default)]
     pub command: Vec<String>,
+    /// `--constraint` expressions, added to the file's `constraints`.
+    #[serde(default)]
+    pub constraints: Vec<String>,
     /// The sweep this one zoomed from, whose trials inside this one's space it starts from, and
     /// what the zoom changed (`{"from": id, "changes": [...]}`).
     #[serde(default)]
@@ -115,6 +172,7 @@ impl Recorded {
     /// Parses and checks the sweep.
     pub fn parse(&self) -> anyhow::Result<SweepFile> {
         SweepFile::parse(&self.file, &self.source, &self.params, &self.overrides, &self.command)
+            .and_then(|sweep| sweep.constrained(&self.constraints, &self.source))
     }
 }
 
@@ -194,7 +252,8 @@ impl SweepFile {
             seed: settings.seed,
         };
         scheduler.validate().map_err(|e| anyhow::anyhow!("{source}: [sweep] {e}"))?;
-        let file = SweepFile { settings, train, space, mode, scheduler, command: command.to_vec() };
+        let file =
+            SweepFile { settings, train, space, mode, scheduler, command: command.to_vec(), constraints: Vec::new() };
         file.check_parameters(source)?;
         Ok(file)
     }
@@ -219,6 +278,21 @@ impl SweepFile {
             }
         }
         Ok(())
+    }
+
+    /// Adds `--constraint` expressions to the file's constraints, checked.
+    fn constrained(mut self, extra: &[String], source: &str) -> anyhow::Result<SweepFile> {
+        for text in self.settings.constraints.iter().chain(extra) {
+            let constraint = text.parse::<Constraint>().map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+            self.constraints.push(constraint);
+        }
+        Ok(self)
+    }
+
+    /// The total violation of the constraints by a run's metrics (last values); `None` without
+    /// constraints.
+    pub fn violation(&self, last: impl Fn(&str) -> Option<f64>) -> Option<f64> {
+        (!self.constraints.is_empty()).then(|| self.constraints.iter().map(|c| c.violation(last(&c.key))).sum())
     }
 
     /// Every `{name}` in the script's command is a parameter or one of [`PLACEHOLDERS`]; the
@@ -328,7 +402,7 @@ pub fn base_config(train: &toml::Table) -> anyhow::Result<TrainConfig> {
 }
 
 /// Reads a sweep file and records it with its `--param` specs, checked.
-pub fn read(path: &Path, inline: &[String], command: &[String]) -> anyhow::Result<Recorded> {
+pub fn read(path: &Path, inline: &[String], command: &[String], constraints: &[String]) -> anyhow::Result<Recorded> {
     let file =
         std::fs::read_to_string(path).with_context(|| format!("could not read the sweep file {}", path.display()))?;
     let recorded = Recorded {
@@ -338,6 +412,7 @@ pub fn read(path: &Path, inline: &[String], command: &[String]) -> anyhow::Resul
         overrides: toml::Table::new(),
         plan: Vec::new(),
         command: command.to_vec(),
+        constraints: constraints.to_vec(),
         zoom: None,
     };
     recorded.parse()?;
@@ -412,6 +487,33 @@ channels = ["16,32", "32,64"]
         let promote = "[sweep]\nscheduler = \"asha\"\npromotion = true\n[params]\nlr = [1]";
         let error = SweepFile::parse(promote, "s.toml", &[], &toml::Table::new(), &command).unwrap_err();
         assert!(format!("{error:#}").contains("promotion"), "{error:#}");
+    }
+
+    #[test]
+    fn constraints_parse_and_measure_their_violation() {
+        let c: Constraint = "latency.p95_ms <= 20".parse().unwrap();
+        assert_eq!((c.key.as_str(), c.op.as_str(), c.bound), ("latency.p95_ms", "<=", 20.0));
+        assert_eq!(c.violation(Some(15.0)), 0.0);
+        assert_eq!(c.violation(Some(20.0)), 0.0);
+        assert_eq!(c.violation(Some(23.0)), 3.0);
+        assert_eq!(c.violation(None), f64::INFINITY);
+        let strict: Constraint = "val.acc>0.9".parse().unwrap();
+        assert_eq!(strict.violation(Some(0.8)), 0.09999999999999998);
+        assert!(strict.violation(Some(0.9)) > 0.0, "a tie breaks a strict bound");
+        assert!("latency.p95_ms ~ 20".parse::<Constraint>().unwrap_err().contains("latency.p95_ms ~ 20"));
+        assert!("<= 20".parse::<Constraint>().is_err());
+        let text = "[sweep]\nconstraints = [\"latency.p95_ms <= 20\"]\n[params]\nlr = [0.1]";
+        let sweep = SweepFile::parse(text, "s.toml", &[], &toml::Table::new(), &[])
+            .unwrap()
+            .constrained(&["val.loss < 1".into()], "s.toml")
+            .unwrap();
+        assert_eq!(sweep.constraints.len(), 2);
+        let metrics = |key: &str| match key {
+            "latency.p95_ms" => Some(25.0),
+            "val.loss" => Some(0.5),
+            _ => None,
+        };
+        assert_eq!(sweep.violation(metrics), Some(5.0));
     }
 
     #[test]

@@ -253,9 +253,9 @@ impl Worker {
                 return Ok(()); // the lease was lost or the worker is stopping: nothing more to record
             };
             let run_id = stretch.run_id.clone().or(run_id);
-            let value = match &run_id {
-                Some(id) => self.objective(id, stretch.epochs)?,
-                None => None,
+            let (value, violation) = match &run_id {
+                Some(id) => self.judge(id, stretch.epochs)?,
+                None => (None, None),
             };
             let status = stretch.status.as_deref().unwrap_or("failed");
             let mut update = TrialUpdate {
@@ -306,6 +306,9 @@ impl Worker {
             };
             if state == TrialState::Pruned {
                 self.end_run_pruned(run_id.as_deref(), note.as_deref().unwrap_or("pruned"))?;
+            }
+            if state == TrialState::Complete {
+                update.violation = violation;
             }
             update.state = Some(state);
             update.message = note;
@@ -438,12 +441,16 @@ impl Worker {
         }
     }
 
-    /// The trial run's best objective over its first `epochs` epochs, in the sweep's direction.
-    fn objective(&self, run_id: &str, epochs: u64) -> anyhow::Result<Option<f64>> {
+    /// The trial run's best objective over its first `epochs` epochs, in the sweep's direction,
+    /// and how far its metrics' last values break the sweep's constraints.
+    fn judge(&self, run_id: &str, epochs: u64) -> anyhow::Result<(Option<f64>, Option<f64>)> {
         let detail = self.store.get_run(run_id)?;
-        let Some(series) = detail.series.get(&self.sweep.settings.objective) else { return Ok(None) };
-        let values = series.iter().filter(|p| p.epoch <= epochs).map(|p| p.value);
-        Ok(regimen_metrics::best(values, self.sweep.mode).map(|(_, v)| v))
+        let value = detail.series.get(&self.sweep.settings.objective).and_then(|series| {
+            let values = series.iter().filter(|p| p.epoch <= epochs).map(|p| p.value);
+            regimen_metrics::best(values, self.sweep.mode).map(|(_, v)| v)
+        });
+        let last = |key: &str| detail.series.get(key).and_then(|s| s.last()).map(|p| p.value);
+        Ok((value, self.sweep.violation(last)))
     }
 }
 
@@ -454,7 +461,11 @@ pub fn trial_of(sweep: &SweepFile, trial: &TrialRecord) -> anyhow::Result<Trial>
     let outcome = match trial.state {
         TrialState::Running | TrialState::Stale => Outcome::Running,
         TrialState::Paused | TrialState::Pruned => Outcome::Pruned(value),
-        TrialState::Complete => value.map_or(Outcome::Failed, Outcome::Complete),
+        TrialState::Complete => match (value, trial.violation) {
+            (Some(_), Some(violation)) if violation > 0.0 => Outcome::Infeasible(violation),
+            (Some(value), _) => Outcome::Complete(value),
+            (None, _) => Outcome::Failed,
+        },
         TrialState::Failed => Outcome::Failed,
     };
     Ok(Trial { number: trial.number, params: params_of(&trial.params)?, outcome })

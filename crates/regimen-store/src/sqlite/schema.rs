@@ -223,6 +223,7 @@ CREATE TABLE trials (
     resource     INTEGER NOT NULL,
     value        REAL,                       -- NULL when unknown or NaN
     rungs        TEXT NOT NULL,              -- JSON [[resource, value or null], ...]
+    violation    REAL,                       -- how far it broke the sweep's constraints; 0 feasible
     message      TEXT,
     version      INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,

@@ -11,7 +11,7 @@ use crate::sweep::{Claim, NewSweep, SweepRow, SweepStatus, SweepStore, TrialReco
 use crate::time::Timestamp;
 
 const TRIAL_COLUMNS: &str = "number, params, state, run_id, worker, lease_until, attempts, target, resource, value, \
-                             rungs, message, version, updated_at";
+                             rungs, message, version, updated_at, violation";
 
 impl SqliteStore {
     fn now(&self) -> Timestamp {
@@ -80,6 +80,7 @@ impl SqliteStore {
             message: r.get(11).map_err(&sql)?,
             version: unsigned(r.get(12).map_err(&sql)?),
             updated_at: Timestamp(r.get(13).map_err(&sql)?),
+            violation: r.get(14).map_err(&sql)?,
         })
     }
 
@@ -325,13 +326,16 @@ impl SweepStore for SqliteStore {
                     trial.rungs.push((resource, value.unwrap_or(f64::NAN)));
                 }
             }
+            if let Some(violation) = update.violation {
+                trial.violation = finite_or_null(violation);
+            }
             let state = update.state.unwrap_or(TrialState::Running);
             let lease = if state == TrialState::Running { trial.lease_until.map(|t| t.0) } else { None };
             let message = update.message.clone().or(trial.message);
             let version = self.bump(tx, pk)?;
             tx.execute(
                 "UPDATE trials SET state = ?3, run_id = ?4, lease_until = ?5, resource = ?6, value = ?7, rungs = ?8,
-                                   message = ?9, version = ?10, updated_at = ?11
+                                   message = ?9, version = ?10, updated_at = ?11, violation = ?12
                  WHERE sweep = ?1 AND number = ?2",
                 params![
                     pk,
@@ -344,7 +348,8 @@ impl SweepStore for SqliteStore {
                     rungs_json(&trial.rungs),
                     message,
                     version,
-                    self.now().0
+                    self.now().0,
+                    trial.violation
                 ],
             )
             .map_err(self.sql("update a trial"))?;

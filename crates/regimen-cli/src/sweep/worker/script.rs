@@ -273,11 +273,13 @@ impl Worker {
             _ => RunState::Failed,
         };
         self.store.write(run_id, &[Write::End { status, reason: message.as_deref(), at: Timestamp::now() }])?;
+        let violation = if state == TrialState::Complete { self.judge(run_id, u64::MAX)?.1 } else { None };
         let update = TrialUpdate {
             state: Some(state),
             run_id: Some(run_id.to_string()),
             reached: Some((epochs, value)),
             rung: state != TrialState::Stale && epochs > 0,
+            violation,
             message,
         };
         let shown = value.map_or("n/a".to_string(), |v| format!("{v:.4}"));
