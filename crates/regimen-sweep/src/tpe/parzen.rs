@@ -2,9 +2,12 @@
 //!
 //! Follows Optuna's `_ParzenEstimator` in multivariate mode: one kernel per observation plus a
 //! prior kernel (centre of the domain, bandwidth the domain's width) of weight 1; observation
-//! weights from [`default_weights`] (older trials ramp down once there are more than 25); every
-//! numeric kernel has the multivariate bandwidth `0.2 n^(-1/(d+4)) (high - low)`, clipped to
-//! `[(high - low) / min(100, n + 2), high - low]` (Optuna's "magic clip"); numeric kernels are
+//! weights from [`default_weights`] (older trials ramp down once there are more than 25); a numeric
+//! kernel's bandwidth is the larger gap to its neighbours among the observations (the domain's
+//! ends count as neighbours, except for the outermost kernels, which take their inner gap), as
+//! Optuna 5.0 does; clipped to `[(high - low) / min(100, n + 2), high - low]` (Optuna's "magic
+//! clip"). The older rule, `0.2 n^(-1/(d+4)) (high - low)` for every kernel, was measurably worse
+//! on BBOB (BENCHMARKS.md); numeric kernels are
 //! normals truncated to the domain, on a log scale for log parameters; integers get the mass of
 //! the truncated normal over `[x - step/2, x + step/2]`; categorical kernels put mass 1 on the
 //! observed choice plus `prior_weight / (n + 1)` on every choice, normalized.
@@ -101,7 +104,6 @@ impl ParzenEstimator {
         let total: f64 = weights.iter().sum();
         weights.iter_mut().for_each(|w| *w /= total);
         let log_weights = weights.iter().map(|w| libm::log(*w)).collect();
-        let d = dims.len() as f64;
         let kernels = dims
             .iter()
             .enumerate()
@@ -121,10 +123,26 @@ impl ParzenEstimator {
                 _ => {
                     let (low, high) = dim.kernel_bounds();
                     let width = high - low;
-                    let sigma = 0.2 * libm::pow(n.max(1) as f64, -1.0 / (d + 4.0)) * width;
-                    let sigma = sigma.clamp(width / (n as f64 + 2.0).min(100.0), width);
                     let mut mus: Vec<f64> = observations.iter().map(|obs| dim.to_kernel(obs[j])).collect();
-                    let mut sigmas = vec![sigma; n];
+                    // Each kernel as wide as the larger gap to its neighbours in sorted order, with the
+                    // domain's ends as outer neighbours (Optuna 5.0, `consider_endpoints=False`: the
+                    // outermost kernels take their inner gap).
+                    let mut order: Vec<usize> = (0..n).collect();
+                    order.sort_by(|&a, &b| mus[a].total_cmp(&mus[b]));
+                    let mut sorted = vec![low];
+                    sorted.extend(order.iter().map(|&i| mus[i]));
+                    sorted.push(high);
+                    let mut gaps: Vec<f64> =
+                        (1..=n).map(|i| (sorted[i] - sorted[i - 1]).max(sorted[i + 1] - sorted[i])).collect();
+                    if n >= 2 {
+                        gaps[0] = sorted[2] - sorted[1];
+                        gaps[n - 1] = sorted[n] - sorted[n - 1];
+                    }
+                    let min_sigma = width / (n as f64 + 2.0).min(100.0);
+                    let mut sigmas = vec![0.0; n];
+                    for (rank, &i) in order.iter().enumerate() {
+                        sigmas[i] = gaps[rank].clamp(min_sigma, width);
+                    }
                     mus.push(0.5 * (low + high));
                     sigmas.push(width);
                     let log_norm = mus
