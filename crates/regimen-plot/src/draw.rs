@@ -25,6 +25,8 @@ const AUTO_PANEL_WIDTH: u32 = 520;
 const AUTO_CHART_HEIGHT: u32 = 380;
 /// A chart shorter than this is unreadable; an explicit height must leave at least this much.
 const MIN_CHART_HEIGHT: u32 = 100;
+/// Radius at scale 1 of a marker of a points-only plot.
+const MARKER_RADIUS: f64 = 3.0;
 /// Bounds on each side of the picture.
 const MIN_SIDE: u32 = 200;
 const MAX_SIDE: u32 = 8_000;
@@ -153,21 +155,43 @@ impl<'a> Figure<'a> {
         for (i, (panel, area)) in self.panels.iter().zip(&areas).enumerate() {
             let (chart_height, _) = self.rows[i / self.cols];
             let (chart_area, legend_area) = area.split_vertically(self.dev(chart_height));
-            if self.options.log_y {
-                let y: LogCoord<f64> = panel.y.clone().log_scale().into();
-                self.draw_chart(&chart_area, panel, y)?;
+            if self.options.log_x {
+                let x: LogCoord<f64> = panel.x.clone().log_scale().into();
+                self.draw_chart_on_x(&chart_area, panel, x)?;
             } else {
-                let y: RangedCoordf64 = panel.y.clone().into();
-                self.draw_chart(&chart_area, panel, y)?;
+                let x: RangedCoordf64 = panel.x.clone().into();
+                self.draw_chart_on_x(&chart_area, panel, x)?;
             }
             self.draw_legend(&legend_area, panel, &self.legends[i])?;
         }
         Ok(())
     }
 
-    fn draw_chart<DB, Y>(&self, area: &DrawingArea<DB, Shift>, panel: &Panel<'_>, y: Y) -> Result<(), PlotError>
+    /// Picks the y coordinate for [`Figure::draw_chart`], given the x one: four combinations in all.
+    fn draw_chart_on_x<DB, X>(&self, area: &DrawingArea<DB, Shift>, panel: &Panel<'_>, x: X) -> Result<(), PlotError>
     where
         DB: DrawingBackend,
+        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        if self.options.log_y {
+            let y: LogCoord<f64> = panel.y.clone().log_scale().into();
+            self.draw_chart(area, panel, x, y)
+        } else {
+            let y: RangedCoordf64 = panel.y.clone().into();
+            self.draw_chart(area, panel, x, y)
+        }
+    }
+
+    fn draw_chart<DB, X, Y>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        panel: &Panel<'_>,
+        x: X,
+        y: Y,
+    ) -> Result<(), PlotError>
+    where
+        DB: DrawingBackend,
+        X: Ranged<ValueType = f64> + ValueFormatter<f64>,
         Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
     {
         let mut chart = ChartBuilder::on(area)
@@ -177,14 +201,15 @@ impl<'a> Figure<'a> {
             .margin_right(self.px(Metrics::MARGIN_RIGHT))
             .x_label_area_size(self.px(Metrics::X_LABEL_AREA))
             .y_label_area_size(self.px(Metrics::Y_LABEL_AREA))
-            .build_cartesian_2d(panel.x.clone(), y)
+            .build_cartesian_2d(x, y)
             .map_err(drawing)?;
-        let y_desc =
-            if self.options.log_y { format!("{} (log scale)", panel.metric) } else { panel.metric.to_string() };
+        let desc = |text: &str, log: bool| if log { format!("{text} (log scale)") } else { text.to_string() };
+        let x_desc = desc(&self.options.x_label, self.options.log_x);
+        let y_desc = desc(panel.metric, self.options.log_y);
         let format = |v: &f64| tick_label(*v);
         chart
             .configure_mesh()
-            .x_desc(self.options.x_label.as_str())
+            .x_desc(x_desc)
             .y_desc(y_desc)
             .x_labels(6)
             .y_labels(6)
@@ -205,6 +230,12 @@ impl<'a> Figure<'a> {
         for series in order {
             let line = line_style(series.run, series.split);
             let style = self.shape(&line);
+            if self.options.points_only {
+                let (radius, marker) = self.marker(&line);
+                let points = series.segments.iter().flatten();
+                chart.draw_series(points.map(|point| Circle::new(*point, radius, marker))).map_err(drawing)?;
+                continue;
+            }
             for segment in &series.segments {
                 let points = segment.iter().copied();
                 match segment.as_slice() {
@@ -242,7 +273,10 @@ impl<'a> Figure<'a> {
             let line = line_style(series.run, series.split);
             let style = self.shape(&line);
             let ends = [(x, y), (x + sample, y)];
-            if line.dashed {
+            if self.options.points_only {
+                let (radius, marker) = self.marker(&line);
+                area.draw(&Circle::new((x + sample / 2, y), radius, marker)).map_err(drawing)?;
+            } else if line.dashed {
                 let (dash, dash_gap) = (self.px(7.0) as i32, self.px(5.0) as i32);
                 area.draw(&DashedPathElement::new(ends, dash, dash_gap, style)).map_err(drawing)?;
             } else {
@@ -271,6 +305,11 @@ impl<'a> Figure<'a> {
 
     fn shape(&self, line: &LineStyle) -> ShapeStyle {
         ShapeStyle { color: line.color.to_rgba(), filled: false, stroke_width: self.px(line.width) }
+    }
+
+    /// The radius in device pixels and the fill of one marker of a points-only plot.
+    fn marker(&self, line: &LineStyle) -> (i32, ShapeStyle) {
+        (self.px(MARKER_RADIUS) as i32, line.color.filled())
     }
 }
 

@@ -76,8 +76,31 @@ pub(crate) struct Panel<'a> {
     pub y: Range<f64>,
 }
 
+/// Which axes are drawn on a logarithmic scale.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Scales {
+    pub log_x: bool,
+    pub log_y: bool,
+}
+
+impl Scales {
+    /// Whether a point can be placed: finite, and positive along each log axis.
+    fn drawable(self, (x, y): (f64, f64)) -> bool {
+        x.is_finite() && y.is_finite() && (!self.log_x || x > 0.0) && (!self.log_y || y > 0.0)
+    }
+
+    /// The legend note of a curve whose finite points all fall off the log axes.
+    fn off_scale_note(self) -> &'static str {
+        match (self.log_x, self.log_y) {
+            (true, true) => "(no points with positive x and y for the log scales)",
+            (true, false) => "(no positive x values for the log scale)",
+            _ => "(no positive values for the log scale)",
+        }
+    }
+}
+
 /// Groups curves into panels, one per metric name, in order of first appearance.
-pub(crate) fn panels(curves: &[Curve], log_y: bool) -> Vec<Panel<'_>> {
+pub(crate) fn panels(curves: &[Curve], scales: Scales) -> Vec<Panel<'_>> {
     let mut runs: Vec<&str> = Vec::new();
     let mut panels: Vec<Panel<'_>> = Vec::new();
     for curve in curves {
@@ -89,7 +112,7 @@ pub(crate) fn panels(curves: &[Curve], log_y: bool) -> Vec<Panel<'_>> {
             }
         };
         let (split, metric) = split_key(&curve.key);
-        let (segments, note) = segments(&curve.points, log_y);
+        let (segments, note) = segments(&curve.points, scales);
         let series = Series { curve, run, split, segments, note };
         match panels.iter_mut().find(|p| p.metric == metric) {
             Some(panel) => panel.series.push(series),
@@ -99,20 +122,19 @@ pub(crate) fn panels(curves: &[Curve], log_y: bool) -> Vec<Panel<'_>> {
     for panel in &mut panels {
         panel.series.sort_by_key(|s| (s.run, s.split));
         let points = || panel.series.iter().flat_map(|s| s.segments.iter().flatten());
-        panel.x = pad_linear(bounds(points().map(|p| p.0)));
-        panel.y =
-            if log_y { pad_log(bounds(points().map(|p| p.1))) } else { pad_linear(bounds(points().map(|p| p.1))) };
+        let pad = |log, values: Option<(f64, f64)>| if log { pad_log(values) } else { pad_linear(values) };
+        panel.x = pad(scales.log_x, bounds(points().map(|p| p.0)));
+        panel.y = pad(scales.log_y, bounds(points().map(|p| p.1)));
     }
     panels
 }
 
-/// Cuts points into stretches of drawable ones: finite, and positive on a log scale.
-fn segments(points: &[(f64, f64)], log_y: bool) -> (Vec<Segment>, Option<&'static str>) {
-    let drawable = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!log_y || y > 0.0);
+/// Cuts points into stretches of drawable ones: finite, and positive along each log axis.
+fn segments(points: &[(f64, f64)], scales: Scales) -> (Vec<Segment>, Option<&'static str>) {
     let mut segments = Vec::new();
     let mut current = Vec::new();
     for point in points {
-        if drawable(point) {
+        if scales.drawable(*point) {
             current.push(*point);
         } else if !current.is_empty() {
             segments.push(std::mem::take(&mut current));
@@ -125,8 +147,8 @@ fn segments(points: &[(f64, f64)], log_y: bool) -> (Vec<Segment>, Option<&'stati
         None
     } else if points.is_empty() {
         Some("(no points)")
-    } else if log_y && points.iter().any(|(x, y)| x.is_finite() && y.is_finite()) {
-        Some("(no positive values for the log scale)")
+    } else if points.iter().any(|(x, y)| x.is_finite() && y.is_finite()) {
+        Some(scales.off_scale_note())
     } else {
         Some("(no finite values)")
     };
@@ -178,6 +200,11 @@ pub(crate) fn grid(panels: usize) -> (usize, usize) {
 mod tests {
     use super::*;
 
+    const LINEAR: Scales = Scales { log_x: false, log_y: false };
+    const LOG_Y: Scales = Scales { log_x: false, log_y: true };
+    const LOG_X: Scales = Scales { log_x: true, log_y: false };
+    const LOG_XY: Scales = Scales { log_x: true, log_y: true };
+
     fn curve(run: &str, key: &str, points: &[(f64, f64)]) -> Curve {
         Curve { run_label: run.to_string(), key: key.to_string(), points: points.to_vec() }
     }
@@ -203,7 +230,7 @@ mod tests {
             curve("a", "train.loss", &[(1.0, 2.0)]),
             curve("a", "val.loss", &[(1.0, 1.5)]),
         ];
-        let panels = panels(&curves, false);
+        let panels = panels(&curves, LINEAR);
         let names: Vec<_> = panels.iter().map(|p| p.metric).collect();
         assert_eq!(names, ["loss", "acc"]);
         let order: Vec<_> = panels[0].series.iter().map(|s| (s.run, s.curve.key.as_str())).collect();
@@ -215,7 +242,7 @@ mod tests {
     fn non_finite_points_break_the_line_and_stay_out_of_the_range() {
         let points = [(0.0, 1.0), (1.0, f64::NAN), (2.0, 3.0), (3.0, 2.0), (4.0, f64::INFINITY), (f64::NAN, 9.0)];
         let curves = [curve("a", "train.loss", &points)];
-        let panel = &panels(&curves, false)[0];
+        let panel = &panels(&curves, LINEAR)[0];
         assert_eq!(panel.series[0].segments, vec![vec![(0.0, 1.0)], vec![(2.0, 3.0), (3.0, 2.0)]]);
         assert_eq!(panel.series[0].note, None);
         let (x, y) = (&panel.x, &panel.y);
@@ -230,28 +257,47 @@ mod tests {
             curve("b", "val.loss", &[(0.0, f64::NAN), (1.0, f64::NEG_INFINITY)]),
             curve("c", "val.loss", &[(0.0, 0.0), (1.0, -1.0)]),
         ];
-        let notes = |log_y| panels(&curves, log_y)[0].series.iter().map(|s| s.note).collect::<Vec<_>>();
-        assert_eq!(notes(false), [Some("(no points)"), Some("(no finite values)"), None]);
+        let notes = |scales| panels(&curves, scales)[0].series.iter().map(|s| s.note).collect::<Vec<_>>();
+        assert_eq!(notes(LINEAR), [Some("(no points)"), Some("(no finite values)"), None]);
         assert_eq!(
-            notes(true),
+            notes(LOG_Y),
             [Some("(no points)"), Some("(no finite values)"), Some("(no positive values for the log scale)")]
         );
         let all_empty = [curve("a", "val.loss", &[(0.0, f64::NAN)])];
-        let panel = &panels(&all_empty, false)[0];
+        let panel = &panels(&all_empty, LINEAR)[0];
         assert_eq!((panel.x.clone(), panel.y.clone()), (0.0..1.0, 0.0..1.0));
-        assert_eq!(panels(&all_empty, false)[0].series[0].label(), "a · val.loss (no finite values)");
+        assert_eq!(panels(&all_empty, LINEAR)[0].series[0].label(), "a · val.loss (no finite values)");
     }
 
     #[test]
     fn log_scale_skips_non_positive_values_and_pads_by_factors() {
         let curves = [curve("a", "train.loss", &[(0.0, 10.0), (1.0, 0.0), (2.0, 1.0), (3.0, -2.0), (4.0, 0.1)])];
-        let panel = &panels(&curves, true)[0];
+        let panel = &panels(&curves, LOG_Y)[0];
         assert_eq!(panel.series[0].segments, vec![vec![(0.0, 10.0)], vec![(2.0, 1.0)], vec![(4.0, 0.1)]]);
         assert!(
             panel.y.start > 0.08 && panel.y.start < 0.1 && panel.y.end > 10.0 && panel.y.end < 12.5,
             "{:?}",
             panel.y
         );
+    }
+
+    #[test]
+    fn log_x_skips_non_positive_steps_and_pads_by_factors() {
+        let points = [(1e-4, 1.0), (0.0, 2.0), (1e-3, f64::NAN), (1e-2, -1.0), (-1.0, 3.0), (1e-1, 0.5)];
+        let curves = [curve("a", "val.loss", &points), curve("b", "val.loss", &[(0.0, 1.0), (-2.0, 2.0)])];
+        let panels_x = panels(&curves, LOG_X);
+        let (panel, empty) = (&panels_x[0].series[0], &panels_x[0].series[1]);
+        assert_eq!(panel.segments, vec![vec![(1e-4, 1.0)], vec![(1e-2, -1.0)], vec![(1e-1, 0.5)]]);
+        assert_eq!(empty.note, Some("(no positive x values for the log scale)"));
+        let x = &panels_x[0].x;
+        assert!(x.start > 7e-5 && x.start < 1e-4 && x.end > 0.1 && x.end < 0.14, "{x:?}");
+        // y stays linear: the negative value is drawn and widens the range below zero.
+        assert!(panels_x[0].y.start < -1.0, "{:?}", panels_x[0].y);
+
+        let panels_xy = panels(&curves, LOG_XY);
+        assert_eq!(panels_xy[0].series[0].segments, vec![vec![(1e-4, 1.0)], vec![(1e-1, 0.5)]]);
+        assert_eq!(panels_xy[0].series[1].note, Some("(no points with positive x and y for the log scales)"));
+        assert!(panels_xy[0].y.start > 0.0, "{:?}", panels_xy[0].y);
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! per metric name with the split prefix stripped (`train.loss` and `val.loss` share the `loss`
 //! panel), panels sit side by side (a grid beyond three), and within a panel each run has its own
 //! hue with its splits as shades of it: train light and thin, val dark and thick, `train_eval`
-//! and `test` dashed. Legends go under their panel so they never hide a curve.
+//! and `test` dashed. Legends go under their panel so they never hide a curve. Either axis can be
+//! logarithmic, and [`PlotOptions::points_only`] draws markers instead of lines, for scatter plots
+//! such as a sweep's metric against each parameter on the parameter's own scale.
 //!
 //! Bad points never spoil the picture: NaN and infinite values (and non-positive ones on a log
-//! scale) are skipped and the line breaks at them, and a curve with nothing left to draw stays in
-//! the legend with the reason, because "this run diverged" is worth seeing. PNG text is rendered
-//! from a font compiled into the crate, so no system fonts are needed.
+//! scale, along either axis) are skipped and the line breaks at them, and a curve with nothing
+//! left to draw stays in the legend with the reason, because "this run diverged" is worth seeing.
+//! PNG text is rendered from a font compiled into the crate, so no system fonts are needed.
 
 mod draw;
 mod error;
@@ -36,14 +38,14 @@ pub struct Curve {
     /// The metric key as stored, e.g. `val.loss`; the part after a `train.`, `train_eval.`,
     /// `val.` or `test.` prefix names the panel.
     pub key: String,
-    /// `(x, y)` points in drawing order; x is a step or an epoch.
+    /// `(x, y)` points in drawing order; x is a step or an epoch (or, in a scatter, any value).
     pub points: Vec<(f64, f64)>,
 }
 
 /// How the picture looks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlotOptions {
-    /// What x counts, written under every x axis: `step` or `epoch`.
+    /// What x counts, written under every x axis: `step` or `epoch`, or a parameter's name.
     pub x_label: String,
     /// Width in pixels; `None` gives each panel column 520 pixels.
     pub width: Option<u32>,
@@ -53,11 +55,25 @@ pub struct PlotOptions {
     pub title: Option<String>,
     /// Draws y on a logarithmic scale, skipping values that are not positive.
     pub log_y: bool,
+    /// Draws x on a logarithmic scale, skipping points whose x is not positive (for a parameter
+    /// swept over orders of magnitude, such as a learning rate).
+    pub log_x: bool,
+    /// Draws every curve as unjoined markers (filled circles in its colour) instead of a line,
+    /// for a scatter of points whose order means nothing, such as sweep trials.
+    pub points_only: bool,
 }
 
 impl Default for PlotOptions {
     fn default() -> Self {
-        Self { x_label: "step".to_string(), width: None, height: None, title: None, log_y: false }
+        Self {
+            x_label: "step".to_string(),
+            width: None,
+            height: None,
+            title: None,
+            log_y: false,
+            log_x: false,
+            points_only: false,
+        }
     }
 }
 
@@ -78,7 +94,7 @@ pub fn render(curves: &[Curve], options: &PlotOptions, format: Format) -> Result
         return Err(PlotError::NoCurves);
     }
     let font = text::font()?;
-    let panels = layout::panels(curves, options.log_y);
+    let panels = layout::panels(curves, layout::Scales { log_x: options.log_x, log_y: options.log_y });
     let figure = draw::Figure::plan(&panels, options, font)?;
     match format {
         Format::Png => png(figure, font),

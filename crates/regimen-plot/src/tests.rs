@@ -177,6 +177,84 @@ fn log_scale_skips_non_positive_values() {
     assert!(histogram(&image).get(&rgb(0, Split::Train)).copied().unwrap_or(0) > 100);
 }
 
+/// Filled circles of `color`, the markers of a points-only plot (legend samples included).
+fn markers(svg: &str, [r, g, b]: [u8; 3]) -> usize {
+    let fill = format!("fill=\"#{r:02X}{g:02X}{b:02X}\"");
+    svg.lines().filter(|line| line.starts_with("<circle") && line.contains(&fill)).count()
+}
+
+/// Polylines of `color`, whatever their length.
+fn polylines(svg: &str, [r, g, b]: [u8; 3]) -> usize {
+    let stroke = format!("stroke=\"#{r:02X}{g:02X}{b:02X}\"");
+    svg.lines().filter(|line| line.starts_with("<polyline") && line.contains(&stroke)).count()
+}
+
+/// A sweep's trials: validation loss against learning rates from 1e-5 to 1e-1, in no order, best
+/// near `best`.
+fn sweep(run: &str, key: &str, best: f64) -> Curve {
+    let lrs = [3e-2, 1e-5, 4e-4, 1e-1, 2e-3, 7e-5, 1e-2, 5e-4, 2e-5, 6e-3];
+    curve(run, key, lrs.map(|lr: f64| (lr, 0.2 + 0.1 * (lr.log10() - best.log10()).powi(2))))
+}
+
+#[test]
+fn scatter_on_log_x_draws_markers_instead_of_lines() {
+    let options = PlotOptions { x_label: "lr".to_string(), log_x: true, points_only: true, ..PlotOptions::default() };
+    let svg = write_svg(&[sweep("sweep", "val.loss", 1e-3)], &options);
+    assert!(svg.contains(">\nlr (log scale)\n<"), "the x axis does not say it is logarithmic");
+    assert!(!svg.contains("loss (log scale)"), "y is linear");
+    let val = rgb(0, Split::Val);
+    // One marker per trial and one in the legend; no line joins them, not even in the legend.
+    assert_eq!(markers(&svg, val), 10 + 1);
+    assert_eq!(polylines(&svg, val), 0);
+    // Ticks span the decades of the learning rates.
+    let texts: Vec<&str> = svg.lines().filter(|line| !line.starts_with('<')).collect();
+    for tick in ["1e-5", "1e-4", "0.001", "0.01", "0.1"] {
+        assert!(texts.contains(&tick), "no tick {tick} in {texts:?}");
+    }
+    let image = write_png(&[sweep("sweep", "val.loss", 1e-3)], &options);
+    assert!(histogram(&image).get(&val).copied().unwrap_or(0) > 100);
+}
+
+#[test]
+fn log_x_skips_points_that_are_not_positive_and_says_so_when_none_are_left() {
+    let curves = [
+        curve("a", "val.loss", [(-1.0, 1.0), (0.0, 2.0), (1e-3, 0.5), (1e-2, 0.4), (f64::NAN, 0.3)]),
+        curve("b", "val.loss", [(0.0, 1.0), (-3.0, 2.0)]),
+    ];
+    let options = PlotOptions { log_x: true, points_only: true, ..PlotOptions::default() };
+    let svg = write_svg(&curves, &options);
+    assert_eq!(markers(&svg, rgb(0, Split::Val)), 2 + 1, "only the two positive x values are drawn");
+    assert!(svg.contains("b · val.loss (no positive x values for the log scale)"));
+    assert!(!svg.contains("inf") && !svg.contains("NaN"), "a non-finite value reached the axes");
+    // As lines, the skipped points break the curve like a NaN does.
+    let lines = PlotOptions { log_x: true, ..PlotOptions::default() };
+    let svg = write_svg(&curves, &lines);
+    assert!(svg.contains("step (log scale)"));
+    assert_eq!(curve_lines(&svg, rgb(0, Split::Val)), 0, "two points, one segment, no longer polyline");
+    assert!(svg.contains("b · val.loss (no positive x values for the log scale)"));
+}
+
+#[test]
+fn log_x_and_log_y_combine_as_lines_and_as_markers() {
+    let curves =
+        [sweep("a", "val.loss", 1e-3), sweep("b", "val.loss", 1e-2), curve("c", "val.loss", [(1e-3, 0.0), (0.0, 1.0)])];
+    for points_only in [false, true] {
+        let options = PlotOptions { log_x: true, log_y: true, points_only, ..PlotOptions::default() };
+        let svg = write_svg(&curves, &options);
+        assert!(svg.contains("step (log scale)") && svg.contains("loss (log scale)"));
+        assert!(svg.contains("c · val.loss (no points with positive x and y for the log scales)"));
+        for run in 0..2 {
+            let (markers, lines) = (markers(&svg, rgb(run, Split::Val)), curve_lines(&svg, rgb(run, Split::Val)));
+            assert_eq!((markers, lines), if points_only { (11, 0) } else { (0, 1) }, "run {run}");
+        }
+        let png = render(&curves, &options, Format::Png).unwrap();
+        let image = image::load_from_memory(&png).unwrap().to_rgb8();
+        for run in 0..2 {
+            assert!(histogram(&image).get(&rgb(run, Split::Val)).copied().unwrap_or(0) > 100, "run {run}");
+        }
+    }
+}
+
 #[test]
 fn many_metrics_go_into_a_grid() {
     let metrics = ["loss", "acc", "macro_f1", "top5_acc", "r2"];
