@@ -64,8 +64,25 @@ fn an_asha_sweep_runs_end_to_end_and_its_promoted_best_equals_an_uninterrupted_r
 
     let store_arg = store.to_str().unwrap();
     let sweep_id = outcome["sweep_id"].as_str().unwrap();
-    let report = regimen_json(&["sweep", "report", sweep_id, "--store", store_arg, "--json"]);
+    let plots = dir.path().join("plots");
+    let report = regimen_json(&[
+        "sweep",
+        "report",
+        sweep_id,
+        "--store",
+        store_arg,
+        "--json",
+        "--plots",
+        plots.to_str().unwrap(),
+    ]);
     assert_eq!(report["best"]["run_id"], run_id);
+    for name in ["lr", "dropout", "best_so_far"] {
+        let png = image::open(plots.join(format!("{name}.png"))).unwrap();
+        assert!(png.width() > 300, "{name}.png");
+        let svg = std::fs::read_to_string(plots.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.contains("val.acc") || svg.contains("acc"), "{name}.svg");
+    }
+    assert!(std::fs::read_to_string(plots.join("lr.svg")).unwrap().contains("lr (log scale)"));
     let trials = report["trials"].as_array().unwrap();
     assert_eq!(trials.len(), 6);
     for trial in trials {

@@ -27,7 +27,7 @@ pub enum SweepCommand {
     /// Join a sweep as one more worker, from any shell or machine that sees the store.
     Worker(WorkerArgs),
     /// Where a sweep stands: trials by state, the best so far, what is running where.
-    Status(ReportArgs),
+    Status(StatusArgs),
     /// List the sweeps in the store.
     Ls(LsArgs),
     /// Stop a sweep: no new trials; running ones checkpoint and stop. `run` continues it later.
@@ -134,7 +134,19 @@ pub struct WorkerArgs {
     pub store: StoreArg,
 }
 
-/// Flags of `regimen sweep status` and `report`.
+/// Flags of `regimen sweep status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The sweep: id, id prefix or name.
+    pub sweep: String,
+    /// Print JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+/// Flags of `regimen sweep report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// The sweep: id, id prefix or name.
@@ -142,6 +154,10 @@ pub struct ReportArgs {
     /// Print JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Also draw the objective against each parameter (on its own scale) and the best so far
+    /// against the trial number, as PNG and SVG pictures in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plots: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArg,
 }

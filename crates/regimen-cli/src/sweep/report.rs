@@ -2,15 +2,17 @@
 //! importance, and the compute that early termination saved.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use regimen_plot::{Curve, PlotOptions};
 use regimen_store::{RunStore, SweepRow, TrialRecord, TrialState};
 use regimen_sweep::{Domain, SearchSpace, Value};
 use serde_json::json;
 
 use super::spec::{Recorded, SweepFile};
-use super::{LsArgs, ReportArgs, store_root};
+use super::{LsArgs, ReportArgs, StatusArgs, store_root};
 use crate::commands::{emit, metric_text, text_table};
 
 /// `running 2 · complete 5 · pruned 3`.
@@ -213,7 +215,7 @@ pub fn outcome(store: &dyn RunStore, id: &str, json: bool) -> anyhow::Result<Exi
 }
 
 /// `regimen sweep status`.
-pub fn status(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let store = crate::commands::open(&store_root(&args.store.store)?)?;
     let row = store.get_sweep(&args.sweep)?;
     store.expire_leases(&row.sweep_id, u32::MAX)?;
@@ -293,6 +295,10 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = crate::commands::open(&store_root(&args.store.store)?)?;
     let loaded = Loaded::load(store.as_ref(), &args.sweep)?;
     let importance = importance(&loaded);
+    let pictures = match &args.plots {
+        Some(dir) => plots(&loaded, dir)?,
+        None => Vec::new(),
+    };
     let sensitive: Vec<&str> =
         importance.iter().filter(|(_, share)| *share >= SENSITIVE).map(|(name, _)| name.as_str()).collect();
     if args.json {
@@ -306,6 +312,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             .collect::<serde_json::Map<_, _>>()
             .into();
         value["sensitive"] = json!(sensitive);
+        value["plots"] = json!(pictures);
         emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -331,6 +338,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     }
     text.push_str("\nevery trial:\n");
     text.push_str(&loaded.trials_table(&loaded.trials.iter().collect::<Vec<_>>()));
+    if !pictures.is_empty() {
+        text.push_str(&format!("\nplots: {}\n", pictures.join(", ")));
+    }
     emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -407,6 +417,86 @@ pub fn rerun(store: &dyn RunStore, parent: &Loaded, id: &str, json: bool) -> any
         text_table(&header, &rows, &[true, true, true, true, false, false])
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Draws the objective against each searched parameter, on the parameter's own scale (log
+/// parameters on a log axis, choices by their index), complete trials apart from those stopped
+/// early (at the last rung they reached), and the best so far against the trial number; PNG and
+/// SVG of each. Returns the files written.
+fn plots(loaded: &Loaded, dir: &Path) -> anyhow::Result<Vec<String>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let objective = &loaded.sweep.settings.objective;
+    let mut written = Vec::new();
+    let mut draw = |name: &str, curves: &[Curve], options: &PlotOptions| -> anyhow::Result<()> {
+        for extension in ["png", "svg"] {
+            let path = dir.join(format!("{name}.{extension}"));
+            regimen_plot::plot(curves, options, &path)?;
+            written.push(path.display().to_string());
+        }
+        Ok(())
+    };
+    for param in loaded.sweep.space.params() {
+        let (log, choices) = match &param.domain {
+            Domain::Fixed(_) => continue,
+            Domain::Float { log, .. } | Domain::Int { log, .. } => (*log, None),
+            Domain::Categorical(choices) => (false, Some(choices)),
+        };
+        let x_of = |t: &TrialRecord| -> Option<f64> {
+            let value: Value = serde_json::from_value(t.params.get(&param.name)?.clone()).ok()?;
+            match (&value, choices) {
+                (_, Some(choices)) => choices.iter().position(|c| *c == value).map(|i| i as f64),
+                (Value::Int(i), None) => Some(*i as f64),
+                (Value::Float(f), None) => Some(*f),
+                _ => None,
+            }
+        };
+        let series = |label: &str, keep: &dyn Fn(&TrialRecord) -> bool| Curve {
+            run_label: label.to_string(),
+            key: objective.clone(),
+            points: loaded.trials.iter().filter(|t| keep(t)).filter_map(|t| Some((x_of(t)?, t.value?))).collect(),
+        };
+        let curves = [
+            series("complete", &|t| t.state == TrialState::Complete),
+            series("stopped early (value at its last rung)", &|t| t.state == TrialState::Pruned),
+        ];
+        let title = match choices {
+            Some(choices) => {
+                let named: Vec<String> = choices.iter().enumerate().map(|(i, c)| format!("{i} = {c}")).collect();
+                format!("{objective} against {} ({})", param.name, named.join(", "))
+            }
+            None => format!("{objective} against {}", param.name),
+        };
+        let options = PlotOptions {
+            x_label: param.name.clone(),
+            title: Some(title),
+            log_x: log,
+            points_only: true,
+            ..PlotOptions::default()
+        };
+        draw(&param.name, &curves, &options)?;
+    }
+    let mut best: Option<f64> = None;
+    let mut points = Vec::new();
+    for t in &loaded.trials {
+        if t.state == TrialState::Complete
+            && t.violation.is_none_or(|v| v <= 0.0)
+            && let Some(value) = t.value
+            && best.is_none_or(|b| loaded.sweep.mode.is_better(value, b))
+        {
+            best = Some(value);
+        }
+        if let Some(b) = best {
+            points.push((t.number as f64, b));
+        }
+    }
+    let curve = Curve { run_label: loaded.row.sweep_id.clone(), key: objective.clone(), points };
+    let options = PlotOptions {
+        x_label: "trial".into(),
+        title: Some(format!("best {objective} so far")),
+        ..PlotOptions::default()
+    };
+    draw("best_so_far", &[curve], &options)?;
+    Ok(written)
 }
 
 /// An importance at or above this marks a parameter as sensitive.

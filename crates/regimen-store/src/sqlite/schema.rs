@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, sql: V2, convert: Some(pack_points_v2) },
     Migration { version: 3, sql: V3, convert: None },
     Migration { version: 4, sql: V4, convert: None },
+    Migration { version: 5, sql: V5, convert: None },
 ];
 
 const V1: &str = "
@@ -223,13 +224,17 @@ CREATE TABLE trials (
     resource     INTEGER NOT NULL,
     value        REAL,                       -- NULL when unknown or NaN
     rungs        TEXT NOT NULL,              -- JSON [[resource, value or null], ...]
-    violation    REAL,                       -- how far it broke the sweep's constraints; 0 feasible
     message      TEXT,
     version      INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
     PRIMARY KEY (sweep, number)
 ) WITHOUT ROWID;
 CREATE INDEX trials_by_version ON trials(sweep, version);
+";
+
+/// How far a complete trial broke its sweep's satisficing constraints (0 when it met them all).
+const V5: &str = "
+ALTER TABLE trials ADD COLUMN violation REAL;
 ";
 
 /// Packs version 1's point rows into blocks, in (step, seq) order, which is the order they were
