@@ -360,3 +360,56 @@ lr = "loguniform(1e-3, 1e-1)"
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("no completed trial meets latency.p95_ms <= 1000000"), "{text}");
 }
+
+/// The recipe's habit: one batch size for the whole sweep, the largest the heaviest configuration
+/// fits; measured once, recorded, and kept when the sweep is continued.
+#[test]
+fn the_batch_size_from_the_heaviest_configuration_is_found_once_and_used_by_every_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let file = dir.path().join("heavy.toml");
+    std::fs::write(
+        &file,
+        r#"
+[sweep]
+trials = 3
+objective = "val.loss"
+
+[train]
+dataset = "spirals"
+dataset_size = 300
+model = "mlp"
+epochs = 1
+
+[params]
+lr = "loguniform(1e-3, 1e-1)"
+hidden = [8, 64]
+"#,
+    )
+    .unwrap();
+    let (file_arg, store_arg) = (file.to_str().unwrap(), store.to_str().unwrap());
+    let args = [
+        "sweep",
+        "run",
+        file_arg,
+        "--batch-size-from-heaviest",
+        "--memory-limit",
+        "1GiB",
+        "--store",
+        store_arg,
+        "--json",
+    ];
+    let outcome = regimen_json(&args);
+    let chosen = &outcome["batch_size_from_heaviest"];
+    assert_eq!(chosen["params"]["hidden"], 64, "the heavier choice: {outcome}");
+    assert_eq!(chosen["params"]["lr"], 0.1, "numeric parameters at their upper bound: {outcome}");
+    let batch = chosen["batch_size"].as_u64().unwrap();
+    assert!(batch >= 1 && chosen["memory_model"]["bytes_per_sample"].is_f64(), "{outcome}");
+    let runs = regimen_json(&["runs", "--store", store_arg, "--json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 3);
+    for run in runs.as_array().unwrap() {
+        assert_eq!(run["params"]["batch_size"].as_f64(), Some(batch as f64), "{}", run["params"]);
+    }
+    let again = regimen_json(&args);
+    assert_eq!(again["batch_size_from_heaviest"], outcome["batch_size_from_heaviest"], "not measured again");
+}

@@ -20,6 +20,7 @@ mod diagnosis;
 mod error;
 mod evaluate;
 mod faults;
+mod find;
 mod grads;
 pub mod interrupt;
 mod latency;
@@ -36,6 +37,7 @@ mod trainer;
 
 pub use config::{AUTO_MODEL, TrainConfig};
 pub use error::TrainError;
+pub use find::{BatchProbe, probe_batch_size};
 pub use grads::layer_grad_norms;
 pub use latency::Latency;
 pub use model::{BuiltinModel, Network};

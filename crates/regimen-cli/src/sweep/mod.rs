@@ -4,6 +4,7 @@
 //! processes; `worker` joins a sweep from any shell; `status`, `ls`, `stop` and `report` read and
 //! control sweeps. Every trial is a normal run, linked to its sweep through its provenance.
 
+mod heaviest;
 mod report;
 mod spec;
 mod worker;
@@ -108,6 +109,16 @@ pub struct RunArgs {
     /// latency (`latency.p50_ms`, `latency.p95_ms`, and `latency.batch_*` at the training batch size).
     #[arg(long = "constraint", value_name = "EXPR")]
     pub constraints: Vec<String>,
+    /// Before the first trial, find the largest batch that fits (`regimen find batch-size`) for
+    /// the heaviest configuration of the space, and train every trial with it: numeric parameters
+    /// at their upper bounds, and of the combinations of choices the one with the highest peak
+    /// memory. The choice is recorded with the sweep.
+    #[arg(long)]
+    pub batch_size_from_heaviest: bool,
+    /// The memory each trial may use, for --batch-size-from-heaviest [default: half of the memory
+    /// available, shared by the -j workers].
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<bytesize::ByteSize>,
     /// Start a new sweep even if this file's sweep is in the store already.
     #[arg(long)]
     pub new: bool,
@@ -209,7 +220,7 @@ fn sweep_id(name: &str, recorded: &Recorded) -> String {
 }
 
 fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let recorded = spec::read(&args.file, &args.params, &args.command, &args.constraints)?;
+    let mut recorded = spec::read(&args.file, &args.params, &args.command, &args.constraints)?;
     let root = store_root(&args.store.store)?;
     let store = regimen_store::open(&root)?;
     let name = args.file.file_stem().map_or("sweep".into(), |s| s.to_string_lossy().into_owned());
@@ -217,6 +228,15 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     if args.new {
         let stamp: String = Timestamp::now().to_string().chars().filter(char::is_ascii_digit).take(14).collect();
         id = format!("{id}-{stamp}");
+    }
+    // Only a new sweep measures: one being continued keeps the batch size it started with.
+    if args.batch_size_from_heaviest && store.get_sweep(&id).is_err() {
+        let limit = match args.memory_limit {
+            Some(limit) => limit.as_u64(),
+            None => crate::find::default_limit(args.jobs)?,
+        };
+        let folder = write_files(&root, &id, &recorded.parse()?)?;
+        heaviest::choose_batch_size(&mut recorded, &folder, &root, limit)?;
     }
     let code = launch(
         store.as_ref(),

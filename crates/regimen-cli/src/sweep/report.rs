@@ -112,6 +112,7 @@ impl Loaded {
             "infeasible": self.trials.iter().filter(|t| t.violation.is_some_and(|v| v > 0.0)).count(),
             "parent": self.row.parent,
             "zoom": self.recorded.zoom,
+            "batch_size_from_heaviest": self.recorded.batch_size_from_heaviest,
         })
     }
 

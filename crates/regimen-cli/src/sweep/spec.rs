@@ -159,6 +159,13 @@ pub struct Recorded {
     /// The program each trial runs (after `--` on the command line), instead of `regimen train`.
     #[serde(default)]
     pub command: Vec<String>,
+    /// `[train]` settings laid over the file's (the batch size `--batch-size-from-heaviest` chose).
+    #[serde(default)]
+    pub train_overrides: toml::Table,
+    /// What `--batch-size-from-heaviest` measured: the heaviest configuration and the finder's
+    /// result.
+    #[serde(default)]
+    pub batch_size_from_heaviest: Option<serde_json::Value>,
     /// `--constraint` expressions, added to the file's `constraints`.
     #[serde(default)]
     pub constraints: Vec<String>,
@@ -171,7 +178,18 @@ pub struct Recorded {
 impl Recorded {
     /// Parses and checks the sweep.
     pub fn parse(&self) -> anyhow::Result<SweepFile> {
-        SweepFile::parse(&self.file, &self.source, &self.params, &self.overrides, &self.command)
+        let text = if self.train_overrides.is_empty() {
+            self.file.clone()
+        } else {
+            let mut file: toml::Table =
+                self.file.parse().with_context(|| format!("{} is not valid TOML", self.source))?;
+            let entry = file.entry("train").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(train) = entry {
+                train.extend(self.train_overrides.clone());
+            }
+            file.to_string()
+        };
+        SweepFile::parse(&text, &self.source, &self.params, &self.overrides, &self.command)
             .and_then(|sweep| sweep.constrained(&self.constraints, &self.source))
     }
 }
@@ -413,6 +431,8 @@ pub fn read(path: &Path, inline: &[String], command: &[String], constraints: &[S
         plan: Vec::new(),
         command: command.to_vec(),
         constraints: constraints.to_vec(),
+        train_overrides: toml::Table::new(),
+        batch_size_from_heaviest: None,
         zoom: None,
     };
     recorded.parse()?;
