@@ -90,6 +90,7 @@ fn an_asha_sweep_runs_end_to_end_and_its_promoted_best_equals_an_uninterrupted_r
         assert!(["complete", "pruned"].contains(&trial["state"].as_str().unwrap()), "{trial}");
     }
     assert!(report["importance"]["lr"].is_f64() && report["importance"]["dropout"].is_f64(), "{report}");
+    assert!(report["variance_explained"]["lr"].is_f64(), "{report}");
     let runs = regimen_json(&["runs", "--store", store_arg, "--json"]);
     let listed: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["run_id"].as_str().unwrap()).collect();
     assert!(listed.contains(&run_id));
@@ -376,14 +377,14 @@ trials = 3
 objective = "val.loss"
 
 [train]
-dataset = "spirals"
+dataset = "shapes"
 dataset_size = 300
 model = "mlp"
 epochs = 1
 
 [params]
 lr = "loguniform(1e-3, 1e-1)"
-hidden = [8, 64]
+hidden = [8, 4096]   # 784×4096 weights and Adam's two moments: tens of MB heavier
 "#,
     )
     .unwrap();
@@ -401,7 +402,7 @@ hidden = [8, 64]
     ];
     let outcome = regimen_json(&args);
     let chosen = &outcome["batch_size_from_heaviest"];
-    assert_eq!(chosen["params"]["hidden"], 64, "the heavier choice: {outcome}");
+    assert_eq!(chosen["params"]["hidden"], 4096, "the heavier choice: {outcome}");
     assert_eq!(chosen["params"]["lr"], 0.1, "numeric parameters at their upper bound: {outcome}");
     let batch = chosen["batch_size"].as_u64().unwrap();
     assert!(batch >= 1 && chosen["memory_model"]["bytes_per_sample"].is_f64(), "{outcome}");

@@ -84,6 +84,7 @@
 //! ```
 
 mod grid;
+mod importance;
 mod random;
 mod rungs;
 mod sampler;
@@ -98,6 +99,7 @@ mod conformance;
 #[cfg(test)]
 mod proptests;
 
+pub use importance::ped_anova;
 pub use rungs::{Scheduler, SchedulerKind, Standing};
 pub use sampler::{Outcome, Sampler, SamplerKind, Trial, new_sampler};
 pub use space::{Condition, Domain, Param, SearchSpace, SpaceError};

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use regimen_plot::{Curve, PlotOptions};
 use regimen_store::{RunStore, SweepRow, TrialRecord, TrialState};
-use regimen_sweep::{Domain, SearchSpace, Value};
+use regimen_sweep::{Domain, Outcome, Trial, Value};
 use serde_json::json;
 
 use super::spec::{Recorded, SweepFile};
@@ -301,17 +301,17 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         None => Vec::new(),
     };
     let sensitive: Vec<&str> =
-        importance.iter().filter(|(_, share)| *share >= SENSITIVE).map(|(name, _)| name.as_str()).collect();
+        importance.iter().filter(|m| m.explained >= SENSITIVE).map(|m| m.name.as_str()).collect();
     if args.json {
         let mut value = loaded.summary_json();
         value["trials_by_state"] = value["trials"].take();
         value["trials"] = loaded.trials.iter().map(|t| loaded.trial_json(t)).collect();
         value["top"] = loaded.ranked().iter().take(5).map(|t| loaded.trial_json(t)).collect();
-        value["importance"] = importance
-            .iter()
-            .map(|(name, share)| (name.clone(), json!(share)))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
+        let by_name = |f: fn(&Mattering) -> f64| -> serde_json::Value {
+            importance.iter().map(|m| (m.name.clone(), json!(f(m)))).collect::<serde_json::Map<_, _>>().into()
+        };
+        value["importance"] = by_name(|m| m.importance);
+        value["variance_explained"] = by_name(|m| m.explained);
         value["sensitive"] = json!(sensitive);
         value["plots"] = json!(pictures);
         emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
@@ -332,10 +332,17 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let ranked = loaded.ranked();
     text.push_str("top trials:\n");
     text.push_str(&loaded.trials_table(&ranked.iter().take(5).copied().collect::<Vec<_>>()));
-    text.push_str("\nparameter importance (share of the objective's variance explained, ε² over quantile bins):\n");
-    for (name, share) in &importance {
-        let note = if *share >= SENSITIVE { "  ← sensitive: the objective changes sharply along it" } else { "" };
-        text.push_str(&format!("  {name:<16} {share:.2}{note}\n"));
+    text.push_str(
+        "\nwhich parameters matter (importance: PED-ANOVA, how differently the best 10% of trials lie along it; \
+         variance: the share of the objective's variance it explains alone):\n",
+    );
+    for m in &importance {
+        let note =
+            if m.explained >= SENSITIVE { "  ← sensitive: the objective changes sharply along it" } else { "" };
+        text.push_str(&format!(
+            "  {:<16} importance {:.2} · variance {:.2}{note}\n",
+            m.name, m.importance, m.explained
+        ));
     }
     text.push_str("\nevery trial:\n");
     text.push_str(&loaded.trials_table(&loaded.trials.iter().collect::<Vec<_>>()));
@@ -500,15 +507,24 @@ fn plots(loaded: &Loaded, dir: &Path) -> anyhow::Result<Vec<String>> {
     Ok(written)
 }
 
-/// An importance at or above this marks a parameter as sensitive.
+/// A parameter explaining at least this share of the objective's variance is flagged sensitive.
 const SENSITIVE: f64 = 0.5;
 
-/// How much of the objective's variance each searched parameter explains: ε² (the between-group
-/// sum of squares over the total, less what chance explains with that many groups) with trials grouped by the parameter's category, or into four
-/// quantile bins of a numeric parameter. Compared at the first rung, where every trial reports,
-/// so that trials stopped early count as much as the ones that ran to the end; the parameters,
-/// most important first.
-fn importance(loaded: &Loaded) -> Vec<(String, f64)> {
+/// What the report says about each searched parameter, most important first.
+struct Mattering {
+    name: String,
+    /// PED-ANOVA's share: how differently the best trials lie along it than all trials.
+    importance: f64,
+    /// ε²: the share of the objective's variance it explains on its own.
+    explained: f64,
+}
+
+/// Each searched parameter's importance (PED-ANOVA, the best 10% against all) and the share of
+/// the objective's variance it explains (ε²: the between-group sum of squares over the total, less
+/// what chance explains with that many groups, trials grouped by choice or into quantile bins).
+/// Both are computed at the first rung, where every trial reports, so that trials stopped early
+/// count as much as the ones that ran to the end.
+fn importance(loaded: &Loaded) -> Vec<Mattering> {
     let first_rung = loaded.sweep.scheduler.rungs(0)[0];
     let observed: Vec<(&TrialRecord, f64)> = loaded
         .trials
@@ -519,12 +535,25 @@ fn importance(loaded: &Loaded) -> Vec<(String, f64)> {
             value.is_finite().then_some((t, loaded.sweep.minimized(value)))
         })
         .collect();
-    let mut shares: Vec<(String, f64)> = searched(&loaded.sweep.space)
-        .map(|(name, log)| {
+    let history: Vec<Trial> = observed
+        .iter()
+        .filter_map(|(t, y)| {
+            let params = serde_json::from_value(t.params.clone()).ok()?;
+            Some(Trial { number: t.number, params, outcome: Outcome::Complete(*y) })
+        })
+        .collect();
+    let shares = regimen_sweep::ped_anova(&loaded.sweep.space, &history, 0.1);
+    shares
+        .into_iter()
+        .map(|(name, importance)| {
+            let log =
+                loaded.sweep.space.get(&name).is_some_and(|p| {
+                    matches!(p.domain, Domain::Float { log: true, .. } | Domain::Int { log: true, .. })
+                });
             let points: Vec<(Option<f64>, String, f64)> = observed
                 .iter()
                 .filter_map(|(t, y)| {
-                    let value: Value = serde_json::from_value(t.params.get(name)?.clone()).ok()?;
+                    let value: Value = serde_json::from_value(t.params.get(&name)?.clone()).ok()?;
                     let number = match value {
                         Value::Int(i) => Some(i as f64),
                         Value::Float(f) => Some(f),
@@ -534,20 +563,9 @@ fn importance(loaded: &Loaded) -> Vec<(String, f64)> {
                     Some((number, value.to_string(), *y))
                 })
                 .collect();
-            (name.to_string(), epsilon_squared(points))
+            Mattering { explained: epsilon_squared(points), name, importance }
         })
-        .collect();
-    shares.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    shares
-}
-
-/// The searched parameters (not fixed ones) and whether each is on a log scale.
-fn searched(space: &SearchSpace) -> impl Iterator<Item = (&str, bool)> {
-    space.params().iter().filter_map(|p| match &p.domain {
-        Domain::Fixed(_) => None,
-        Domain::Float { log, .. } | Domain::Int { log, .. } => Some((p.name.as_str(), *log)),
-        Domain::Categorical(_) => Some((p.name.as_str(), false)),
-    })
+        .collect()
 }
 
 /// ε² of the objective grouped by the parameter: numeric values (first of each point) into two to
