@@ -414,3 +414,38 @@ hidden = [8, 4096]   # 784×4096 weights and Adam's two moments: tens of MB heav
     let again = regimen_json(&args);
     assert_eq!(again["batch_size_from_heaviest"], outcome["batch_size_from_heaviest"], "not measured again");
 }
+
+/// `regimen sweep stop` ends a running sweep's trials cleanly (checkpointed, `stale`, nothing left
+/// running), and the same `sweep run` continues it to the end.
+#[test]
+fn a_stopped_sweep_leaves_nothing_running_and_continues_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let file = sweep_file(dir.path(), 4, "");
+    let (file_arg, store_arg) = (file.to_str().unwrap(), store.to_str().unwrap());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args(["sweep", "run", file_arg, "--store", store_arg])
+        .env_remove("REGIMEN_STORE")
+        .env("REGIMEN_SWEEP_LEASE_SECONDS", "0.4")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let id = loop {
+        let line = stderr.next().expect("the sweep starts").unwrap();
+        if let Some(rest) = line.strip_prefix("sweep ") {
+            break rest.split(':').next().unwrap().to_string();
+        }
+    };
+    // Stop while a trial trains.
+    while !stderr.next().expect("a trial starts").unwrap().contains(" trial ") {}
+    let stopped = regimen(&["sweep", "stop", &id, "--store", store_arg]);
+    assert!(stopped.status.success(), "{}", String::from_utf8_lossy(&stopped.stderr));
+    let drain = std::thread::spawn(move || stderr.map_while(Result::ok).collect::<Vec<_>>());
+    assert!(child.wait().unwrap().success(), "the sweep ends when stopped: {:?}", drain.join());
+    let status = regimen_json(&["sweep", "status", &id, "--store", store_arg, "--json"]);
+    assert_eq!((status["status"].as_str(), &status["running"]), (Some("stopped"), &Value::Array(vec![])), "{status}");
+    let outcome = run_sweep(&file, &store, "1");
+    assert_eq!((outcome["status"].as_str(), total(&outcome["trials"])), (Some("finished"), 4), "{outcome}");
+}

@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// available, shared by the -j workers].
     #[arg(long, value_name = "SIZE")]
     pub memory_limit: Option<bytesize::ByteSize>,
+    /// How many times a trial whose training process or worker died is retried before it is
+    /// `failed`, over the file's `max_retries` (default 2).
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
     /// Start a new sweep even if this file's sweep is in the store already.
     #[arg(long)]
     pub new: bool,
@@ -221,6 +225,9 @@ fn sweep_id(name: &str, recorded: &Recorded) -> String {
 
 fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut recorded = spec::read(&args.file, &args.params, &args.command, &args.constraints)?;
+    if let Some(retries) = args.max_retries {
+        recorded.overrides.insert("max_retries".into(), toml::Value::Integer(i64::from(retries)));
+    }
     let root = store_root(&args.store.store)?;
     let store = regimen_store::open(&root)?;
     let name = args.file.file_stem().map_or("sweep".into(), |s| s.to_string_lossy().into_owned());

@@ -204,12 +204,19 @@ fn params_text(params: &serde_json::Value) -> String {
 /// What `regimen sweep run` prints when its workers are done.
 pub fn outcome(store: &dyn RunStore, id: &str, json: bool) -> anyhow::Result<ExitCode> {
     let loaded = Loaded::load(store, id)?;
+    let sensitive: Vec<String> =
+        importance(&loaded).into_iter().filter(|m| m.explained >= SENSITIVE).map(|m| m.name).collect();
     if json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&loaded.summary_json())?))?;
+        let mut value = loaded.summary_json();
+        value["sensitive"] = json!(sensitive);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
     } else {
         say!("sweep {} {} · {}", loaded.row.sweep_id, loaded.row.status.as_str(), counts_text(&loaded.row.counts));
         say!("{}", loaded.best_text());
         say!("{}", loaded.budget_text());
+        for name in &sensitive {
+            say!("note: the objective changes sharply along `{name}`: it is a sensitive parameter; tune it first");
+        }
         say!("`regimen sweep report {}` shows every trial and which parameters matter", loaded.row.sweep_id);
     }
     Ok(ExitCode::SUCCESS)
