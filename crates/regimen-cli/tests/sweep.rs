@@ -159,11 +159,21 @@ fn an_asha_sweep_runs_end_to_end_and_its_promoted_best_equals_an_uninterrupted_r
     assert!(stderr.contains("`nope`") && stderr.contains("regimen sweep ls"), "{stderr}");
 }
 
-/// Starts `regimen sweep run` in its own process group, waits for `lines` trial events on stderr,
-/// then kills the whole group (sweep, workers, trials) with SIGKILL.
-fn kill_after(file: &Path, store: &Path, lines: usize) {
+/// What to kill, once `lines` trial events have been printed.
+enum Kill {
+    /// The whole process group: the sweep, its workers, their trials.
+    Everything,
+    /// Only the `regimen train` processes of the trials (their workers live on and retry them),
+    /// then, a few trial events later, everything.
+    TrialsThenEverything,
+}
+
+/// Starts `regimen sweep run -j JOBS` in its own process group, waits for `lines` trial events on
+/// stderr, then kills what `kill` says with SIGKILL; returns once the sweep process has ended, and
+/// whether a trial process alone was killed.
+fn kill_after(file: &Path, store: &Path, jobs: &str, lines: usize, kill: Kill) -> bool {
     let mut child = Command::new(env!("CARGO_BIN_EXE_regimen"))
-        .args(["sweep", "run", file.to_str().unwrap(), "-j", "2", "--store", store.to_str().unwrap()])
+        .args(["sweep", "run", file.to_str().unwrap(), "-j", jobs, "--store", store.to_str().unwrap()])
         .env_remove("REGIMEN_STORE")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -171,32 +181,47 @@ fn kill_after(file: &Path, store: &Path, lines: usize) {
         .spawn()
         .unwrap();
     let group = child.id();
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = 0;
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        if line.contains(" trial ") {
-            seen += 1;
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut wait_for = |events: usize| {
+        let mut seen = 0;
+        while seen < events {
+            let line = stderr.next().expect("the sweep is still running").unwrap();
+            seen += usize::from(line.contains(" trial "));
         }
-        if seen >= lines {
-            break;
+    };
+    wait_for(lines);
+    let mut trial_killed = false;
+    if let Kill::TrialsThenEverything = kill {
+        // Trials are the `regimen train` children whose command line names this store; between
+        // two stretches there may be none, so try at the next few events.
+        let pattern = format!("regimen train .*--store {}", store.display());
+        for _ in 0..5 {
+            if Command::new("pkill").args(["-KILL", "-f", &pattern]).status().unwrap().success() {
+                trial_killed = true;
+                break;
+            }
+            wait_for(1);
         }
+        wait_for(3);
     }
     let killed = Command::new("kill").args(["-KILL", "--", &format!("-{group}")]).status().unwrap();
     assert!(killed.success());
     let _ = child.wait();
+    trial_killed
 }
 
 #[test]
 fn killing_everything_at_random_moments_then_running_again_finishes_with_nothing_lost_or_doubled() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let file = sweep_file(dir.path(), 8, "");
+    let file = sweep_file(dir.path(), 8, "max_retries = 5");
     // Trial events ("trial 3 → epoch 1", "trial 3 paused at ...") at which to kill: early, during
-    // promotions, late. Fixed, so a failure can be replayed.
-    for lines in [3, 7, 12] {
-        kill_after(&file, &store, lines);
-    }
+    // promotions, late; with 2 workers and with 8 on one store; everything, or only the trials
+    // (their workers retry them). Fixed, so a failure can be replayed.
+    kill_after(&file, &store, "2", 3, Kill::Everything);
+    let trial_killed = kill_after(&file, &store, "8", 5, Kill::TrialsThenEverything);
+    kill_after(&file, &store, "8", 4, Kill::Everything);
+    kill_after(&file, &store, "2", 6, Kill::Everything);
     let outcome = run_sweep(&file, &store, "2");
     assert_eq!(outcome["status"], "finished", "{outcome}");
     let sweep_id = outcome["sweep_id"].as_str().unwrap();
@@ -210,6 +235,8 @@ fn killing_everything_at_random_moments_then_running_again_finishes_with_nothing
         assert!(["complete", "pruned"].contains(&state), "no trial lost, failed or left running: {trial}");
     }
     assert!(trials.iter().any(|t| t["state"] == "complete" && t["epochs"] == 4));
+    assert!(trial_killed, "with 8 workers some trial is always training");
+    assert!(trials.iter().any(|t| t["attempts"].as_u64().unwrap() >= 2), "a killed trial was retried");
     let status = regimen_json(&["sweep", "status", sweep_id, "--store", store_arg, "--json"]);
     assert_eq!(status["running"], Value::Array(vec![]));
 }
