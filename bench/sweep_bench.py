@@ -19,6 +19,13 @@ Run through `bench/sweep.sh`, which installs the pinned peer and builds Regimen'
     runs on BBOB instance s+1. Regimen's samplers run as a subprocess (`tell-loop` mode) per
     (problem, seed, sampler).
 
+(c) Zoom vs no zoom at equal budget: Regimen's TPE and random sampler again on the same runs, but
+    after `--zoom-after` trials (default 50) the example zooms once on its own history
+    (`zoom_history` with `--top-k` 5 and `--margin` 0.25: the child box spans the top trials plus
+    a quarter of their span on each side; parent trials outside it are dropped, as `inherit`
+    does) and spends the rest of the `--trials` budget in the child box. Compared with the
+    no-zoom runs of (b): same functions, instances, seeds and first `--zoom-after` trials.
+
 Normalized regret of a run after n trials: (best_n - f_opt) / (f_ref - f_opt), where f_ref is
 the median of f over 1,000 uniform random points of the box (fixed numpy seed). 0 is the optimum,
 1 is "as good as a typical random point"; it makes functions of very different scales comparable.
@@ -132,12 +139,18 @@ def run_optuna(kind, problem, seed, trials):
     return values
 
 
-def run_regimen(binary, kind, problem, seed, trials):
+def run_regimen(binary, kind, problem, seed, trials, zoom=None):
+    """The values of `trials` asks of the example's tell-loop; with `zoom` = (after, top_k, margin)
+    it zooms once, and the values come with its report of the zoom."""
     bounds = ",".join(f"{lo!r}:{hi!r}" for lo, hi in zip(problem.lower, problem.upper))
+    command = [binary, "tell-loop", "--bounds", bounds, "--sampler", kind, "--seed", str(seed)]
+    if zoom:
+        command += ["--zoom-after", str(zoom[0]), "--top-k", str(zoom[1]), "--margin", str(zoom[2])]
     proc = subprocess.Popen(
-        [binary, "tell-loop", "--bounds", bounds, "--sampler", kind, "--seed", str(seed)],
+        command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         bufsize=1,
     )
@@ -150,8 +163,11 @@ def run_regimen(binary, kind, problem, seed, trials):
         proc.stdin.write(json.dumps({"tell": value}) + "\n")
         values.append(value)
     proc.stdin.close()
+    stderr = proc.stderr.read()
     if proc.wait() != 0:
-        raise RuntimeError(f"{binary} tell-loop failed on {problem.name} seed {seed}")
+        raise RuntimeError(f"{binary} tell-loop failed on {problem.name} seed {seed}: {stderr}")
+    if zoom:
+        return values, json.loads(stderr.strip().splitlines()[-1])
     return values
 
 
@@ -162,6 +178,17 @@ SAMPLERS = [
     ("optuna", "random"),
     ("optuna", "tpe"),
 ]
+
+# (c): Regimen's samplers that zoom once.
+ZOOMED = [("regimen", "tpe"), ("regimen", "random")]
+
+
+def sign_test(better, worse):
+    """Two-sided exact binomial p-value of `better` against `worse` (ties left out)."""
+    n, k = better + worse, min(better, worse)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -288,22 +315,31 @@ def quality(args, out):
     runs += [(extra[name], seed) for name in ("branin", "hartmann6") for seed in range(args.seeds)]
     results = []
     started = time.perf_counter()
-    for impl, kind in SAMPLERS:
+    zoom = (args.zoom_after, args.top_k, args.margin)
+    configs = [(impl, kind, None) for impl, kind in SAMPLERS]
+    if not args.skip_zoom:
+        configs += [(impl, kind, zoom) for impl, kind in ZOOMED]
+    for impl, kind, zoomed in configs:
         t0 = time.perf_counter()
         for problem, seed in runs:
+            report = None
             if impl == "optuna":
                 values = run_optuna(kind, problem, seed, args.trials)
+            elif zoomed:
+                values, report = run_regimen(args.regimen, kind, problem, seed, args.trials, zoomed)
             else:
                 values = run_regimen(args.regimen, kind, problem, seed, args.trials)
             row = {
                 "impl": impl,
                 "sampler": kind,
+                "zoom": report,
                 "problem": problem.name,
                 "group": problem.group,
                 "seed": seed,
                 "f_opt": problem.f_opt,
                 "f_ref": problem.f_ref,
                 "best_50": min(values[:50]),
+                "best_at_zoom": min(values[: args.zoom_after]),
                 "best_100": min(values[:100]),
                 "regret_50": problem.normalized(min(values[:50])),
                 "regret_100": problem.normalized(min(values[:100])),
@@ -311,44 +347,116 @@ def quality(args, out):
             results.append(row)
             out.write(json.dumps(row) + "\n")
         out.flush()
-        print(f"  {impl} {kind}: {len(runs)} runs in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        label = f"{impl} {kind}" + (f" zoom@{zoomed[0]}" if zoomed else "")
+        print(f"  {label}: {len(runs)} runs in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     print(f"  quality total {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    report_quality(results, args.seeds)
+    report_quality([row for row in results if not row["zoom"]], args.seeds)
+    if not args.skip_zoom:
+        report_zoom(results, args)
+
+
+GROUPS = [("bbob", "BBOB 24 fns 5-D"), ("branin", "Branin"), ("hartmann6", "Hartmann6")]
+NAMES = [f"f{i}" for i in range(1, 25)] + ["branin", "hartmann6"]
+
+
+def summary(r):
+    return f"{statistics.mean(r):.4f} ± {statistics.stdev(r):.4f} [{statistics.median(r):.4f}]"
+
+
+def compare(a, b):
+    """-1 when regret a is lower than b, 1 when higher, 0 when they tie."""
+    if abs(a - b) <= 1e-12 * max(1.0, abs(b)):
+        return 0
+    return -1 if a < b else 1
+
+
+def paired(ours, theirs, n):
+    """(better, worse, ties) of `ours` against `theirs`, run by run (same problem and seed), after n trials."""
+    by_key = {(row["problem"], row["seed"]): row[f"regret_{n}"] for row in theirs}
+    signs = [compare(row[f"regret_{n}"], by_key[(row["problem"], row["seed"])]) for row in ours]
+    return signs.count(-1), signs.count(1), signs.count(0)
+
+
+def per_function(ours, theirs, n):
+    """(better, worse, ties) of `ours` against `theirs` on the mean regret over seeds, function by function."""
+    signs = [
+        compare(
+            statistics.mean(row[f"regret_{n}"] for row in ours if row["problem"] == name),
+            statistics.mean(row[f"regret_{n}"] for row in theirs if row["problem"] == name),
+        )
+        for name in NAMES
+    ]
+    return signs.count(-1), signs.count(1), signs.count(0)
+
+
+def report_zoom(results, args):
+    n = args.trials
+
+    def rows_of(kind, zoomed):
+        return [r for r in results if r["impl"] == "regimen" and r["sampler"] == kind and bool(r["zoom"]) == zoomed]
+
+    print(
+        f"\n(c) Zoom vs no zoom at {n} trials: one zoom after {args.zoom_after} trials (top {args.top_k},"
+        f" margin {args.margin}), normalized regret mean ± std [median]"
+    )
+    print(f"{'sampler':<22}" + "".join(f" | {label + ' @' + str(n):>30}" for _, label in GROUPS))
+    for kind in ("tpe", "random"):
+        for zoomed in (False, True):
+            rows = rows_of(kind, zoomed)
+            cells = [summary([r[f"regret_{n}"] for r in rows if r["group"] == g]) for g, _ in GROUPS]
+            label = f"regimen {kind}" + (f" zoom@{args.zoom_after}" if zoomed else "")
+            print(f"{label:<22}" + "".join(f" | {c:>30}" for c in cells))
+    for kind in ("tpe", "random"):
+        plain, zoomed = rows_of(kind, False), rows_of(kind, True)
+        before = {(p["problem"], p["seed"]): p["best_at_zoom"] for p in plain}
+        same = sum(1 for z in zoomed if z["best_at_zoom"] == before[(z["problem"], z["seed"])])
+        b, w, t = paired(zoomed, plain, n)
+        fb, fw, ft = per_function(zoomed, plain, n)
+        inherited = [z["zoom"]["inherited"] for z in zoomed]
+        share = [z["zoom"]["volume_share"] for z in zoomed]
+        print(
+            f"  {kind}: zoom better in {b}, worse in {w}, tied in {t} of {len(zoomed)} paired runs"
+            f" (sign test p = {sign_test(b, w):.2g}); per function better on {fb}, worse on {fw}, tied on {ft} of {len(NAMES)}"
+        )
+        print(
+            f"    best of the first {args.zoom_after} trials identical in {same} of {len(zoomed)} runs; trials inherited:"
+            f" median {statistics.median(inherited):.0f} (min {min(inherited)}, max {max(inherited)}); the child box's"
+            f" share of the volume: median {statistics.median(share):.2g} (min {min(share):.2g}, max {max(share):.2g})"
+        )
+    print(f"\n{'fn':<10} | {'tpe':>9} | {'tpe zoom':>9} | {'random':>9} | {'rnd zoom':>9}   (mean regret @{n})")
+    for name in NAMES:
+        cells = [
+            statistics.mean(r[f"regret_{n}"] for r in rows_of(kind, zoomed) if r["problem"] == name)
+            for kind in ("tpe", "random")
+            for zoomed in (False, True)
+        ]
+        print(f"{name:<10} | " + " | ".join(f"{c:>9.4f}" for c in cells))
 
 
 def report_quality(results, seeds):
     print(f"\n(b) Normalized regret (0 = optimum, 1 = median random point), mean ± std [median] over runs, {seeds} seeds")
-    groups = [("bbob", "BBOB 24 fns 5-D"), ("branin", "Branin"), ("hartmann6", "Hartmann6")]
-    header = f"{'sampler':<15}" + "".join(f" | {label + ' @' + str(n):>30}" for _, label in groups for n in (50, 100))
+    header = f"{'sampler':<15}" + "".join(f" | {label + ' @' + str(n):>30}" for _, label in GROUPS for n in (50, 100))
     print(header)
     for impl, kind in SAMPLERS:
         cells = []
-        for group, _ in groups:
+        for group, _ in GROUPS:
             for n in (50, 100):
-                r = [row[f"regret_{n}"] for row in results if row["impl"] == impl and row["sampler"] == kind and row["group"] == group]
-                cells.append(f"{statistics.mean(r):.4f} ± {statistics.stdev(r):.4f} [{statistics.median(r):.4f}]")
+                cells.append(
+                    summary([row[f"regret_{n}"] for row in results if row["impl"] == impl and row["sampler"] == kind and row["group"] == group])
+                )
         print(f"{impl + ' ' + kind:<15}" + "".join(f" | {c:>30}" for c in cells))
 
-    print("\nPer function (mean normalized regret over seeds), Regimen TPE vs Optuna TPE:")
-    names = [f"f{i}" for i in range(1, 25)] + ["branin", "hartmann6"]
+    print("\nRegimen TPE vs Optuna TPE, per function (mean normalized regret over seeds) and per paired run:")
+    ours = [row for row in results if row["impl"] == "regimen" and row["sampler"] == "tpe"]
+    theirs = [row for row in results if row["impl"] == "optuna" and row["sampler"] == "tpe"]
     for n in (50, 100):
-        wins = losses = ties = 0
-        for name in names:
-            def mean_of(impl):
-                return statistics.mean(
-                    row[f"regret_{n}"] for row in results if row["impl"] == impl and row["sampler"] == "tpe" and row["problem"] == name
-                )
-
-            ours, theirs = mean_of("regimen"), mean_of("optuna")
-            if abs(ours - theirs) <= 1e-12 * max(1.0, abs(theirs)):
-                ties += 1
-            elif ours < theirs:
-                wins += 1
-            else:
-                losses += 1
-        print(f"  @{n}: Regimen TPE better on {wins}, worse on {losses}, tied on {ties} of {len(names)} functions")
+        b, w, t = per_function(ours, theirs, n)
+        print(f"  @{n}: Regimen TPE better on {b}, worse on {w}, tied on {t} of {len(NAMES)} functions")
+    for n in (50, 100):
+        b, w, t = paired(ours, theirs, n)
+        print(f"  @{n}, paired runs: Regimen TPE better in {b}, worse in {w}, tied in {t} of {len(ours)} (sign test p = {sign_test(b, w):.2g})")
     print(f"\n{'fn':<10} | {'regimen tpe @100':>16} | {'optuna tpe @100':>15} | {'regimen rnd @100':>16} | {'optuna rnd @100':>15}")
-    for name in names:
+    for name in NAMES:
         cells = []
         for impl, kind in (("regimen", "tpe"), ("optuna", "tpe"), ("regimen", "random"), ("optuna", "random")):
             cells.append(
@@ -370,6 +478,10 @@ def main():
     parser.add_argument("--store-dir", help="where the overhead stores live (default: --out)")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-zoom", action="store_true", help="leave out (c)")
+    parser.add_argument("--zoom-after", type=int, default=50, help="(c): trials before the zoom")
+    parser.add_argument("--top-k", type=int, default=5, help="(c): trials the zoom spans")
+    parser.add_argument("--margin", type=float, default=0.25, help="(c): margin of the zoom")
     args = parser.parse_args()
 
     import optuna

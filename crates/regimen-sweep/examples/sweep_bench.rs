@@ -14,6 +14,14 @@
 //!   dimension) or `{"tell": VALUE}` (the value of the last point asked; no answer). The search
 //!   space is `x0 .. x{d-1}`, each `uniform(LO, HI)`.
 //!
+//!   With `--zoom-after N [--top-k K] [--margin M]` (defaults 5 and 0.25) it zooms once, coarse to
+//!   fine, as a child sweep would: at the first ask after `N` tells it calls `zoom_history` on its
+//!   own history, switches to the child space with the trials it inherits (those inside the box;
+//!   the others are dropped, see `regimen_sweep::inherit`), numbers its own trials after the
+//!   largest inherited number, and goes on with a fresh sampler of the same kind and seed. It
+//!   prints one JSON line about the zoom on stderr (trials inherited, the box's share of the
+//!   volume).
+//!
 //! The example lives in `regimen-sweep` because it measures the samplers; it opens the store
 //! (a dev-dependency) only for the overhead measurement, the way the sweep engine will.
 
@@ -22,7 +30,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use regimen_store::{Claim, NewSweep, SqliteStore, SweepStore, Timestamp, TrialRecord, TrialState, TrialUpdate};
-use regimen_sweep::{Outcome, Params, SamplerKind, SearchSpace, Trial, Value, new_sampler};
+use regimen_sweep::{
+    Domain, Outcome, Param, Params, SamplerKind, SearchSpace, Trial, Value, ZoomOptions, new_sampler, zoom_history,
+};
 use serde_json::json;
 
 type Error = Box<dyn std::error::Error>;
@@ -33,7 +43,8 @@ fn main() {
         Some("overhead") => overhead(&args[1..]),
         Some("tell-loop") => tell_loop(&args[1..]),
         _ => Err("usage: sweep_bench overhead --trials N --sampler KIND [--out FILE]\n       \
-                  sweep_bench tell-loop --bounds LO:HI,... --sampler KIND --seed S"
+                  sweep_bench tell-loop --bounds LO:HI,... --sampler KIND --seed S \
+                  [--zoom-after N [--top-k K] [--margin M]]"
             .into()),
     };
     if let Err(error) = result {
@@ -185,16 +196,35 @@ fn tell_loop(args: &[String]) -> Result<(), Error> {
             Ok((lo.trim().parse::<f64>()?, hi.trim().parse::<f64>()?))
         })
         .collect::<Result<Vec<(f64, f64)>, Error>>()?;
-    let space = box_space(&bounds)?;
+    let mut zoom_after: Option<usize> = flag(args, "--zoom-after").map(str::parse).transpose()?;
+    let options = ZoomOptions {
+        top_k: parsed(args, "--top-k", ZoomOptions::default().top_k)?,
+        margin: parsed(args, "--margin", ZoomOptions::default().margin)?,
+    };
+    let mut space = box_space(&bounds)?;
     let mut sampler = new_sampler(kind, seed);
     let mut history: Vec<Trial> = Vec::new();
     let mut pending: Option<Params> = None;
+    // The next trial's number: after the zoom, one past the largest inherited number.
+    let mut next: u64 = 0;
+    let mut told = 0;
     let stdin = std::io::stdin();
     let mut out = BufWriter::new(std::io::stdout().lock());
     for line in stdin.lock().lines() {
         let message: serde_json::Value = serde_json::from_str(&line?)?;
         if message.get("ask").is_some() {
-            let number = history.len() as u64;
+            if zoom_after.is_some_and(|n| told >= n) {
+                zoom_after = None;
+                let (zoom, inherited) = zoom_history(&space, &history, &options)?;
+                let share: f64 =
+                    zoom.space.params().iter().zip(space.params()).map(|(c, p)| width(c) / width(p)).product();
+                let line = json!({"zoom_after": told, "inherited": inherited.len(), "volume_share": share});
+                eprintln!("{line}");
+                next = inherited.iter().map(|t| t.number + 1).max().unwrap_or(0);
+                (space, history) = (zoom.space, inherited);
+                sampler = new_sampler(kind, seed);
+            }
+            let number = next;
             let params = sampler.suggest(&space, &history, number);
             let point = (0..bounds.len())
                 .map(|i| match params.get(&format!("x{i}")) {
@@ -208,10 +238,20 @@ fn tell_loop(args: &[String]) -> Result<(), Error> {
         } else if let Some(value) = message.get("tell") {
             let params = pending.take().ok_or("a tell without an ask")?;
             let outcome = value.as_f64().map_or(Outcome::Failed, Outcome::Complete);
-            history.push(Trial { number: history.len() as u64, params, outcome });
+            history.push(Trial { number: next, params, outcome });
+            next += 1;
+            told += 1;
         } else {
             return Err(format!("unknown message {message}").into());
         }
     }
     Ok(())
+}
+
+/// The width of a float parameter's domain (1 for any other).
+fn width(p: &Param) -> f64 {
+    match p.domain {
+        Domain::Float { low, high, .. } => high - low,
+        _ => 1.0,
+    }
 }
