@@ -25,6 +25,36 @@ pub enum FindCommand {
     /// The largest batch size whose training and validation steps fit in memory, with a memory
     /// model (bytes ≈ fixed + per-sample × batch). Takes `regimen train`'s flags.
     BatchSize(Box<BatchSizeArgs>),
+    /// The learning-rate range test: a learning rate that grows from 1e-8 to 1 over 100 steps, on
+    /// a model that is thrown away; suggests a rate, with its spread over seeds, and plots the
+    /// loss against the rate. Takes `regimen train`'s flags.
+    Lr(Box<LrArgs>),
+}
+
+/// Flags of `regimen find lr`.
+#[derive(Debug, Args)]
+pub struct LrArgs {
+    /// The setup, exactly as `regimen train` takes it (`--json` prints the result as JSON;
+    /// `--init-from` tests from pretrained weights, which are only read).
+    #[command(flatten)]
+    pub train: TrainArgs,
+    /// The first learning rate.
+    #[arg(long, value_name = "LR", default_value_t = 1e-8, help_heading = "Find")]
+    pub start_lr: f64,
+    /// The last learning rate.
+    #[arg(long, value_name = "LR", default_value_t = 1.0, help_heading = "Find")]
+    pub end_lr: f64,
+    /// Steps of each test.
+    #[arg(long, value_name = "N", default_value_t = 100, help_heading = "Find")]
+    pub steps: usize,
+    /// Tests, each with its own seed (the run's seed, then the next ones), so that a flaky
+    /// suggestion shows as a wide spread.
+    #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Find")]
+    pub seeds: u64,
+    /// The picture of loss against learning rate (PNG or SVG by its extension)
+    /// [default: <store>/finds/lr-<UTC time>.png].
+    #[arg(long, value_name = "FILE", help_heading = "Find")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// Flags of `regimen find batch-size`.
@@ -49,6 +79,7 @@ pub struct BatchSizeArgs {
 pub fn dispatch(command: FindCommand) -> anyhow::Result<ExitCode> {
     match command {
         FindCommand::BatchSize(args) => batch_size(&args),
+        FindCommand::Lr(args) => learning_rate(&args),
     }
 }
 
@@ -176,6 +207,107 @@ fn batch_size(args: &BatchSizeArgs) -> anyhow::Result<ExitCode> {
         emit(&format!("{text}\n"))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn learning_rate(args: &LrArgs) -> anyhow::Result<ExitCode> {
+    let config = args.train.resolve()?;
+    if !(args.start_lr > 0.0 && args.end_lr > args.start_lr && args.steps >= 10 && args.seeds >= 1) {
+        bail!("need 0 < --start-lr < --end-lr, --steps of at least 10 and --seeds of at least 1");
+    }
+    let test =
+        regimen_train::RangeTest { start: args.start_lr, end: args.end_lr, steps: args.steps, ..Default::default() };
+    let mut tests = Vec::new();
+    for i in 0..args.seeds {
+        let seed = config.seed.wrapping_add(i);
+        let points = regimen_train::lr_range_test(&config, &test, seed)?;
+        let suggestion = regimen_train::suggest_lr(&points);
+        match suggestion {
+            Some((steepest, tenth)) => {
+                say!(
+                    "  seed {seed}: steepest descent at {steepest:.2e}, lowest loss ÷ 10 at {tenth:.2e} ({} steps)",
+                    points.len()
+                )
+            }
+            None => say!("  seed {seed}: the loss diverged after {} steps; no suggestion", points.len()),
+        }
+        tests.push((seed, points, suggestion));
+    }
+    let steepest: Vec<f64> = tests.iter().filter_map(|(_, _, s)| s.map(|s| s.0)).collect();
+    let tenths: Vec<f64> = tests.iter().filter_map(|(_, _, s)| s.map(|s| s.1)).collect();
+    let Some(lr) = geometric_median(&steepest) else {
+        bail!(
+            "no test gave a suggestion: the loss diverged almost at once; lower --start-lr or check the setup with `regimen check`"
+        );
+    };
+    let (low, high) = steepest.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let decades = (high / low).log10();
+    let plot = match &args.plot {
+        Some(path) => path.clone(),
+        None => {
+            let stamp: String =
+                regimen_store::Timestamp::now().to_string().chars().filter(char::is_ascii_digit).take(14).collect();
+            config.store.join("finds").join(format!("lr-{stamp}.png"))
+        }
+    };
+    if let Some(folder) = plot.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).with_context(|| format!("could not create {}", folder.display()))?;
+    }
+    let mut curves: Vec<regimen_plot::Curve> = tests
+        .iter()
+        .map(|(seed, points, _)| regimen_plot::Curve {
+            run_label: format!("seed {seed}"),
+            key: "loss (smoothed)".into(),
+            points: points.iter().map(|p| (p.lr, p.smoothed)).collect(),
+        })
+        .collect();
+    let losses = tests.iter().flat_map(|(_, p, _)| p.iter().map(|p| p.smoothed)).filter(|v| v.is_finite());
+    let (bottom, top) = losses.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    curves.push(regimen_plot::Curve {
+        run_label: format!("suggestion {lr:.2e}"),
+        key: "loss (smoothed)".into(),
+        points: vec![(lr, bottom), (lr, top)],
+    });
+    let options = regimen_plot::PlotOptions {
+        x_label: "learning rate".into(),
+        title: Some(format!("learning-rate range test: suggestion {lr:.2e}")),
+        log_x: true,
+        ..regimen_plot::PlotOptions::default()
+    };
+    regimen_plot::plot(&curves, &options, &plot)?;
+    let flaky = decades > 1.0;
+    if args.train.json {
+        let value = json!({
+            "lr": lr,
+            "min_div_10": geometric_median(&tenths),
+            "spread": { "low": low, "high": high, "decades": decades },
+            "flaky": flaky,
+            "plot": plot,
+            "tests": tests.iter().map(|(seed, points, suggestion)| json!({
+                "seed": seed,
+                "steepest": suggestion.map(|s| s.0),
+                "min_div_10": suggestion.map(|s| s.1),
+                "points": points,
+            })).collect::<Vec<_>>(),
+        });
+        emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+    } else {
+        let mut text = format!(
+            "learning rate: {lr:.2e} (steepest descent; lowest loss ÷ 10 gives {:.2e})\nspread over {} seeds: {low:.2e} to {high:.2e} ({decades:.1} decades)\nplot: {}\n",
+            geometric_median(&tenths).unwrap_or(f64::NAN),
+            steepest.len(),
+            plot.display()
+        );
+        if flaky {
+            text.push_str("warning: the suggestion moves by more than a decade between seeds; treat it as a range, and confirm with short runs\n");
+        }
+        emit(&text)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The median in log space (the geometric median of positive numbers); `None` without values.
+fn geometric_median(values: &[f64]) -> Option<f64> {
+    regimen_metrics::median(values.iter().map(|v| v.ln())).map(f64::exp)
 }
 
 /// Runs `regimen` again, with the same flags, to probe one batch size; `Err(why)` when the

@@ -64,3 +64,87 @@ fn a_limit_between_probes_stops_the_doubling_and_searches_below_it() {
         assert!(probe["batch_size"].as_u64().unwrap() > batch, "only larger batches fail: {found}");
     }
 }
+
+/// Spirals that a short run can learn: 1,200 training samples, 75 steps an epoch at batch 16.
+const LEARNABLE: &[&str] =
+    &["--dataset", "spirals", "--dataset-size", "2000", "--model", "mlp", "--hidden", "32,32", "--batch-size", "16"];
+
+#[test]
+fn the_suggested_learning_rate_beats_a_hundred_times_more_and_less_in_a_short_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let plot = dir.path().join("lr.svg");
+    let mut args = vec!["find", "lr", "--json", "--store", store.to_str().unwrap(), "--plot", plot.to_str().unwrap()];
+    args.extend_from_slice(LEARNABLE);
+    let found = regimen_json(&args);
+    let lr = found["lr"].as_f64().unwrap();
+    assert!((1e-8..1.0).contains(&lr), "{found}");
+    let spread = &found["spread"];
+    assert!(spread["low"].as_f64().unwrap() <= lr && lr <= spread["high"].as_f64().unwrap(), "{found}");
+    assert_eq!(found["tests"].as_array().unwrap().len(), 3, "three seeds");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("learning rate (log scale)") && svg.contains("suggestion"), "the plot marks it");
+    let loss_at = |rate: f64| {
+        let rate = format!("{rate}");
+        let mut train = vec!["--epochs", "1", "--lr", rate.as_str(), "--seed", "7"];
+        train.extend_from_slice(LEARNABLE);
+        let summary = common::train_tiny_with(&store, &train);
+        summary["best"]["val.loss"].as_f64().unwrap_or(f64::INFINITY)
+    };
+    let (at, above, below) = (loss_at(lr), loss_at(lr * 100.0), loss_at(lr / 100.0));
+    assert!(at < above && at < below, "val.loss {at} at {lr:e}, {above} at 100×, {below} at 1/100×");
+}
+
+#[test]
+fn the_range_test_only_reads_pretrained_weights_and_repeats_itself_exactly() {
+    let store = tempfile::tempdir().unwrap();
+    let summary = common::train_tiny(store.path(), &["--epochs", "1"]);
+    let run_dir = std::path::PathBuf::from(summary["run_dir"].as_str().unwrap());
+    let snapshot = || {
+        let mut files: Vec<(String, Vec<u8>)> = walk(&run_dir)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "safetensors" || e == "bin" || e == "json"))
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = snapshot();
+    assert!(before.iter().any(|(p, _)| p.ends_with("model.safetensors")));
+    let weights = run_dir.join("model.safetensors");
+    let store_arg = store.path().to_str().unwrap();
+    let args = [
+        "find",
+        "lr",
+        "--json",
+        "--steps",
+        "30",
+        "--seeds",
+        "1",
+        "--init-from",
+        weights.to_str().unwrap(),
+        "--dataset",
+        "spirals",
+        "--dataset-size",
+        "300",
+        "--model",
+        "mlp",
+        "--hidden",
+        "16",
+        "--store",
+        store_arg,
+    ];
+    let first = regimen_json(&args);
+    let second = regimen_json(&args);
+    assert_eq!(first["tests"][0]["points"], second["tests"][0]["points"], "same seed, same data, same curve");
+    assert!(before == snapshot(), "the run's weights, optimizer state and checkpoints are unchanged");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}

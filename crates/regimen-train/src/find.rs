@@ -71,3 +71,108 @@ pub fn probe_batch_size(config: &TrainConfig, batch_size: usize) -> Result<Batch
         train_samples,
     })
 }
+
+/// The learning-rate range test's settings (Lightning's `lr_find` defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RangeTest {
+    /// The first learning rate.
+    pub start: f64,
+    /// The last learning rate.
+    pub end: f64,
+    /// Steps, with the rate growing geometrically from `start` to `end`.
+    pub steps: usize,
+    /// The smoothing of the loss: `ema = beta·ema + (1 − beta)·loss`, bias-corrected.
+    pub beta: f64,
+    /// Stop when the smoothed loss exceeds this many times its best.
+    pub diverge: f64,
+}
+
+impl Default for RangeTest {
+    fn default() -> Self {
+        RangeTest { start: 1e-8, end: 1.0, steps: 100, beta: 0.98, diverge: 4.0 }
+    }
+}
+
+/// One step of a range test.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RangePoint {
+    /// The learning rate of the step.
+    pub lr: f64,
+    /// The step's loss.
+    pub loss: f64,
+    /// The smoothed loss.
+    pub smoothed: f64,
+}
+
+/// Trains a fresh model (or the `init_from` weights the config names) with a learning rate that
+/// grows from `test.start` to `test.end`, one batch per step in the epoch order of `seed`, and
+/// records the loss at each rate, until the smoothed loss diverges. The model is discarded: the
+/// run the user trains never sees it.
+pub fn lr_range_test(config: &TrainConfig, test: &RangeTest, seed: u64) -> Result<Vec<RangePoint>, TrainError> {
+    let mut config = config.clone();
+    config.seed = seed;
+    config.validate()?;
+    let device = parse_device(&config.device)?.autodiff();
+    let data = load_data(&config)?;
+    config.resolve_model(&data.shape);
+    device.seed(config.seed);
+    let mut model = build_for(&data, &config, &device)?;
+    if let Some(source) = &config.init_from {
+        model = crate::checkpoint::load_weights(model, source)?;
+    }
+    let mut stepper = Stepper::new(&config, &data.task, config.label_smoothing, &device);
+    let batch_size = config.batch_size.min(data.train.len()).max(1);
+    let per_epoch = data.train.len().div_ceil(batch_size);
+    let mut points = Vec::with_capacity(test.steps);
+    let (mut ema, mut best) = (0.0, f64::INFINITY);
+    let mut epoch = 1;
+    let mut order = regimen_data::epoch_order(config.seed, epoch, data.train.len());
+    for i in 0..test.steps {
+        let index = i % per_epoch;
+        if i > 0 && index == 0 {
+            epoch += 1;
+            order = regimen_data::epoch_order(config.seed, epoch, data.train.len());
+        }
+        let fraction = if test.steps > 1 { i as f64 / (test.steps - 1) as f64 } else { 0.0 };
+        let lr = test.start * (test.end / test.start).powf(fraction);
+        let plan = EpochPlan {
+            samples: &data.train,
+            order: &order,
+            batch_size,
+            training: true,
+            augment: None,
+            first_batch: 0,
+        };
+        let mut batch = plan.build(&BatchBuilder, index);
+        let (next, stepped) = stepper.step(model, &mut batch, lr, &device, Probe::Off);
+        model = next;
+        let loss = stepped?.loss;
+        ema = test.beta * ema + (1.0 - test.beta) * loss;
+        let smoothed = ema / (1.0 - test.beta.powi(i as i32 + 1));
+        points.push(RangePoint { lr, loss, smoothed });
+        if !smoothed.is_finite() || smoothed > test.diverge * best {
+            break;
+        }
+        best = best.min(smoothed);
+    }
+    Ok(points)
+}
+
+/// The range test's two suggestions: where the smoothed loss falls fastest against log lr
+/// (Lightning's choice, ignoring the first 10 and the last point), and a tenth of the rate at the
+/// lowest smoothed loss (fast.ai's rule of thumb). `None` when the curve is too short to judge.
+pub fn suggest_lr(points: &[RangePoint]) -> Option<(f64, f64)> {
+    let (skip_start, skip_end) = (10.min(points.len() / 4), 1);
+    if points.len() < skip_start + skip_end + 3 {
+        return None;
+    }
+    let window = &points[skip_start..points.len() - skip_end];
+    let slope = |i: usize| {
+        let (a, b) = (&window[i - 1], &window[i + 1]);
+        (b.smoothed - a.smoothed) / (b.lr.ln() - a.lr.ln())
+    };
+    let steepest =
+        (1..window.len() - 1).filter(|&i| slope(i).is_finite()).min_by(|&a, &b| slope(a).total_cmp(&slope(b)))?;
+    let lowest = window.iter().filter(|p| p.smoothed.is_finite()).min_by(|a, b| a.smoothed.total_cmp(&b.smoothed))?;
+    Some((window[steepest].lr, lowest.lr / 10.0))
+}

@@ -37,7 +37,7 @@ mod trainer;
 
 pub use config::{AUTO_MODEL, TrainConfig};
 pub use error::TrainError;
-pub use find::{BatchProbe, probe_batch_size};
+pub use find::{BatchProbe, RangePoint, RangeTest, lr_range_test, probe_batch_size, suggest_lr};
 pub use grads::layer_grad_norms;
 pub use latency::Latency;
 pub use model::{BuiltinModel, Network};

@@ -27,11 +27,19 @@ pub fn regimen_json(args: &[&str]) -> serde_json::Value {
 /// Trains a tiny MLP (hidden layer of 16) on 300 generated spirals into `store`, with `extra`
 /// flags (which must set `--epochs`); returns its `--json` summary.
 pub fn train_tiny(store: &Path, extra: &[&str]) -> serde_json::Value {
-    let store = store.display().to_string();
-    let mut args = vec!["train", "--dataset", "spirals", "--dataset-size", "300", "--model", "mlp", "--hidden", "16"];
+    let mut args = vec!["--dataset", "spirals", "--dataset-size", "300", "--model", "mlp", "--hidden", "16"];
     args.extend_from_slice(extra);
-    args.extend(["--store", &store, "--json"]);
-    regimen_json(&args)
+    train_tiny_with(store, &args)
+}
+
+/// Trains with exactly `args` (which must set the data, model and `--epochs`) into `store`; returns
+/// its `--json` summary.
+pub fn train_tiny_with(store: &Path, args: &[&str]) -> serde_json::Value {
+    let store = store.display().to_string();
+    let mut all = vec!["train"];
+    all.extend_from_slice(args);
+    all.extend(["--store", &store, "--json"]);
+    regimen_json(&all)
 }
 
 /// Runs `regimen` expecting a clean failure (non-zero exit, no panic); returns stderr.
