@@ -283,11 +283,12 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    /// For `--resume`: refuses every setting but `--store`, since a resumed run keeps its own
-    /// config; returns the store folder.
+    /// For `--resume`: refuses every setting but `--store` and `--epochs` (which leaves the run
+    /// training longer), since a resumed run keeps its own config; returns the store folder.
     pub fn resume_store(&self) -> anyhow::Result<PathBuf> {
         let mut flags = toml::Table::try_from(self).context("could not encode the flags")?;
         let store = flags.remove("store").and_then(|v| v.as_str().map(PathBuf::from));
+        flags.remove("epochs"); // leaves the run training longer
         let mut given: Vec<String> = flags.keys().map(|k| format!("--{}", k.replace('_', "-"))).collect();
         for (set, flag) in [
             (self.config.is_some(), "--config"),

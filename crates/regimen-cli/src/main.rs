@@ -117,7 +117,8 @@ fn run_train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         Some(target) => {
             let store = args.resume_store()?;
             say!("resuming {target}");
-            resume(&recorder(&store)?, target, &mut view).with_context(|| format!("could not resume `{target}`"))?
+            resume(&recorder(&store)?, target, args.epochs, &mut view)
+                .with_context(|| format!("could not resume `{target}`"))?
         }
         None => {
             let config = args.resolve()?;

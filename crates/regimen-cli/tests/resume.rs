@@ -425,3 +425,35 @@ fn eval_names_a_damaged_best_checkpoint_and_the_one_it_used_instead() {
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(text.contains("is damaged"), "{text}");
 }
+
+/// "Leave it training": a finished run continued to more epochs is the run that was started with
+/// them, bit for bit, when its schedule does not depend on the number of epochs; a cosine schedule
+/// is refused with advice.
+#[test]
+fn a_finished_run_extended_to_more_epochs_equals_the_longer_run() {
+    let reference = tempfile::tempdir().unwrap();
+    let longer = common::train_tiny(reference.path(), &["--epochs", "5", "--dropout", "0.1"]);
+    let store = tempfile::tempdir().unwrap();
+    let short = common::train_tiny(store.path(), &["--epochs", "3", "--dropout", "0.1"]);
+    assert_eq!(short["status"], "finished");
+    let run_id = short["run_id"].as_str().unwrap();
+    let store_arg = store.path().to_str().unwrap();
+    let out = regimen(&["train", "--resume", run_id, "--epochs", "5", "--store", store_arg, "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("extended from 3 to 5 epochs"), "{stderr}");
+    let extended: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((extended["run_id"].as_str(), extended["epochs"].as_u64()), (Some(run_id), Some(5)), "the same run");
+    let read = |dir: &str| std::fs::read(PathBuf::from(dir).join("model.safetensors")).unwrap();
+    assert!(
+        read(extended["run_dir"].as_str().unwrap()) == read(longer["run_dir"].as_str().unwrap()),
+        "the extended run differs from the 5-epoch run"
+    );
+    assert_eq!(series(store.path(), run_id), series(reference.path(), longer["run_id"].as_str().unwrap()));
+    let stderr = common::regimen_fails(&["train", "--resume", run_id, "--epochs", "4", "--store", store_arg]);
+    assert!(stderr.contains("5 epochs already"), "{stderr}");
+
+    let cosine = common::train_tiny(store.path(), &["--epochs", "2", "--schedule", "cosine"]);
+    let cosine_id = cosine["run_id"].as_str().unwrap();
+    let stderr = common::regimen_fails(&["train", "--resume", cosine_id, "--epochs", "4", "--store", store_arg]);
+    assert!(stderr.contains("cosine") && stderr.contains("--init-from"), "{stderr}");
+}

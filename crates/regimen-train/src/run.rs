@@ -248,9 +248,15 @@ where
 /// `target` is a run id, a unique id prefix, a run folder or a checkpoint folder. The config is the
 /// one the checkpoint carries: a resumed run is the same run. On CPU the result is bitwise
 /// identical to the run that was never interrupted.
+///
+/// `extend_to` leaves a run training: it continues a run (finished or not) up to that many epochs
+/// in all, on the same run. A schedule whose shape depends on the number of epochs (cosine,
+/// one-cycle) is refused, since stretching it would change the epochs already trained; with any
+/// other schedule the result equals a run started with that many epochs, bit for bit on CPU.
 pub fn resume_with<M, F>(
     recorder: &Recorder,
     target: &str,
+    extend_to: Option<u64>,
     observer: &mut dyn Observer,
     build: F,
 ) -> Result<RunSummary, TrainError>
@@ -263,7 +269,11 @@ where
         Some(path) => (checkpoint::verify(&path)?, Vec::new()),
         None => checkpoint::latest(&dir.checkpoints())?,
     };
-    let config = checkpoint::read_state(&checkpoint)?.config;
+    let mut config = checkpoint::read_state(&checkpoint)?.config;
+    let trained = config.epochs;
+    if let Some(epochs) = extend_to {
+        extend(&mut config, epochs, &dir)?;
+    }
     config.validate()?;
     let device = parse_device(&config.device)?.autodiff();
     let data = load_data(&config)?;
@@ -275,12 +285,44 @@ where
         let message = format!("skipped a damaged checkpoint: {warning}");
         Reporter { sink: &mut *sink, observer: &mut *observer }.notice("warn", &message)?;
     }
+    if config.epochs != trained {
+        let message = format!("extended from {trained} to {} epochs", config.epochs);
+        Reporter { sink: &mut *sink, observer: &mut *observer }.notice("info", &message)?;
+    }
     run_fit(model, &config, &data, device, (&dir, &name), Some(&checkpoint), &mut *sink, observer)
 }
 
 /// Continues a run of a built-in model; see [`resume_with`].
-pub fn resume(recorder: &Recorder, target: &str, observer: &mut dyn Observer) -> Result<RunSummary, TrainError> {
-    resume_with(recorder, target, observer, build_for)
+pub fn resume(
+    recorder: &Recorder,
+    target: &str,
+    extend_to: Option<u64>,
+    observer: &mut dyn Observer,
+) -> Result<RunSummary, TrainError> {
+    resume_with(recorder, target, extend_to, observer, build_for)
+}
+
+/// Sets a resumed run's epochs to `epochs`, when its schedule allows it, and records the new
+/// config in the run's folder.
+fn extend(config: &mut TrainConfig, epochs: u64, dir: &RunDir) -> Result<(), TrainError> {
+    let refuse = |message: String| TrainError::Config { origin: "--epochs with --resume".into(), message };
+    if epochs <= config.epochs {
+        return Err(refuse(format!(
+            "the run is set to {} epochs already; give more to leave it training longer",
+            config.epochs
+        )));
+    }
+    let shape = config.schedule.split(':').next().unwrap_or_default();
+    if matches!(shape, "cosine" | "onecycle") {
+        return Err(refuse(format!(
+            "its `{}` schedule is shaped to end at epoch {}: stretching it to {epochs} would change the learning \
+             rates of the epochs already trained, and restarting it would not be the same run; start a new run \
+             from its weights instead (`regimen train --init-from RUN_DIR/model.safetensors --epochs N`)",
+            config.schedule, config.epochs
+        )));
+    }
+    config.epochs = epochs;
+    checkpoint::write_atomically(&dir.config(), config.to_toml().as_bytes())
 }
 
 /// Runs [`fit`] for a run whose folder and log exist, and records how it ended.

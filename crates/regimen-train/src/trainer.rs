@@ -834,7 +834,9 @@ fn read_state(checkpoint: &Checkpoint, config: &TrainConfig, data: &PreparedData
             data.identity.short_id
         )));
     }
-    if state.config != *config {
+    // A run left training longer (`extend_to`) differs from its checkpoints in its epochs only.
+    let same_but_epochs = TrainConfig { epochs: config.epochs, ..state.config.clone() };
+    if same_but_epochs != *config {
         return Err(error("was saved with a different configuration; resume with the run's own config".into()));
     }
     Ok(state)
