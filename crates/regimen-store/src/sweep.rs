@@ -229,7 +229,10 @@ pub struct TrialUpdate {
 /// read and stop sweeps.
 ///
 /// # Concurrency
-/// Every write is one atomic transaction. Claims are compare-and-swap: of several workers
+/// Every write is one atomic transaction, durable against the death of any process; an
+/// implementation may trade durability against a power failure for speed (SQLite does), since the
+/// lease protocol repairs a lost claim (claimed again) or a lost completion (the lease expires and
+/// the trial is continued). Claims are compare-and-swap: of several workers
 /// claiming the same trial number or continuing the same trial at the same version, exactly one
 /// gets `Some`, the others `None`, never an error. A lease lasts for the duration given, measured
 /// on the store's clock; [`expire_leases`](SweepStore::expire_leases) turns `running` trials whose

@@ -48,6 +48,19 @@ use crate::time::{Clock, SystemClock, Timestamp};
 use blocks::{BLOCK_POINTS, BlockEncoder};
 use regimen_fs::FileError;
 
+/// How durable a write's commit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Synced to the disk before the commit returns (`synchronous = FULL`): survives a power
+    /// failure. Runs' records are written this way.
+    Synced,
+    /// In the write-ahead log, not yet synced (`synchronous = NORMAL`): survives the death of any
+    /// process, and a power failure may undo the last commits, never corrupt the file. Sweep
+    /// bookkeeping is written this way: the lease protocol repairs what a power failure undoes (a
+    /// lost claim is claimed again, a lost completion expires and the trial is continued).
+    SurvivesProcessDeath,
+}
+
 /// The database file's name inside the store folder.
 pub const DB_FILE: &str = "store.sqlite";
 
@@ -267,11 +280,25 @@ impl SqliteStore {
     fn write_tx<T>(
         &self,
         action: &'static str,
+        f: impl FnMut(&Transaction<'_>, &mut HashMap<String, i64>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write_tx_with(Durability::Synced, action, f)
+    }
+
+    /// [`SqliteStore::write_tx`] with the commit's durability chosen.
+    fn write_tx_with<T>(
+        &self,
+        durability: Durability,
+        action: &'static str,
         mut f: impl FnMut(&Transaction<'_>, &mut HashMap<String, i64>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut inner = self.lock();
         let Inner { conn, key_ids } = &mut *inner;
         let path = self.db_path.clone();
+        let relaxed = durability == Durability::SurvivesProcessDeath;
+        if relaxed {
+            conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| db_error(&path, action, e))?;
+        }
         let result = retry(&self.db_path, self.options.busy_wait, action, || {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -280,6 +307,9 @@ impl SqliteStore {
             tx.commit().map_err(|e| db_error(&path, action, e))?;
             Ok(value)
         });
+        if relaxed {
+            conn.pragma_update(None, "synchronous", "FULL").map_err(|e| db_error(&path, action, e))?;
+        }
         if result.is_err() {
             key_ids.clear();
         }
@@ -1128,6 +1158,28 @@ mod tests {
         drop(store);
         // Reopening an existing store migrates nothing and works.
         SqliteStore::open(&root)?;
+        Ok(())
+    }
+
+    #[test]
+    fn sweep_writes_relax_durability_for_their_own_commit_only() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::WriterGone { reason: e.to_string() })?;
+        let store = SqliteStore::open(dir.path())?;
+        let synchronous = |store: &SqliteStore| -> i64 {
+            store.lock().conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap_or(-1)
+        };
+        assert_eq!(synchronous(&store), 2, "FULL");
+        let sweep = crate::NewSweep {
+            sweep_id: "s".into(),
+            name: "s".into(),
+            spec: serde_json::json!({}),
+            parent: None,
+            created_at: Timestamp(0),
+        };
+        crate::SweepStore::create_sweep(&store, &sweep)?;
+        let claim = crate::Claim::New { number: 0, params: serde_json::json!({}), target: 1 };
+        crate::SweepStore::claim_trial(&store, "s", &claim, "w", Duration::from_secs(60))?;
+        assert_eq!(synchronous(&store), 2, "back to FULL for the runs' writes");
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::{SqliteStore, finite_or_null, unsigned};
+use super::{Durability, SqliteStore, finite_or_null, unsigned};
 use crate::error::StoreError;
 use crate::sweep::{Claim, NewSweep, SweepRow, SweepStatus, SweepStore, TrialRecord, TrialState, TrialUpdate};
 use crate::time::Timestamp;
@@ -168,7 +168,7 @@ fn rungs_json(rungs: &[(u64, f64)]) -> String {
 impl SweepStore for SqliteStore {
     fn create_sweep(&self, sweep: &NewSweep) -> Result<(), StoreError> {
         let spec = sweep.spec.to_string();
-        self.write_tx("create a sweep", |tx, _| {
+        self.write_tx_with(Durability::SurvivesProcessDeath, "create a sweep", |tx, _| {
             let sql = self.sql("create a sweep");
             let exists: bool = tx
                 .query_row("SELECT EXISTS (SELECT 1 FROM sweeps WHERE sweep_id = ?1)", [&sweep.sweep_id], |r| r.get(0))
@@ -207,7 +207,7 @@ impl SweepStore for SqliteStore {
     }
 
     fn set_sweep_status(&self, sweep_id: &str, status: SweepStatus) -> Result<(), StoreError> {
-        self.write_tx("change a sweep's status", |tx, _| {
+        self.write_tx_with(Durability::SurvivesProcessDeath, "change a sweep's status", |tx, _| {
             let (pk, _) = self.find_sweep(tx, sweep_id)?;
             tx.execute("UPDATE sweeps SET status = ?2 WHERE id = ?1", params![pk, status.as_str()])
                 .map_err(self.sql("change a sweep's status"))?;
@@ -239,7 +239,7 @@ impl SweepStore for SqliteStore {
         worker: &str,
         lease: Duration,
     ) -> Result<Option<TrialRecord>, StoreError> {
-        self.write_tx("claim a trial", |tx, _| {
+        self.write_tx_with(Durability::SurvivesProcessDeath, "claim a trial", |tx, _| {
             let sql = self.sql("claim a trial");
             let (pk, _) = self.find_sweep(tx, sweep_id)?;
             let status: String =
@@ -287,7 +287,7 @@ impl SweepStore for SqliteStore {
     }
 
     fn renew_lease(&self, sweep_id: &str, number: u64, worker: &str, lease: Duration) -> Result<bool, StoreError> {
-        self.write_tx("renew a trial's lease", |tx, _| {
+        self.write_tx_with(Durability::SurvivesProcessDeath, "renew a trial's lease", |tx, _| {
             let (pk, _) = self.find_sweep(tx, sweep_id)?;
             let until = self.lease_end(lease);
             let changed = tx
@@ -309,7 +309,7 @@ impl SweepStore for SqliteStore {
         worker: &str,
         update: &TrialUpdate,
     ) -> Result<bool, StoreError> {
-        self.write_tx("update a trial", |tx, _| {
+        self.write_tx_with(Durability::SurvivesProcessDeath, "update a trial", |tx, _| {
             let (pk, _) = self.find_sweep(tx, sweep_id)?;
             let Some(mut trial) = self.trial(tx, pk, number)? else { return Ok(false) };
             if trial.state != TrialState::Running || trial.worker.as_deref() != Some(worker) {
@@ -358,7 +358,7 @@ impl SweepStore for SqliteStore {
     }
 
     fn prune_paused(&self, sweep_id: &str, number: u64, version: u64, message: &str) -> Result<bool, StoreError> {
-        self.write_tx("prune a paused trial", |tx, _| {
+        self.write_tx_with(Durability::SurvivesProcessDeath, "prune a paused trial", |tx, _| {
             let (pk, _) = self.find_sweep(tx, sweep_id)?;
             let Some(trial) = self.trial(tx, pk, number)? else { return Ok(false) };
             if trial.version != version || trial.state != TrialState::Paused {
@@ -376,7 +376,7 @@ impl SweepStore for SqliteStore {
     }
 
     fn abandon_worker(&self, sweep_id: &str, worker: &str, max_attempts: u32) -> Result<Vec<u64>, StoreError> {
-        self.write_tx("release a dead worker's trials", |tx, _| {
+        self.write_tx_with(Durability::SurvivesProcessDeath, "release a dead worker's trials", |tx, _| {
             let sql = self.sql("release a dead worker's trials");
             let (pk, _) = self.find_sweep(tx, sweep_id)?;
             let mut stmt = tx
@@ -431,7 +431,7 @@ impl SweepStore for SqliteStore {
         if found.is_empty() {
             return Ok(Vec::new());
         }
-        self.write_tx("expire leases", |tx, _| {
+        self.write_tx_with(Durability::SurvivesProcessDeath, "expire leases", |tx, _| {
             let (pk, _) = self.find_sweep(tx, sweep_id)?;
             let mut numbers = Vec::new();
             for (number, attempts) in expired(tx, pk)? {
