@@ -476,3 +476,44 @@ fn a_stopped_sweep_leaves_nothing_running_and_continues_later() {
     let outcome = run_sweep(&file, &store, "1");
     assert_eq!((outcome["status"].as_str(), total(&outcome["trials"])), (Some("finished"), 4), "{outcome}");
 }
+
+/// Hyperband in its stopping flavour (Optuna's pruners: decided at once, the trial trains on in the
+/// same worker), workers pinned to devices, a parameter from the command line.
+#[test]
+fn hyperband_stops_trials_at_once_with_pinned_workers_and_a_command_line_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let file = sweep_file(dir.path(), 6, "promotion = false");
+    let text = std::fs::read_to_string(&file).unwrap().replace("scheduler = \"asha\"", "scheduler = \"hyperband\"");
+    std::fs::write(&file, text).unwrap();
+    let outcome = regimen_json(&[
+        "sweep",
+        "run",
+        file.to_str().unwrap(),
+        "-j",
+        "2",
+        "--devices",
+        "cpu,cpu",
+        "--param",
+        "dropout=uniform:0:0.1",
+        "--store",
+        store.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!((outcome["status"].as_str(), total(&outcome["trials"])), (Some("finished"), 6), "{outcome}");
+    let report = regimen_json(&[
+        "sweep",
+        "report",
+        outcome["sweep_id"].as_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+        "--json",
+    ]);
+    for trial in report["trials"].as_array().unwrap() {
+        let dropout = trial["params"]["dropout"].as_f64().unwrap();
+        assert!((0.0..=0.1).contains(&dropout), "--param replaced the file's range: {trial}");
+        assert!(["complete", "pruned"].contains(&trial["state"].as_str().unwrap()), "{trial}");
+        assert_ne!(trial["state"], "paused", "the stopping flavour never pauses");
+    }
+    assert!(report["trials"].as_array().unwrap().iter().any(|t| t["state"] == "complete" && t["epochs"] == 4));
+}
