@@ -463,6 +463,15 @@ channels = ["16,32", "32,64"]
 "#;
 
     #[test]
+    fn the_readme_example_file_parses_as_the_issue_example() {
+        let file = include_str!("../../../../examples/sweep.toml");
+        let example = SweepFile::parse(file, "examples/sweep.toml", &[], &toml::Table::new(), &[]).unwrap();
+        let issue = SweepFile::parse(ISSUE_EXAMPLE, "sweep.toml", &[], &toml::Table::new(), &[]).unwrap();
+        assert_eq!(example.space.params().len(), issue.space.params().len());
+        assert_eq!((example.settings.trials, example.scheduler.rungs(0)), (24, vec![1, 3, 8]));
+    }
+
+    #[test]
     fn the_issue_example_parses_with_its_direction_and_scheduler() {
         let sweep = SweepFile::parse(ISSUE_EXAMPLE, "sweep.toml", &[], &toml::Table::new(), &[]).unwrap();
         assert_eq!(sweep.settings.trials, 24);
