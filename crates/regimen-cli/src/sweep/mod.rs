@@ -58,6 +58,13 @@ pub struct ZoomArgs {
     /// Trials of the child sweep [default: as many as the parent's].
     #[arg(long, value_name = "N")]
     pub trials: Option<u64>,
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+}
+
+/// How a child sweep (a zoom, a rerun) runs: its workers, its output, its store.
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
     /// Worker processes to run at once.
     #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
     pub jobs: usize,
@@ -79,14 +86,8 @@ pub struct RerunArgs {
     /// New seeds per configuration.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub seeds: u64,
-    /// Worker processes to run at once.
-    #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
-    pub jobs: usize,
-    /// Print one JSON object with the outcome on stdout.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub store: StoreArg,
+    pub launch: LaunchArgs,
 }
 
 /// Flags of `regimen sweep run`.
@@ -374,7 +375,7 @@ fn rerun(args: &RerunArgs) -> anyhow::Result<ExitCode> {
     if args.top_k == 0 || args.seeds == 0 {
         anyhow::bail!("--top-k and --seeds must be at least 1");
     }
-    let root = store_root(&args.store.store)?;
+    let root = store_root(&args.launch.store.store)?;
     let store = crate::commands::open(&root)?;
     let parent = report::Loaded::load(store.as_ref(), &args.sweep)?;
     let top = parent.ranked();
@@ -402,17 +403,17 @@ fn rerun(args: &RerunArgs) -> anyhow::Result<ExitCode> {
         name,
         parent: Some(parent.row.sweep_id.clone()),
         recorded: &recorded,
-        jobs: args.jobs,
+        jobs: args.launch.jobs,
         devices: &[],
     };
     if let Some(code) = launch(store.as_ref(), &root, launched)? {
         return Ok(code);
     }
-    report::rerun(store.as_ref(), &parent, &id, args.json)
+    report::rerun(store.as_ref(), &parent, &id, args.launch.json)
 }
 
 fn zoom(args: &ZoomArgs) -> anyhow::Result<ExitCode> {
-    let root = store_root(&args.store.store)?;
+    let root = store_root(&args.launch.store.store)?;
     let store = crate::commands::open(&root)?;
     let parent = report::Loaded::load(store.as_ref(), &args.sweep)?;
     let history: Vec<regimen_sweep::Trial> =
@@ -451,11 +452,11 @@ fn zoom(args: &ZoomArgs) -> anyhow::Result<ExitCode> {
         name,
         parent: Some(parent.row.sweep_id.clone()),
         recorded: &recorded,
-        jobs: args.jobs,
+        jobs: args.launch.jobs,
         devices: &[],
     };
     if let Some(code) = launch(store.as_ref(), &root, launched)? {
         return Ok(code);
     }
-    report::outcome(store.as_ref(), &id, args.json)
+    report::outcome(store.as_ref(), &id, args.launch.json)
 }

@@ -338,6 +338,19 @@ impl Worker {
         self.folder.join(format!("trial-{number:04}.log"))
     }
 
+    /// Opens trial `number`'s log for appending, with a line that says who starts what.
+    fn open_log(&self, number: u64, what: &str) -> anyhow::Result<std::fs::File> {
+        let path = self.log_path(number);
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("could not open the trial log {}", path.display()))?;
+        // The log is for reading; a full disk here must not stop the trial.
+        let _ = writeln!(log, "--- {} · {what}", self.id);
+        Ok(log)
+    }
+
     /// One `regimen train` child, to epoch `target`; `None` when it was stopped because the lease
     /// was lost, the sweep was stopped, or this worker is stopping.
     fn train_stretch(
@@ -369,13 +382,7 @@ impl Worker {
         if target < self.sweep.scheduler.max {
             command.args(["--pause-after-epoch", &target.to_string()]);
         }
-        let log_path = self.log_path(number);
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("could not open the trial log {}", log_path.display()))?;
-        let _ = writeln!(log, "--- {} · epoch {target} · {}", self.id, describe(params));
+        let log = self.open_log(number, &format!("epoch {target} · {}", describe(params)))?;
         command
             .env("REGIMEN_SWEEP_ID", &self.sweep_id)
             .env("REGIMEN_TRIAL_ID", number.to_string())

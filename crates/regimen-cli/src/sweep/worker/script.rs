@@ -98,12 +98,7 @@ impl Worker {
         }
 
         let log_path = self.log_path(number);
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("could not open the trial log {}", log_path.display()))?;
-        let _ = std::io::Write::write_all(&mut log, format!("--- {} · {shell_line}\n", self.id).as_bytes());
+        let log = self.open_log(number, &shell_line)?;
         let mut process = Command::new(&command[0]);
         process
             .args(&command[1..])
