@@ -34,7 +34,9 @@ pub enum Command {
     /// Check a setup before training: data report, loss at init, input-independent baseline,
     /// overfit one batch, decreasing loss, gradient flow, determinism. Takes `regimen train`'s flags.
     Check(Box<crate::check::CheckArgs>),
-    /// Find settings by measuring: `regimen find batch-size`.
+    /// Average the predictions of several runs (or a sweep's best) and record the ensemble as a run.
+    Ensemble(crate::ensemble::EnsembleArgs),
+    /// Find settings by measuring: `regimen find batch-size`, `regimen find lr`.
     #[command(subcommand)]
     Find(crate::find::FindCommand),
     /// Hyperparameter sweeps: random, grid, Sobol or TPE search with median, ASHA or Hyperband

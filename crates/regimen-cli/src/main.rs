@@ -21,6 +21,7 @@ macro_rules! say_raw {
 mod args;
 mod check;
 mod commands;
+mod ensemble;
 mod find;
 mod progress;
 mod sweep;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(*args),
         Command::Eval(args) => run_eval(args),
         Command::Check(args) => check::run(*args),
+        Command::Ensemble(args) => ensemble::run(&args),
         Command::Find(command) => find::dispatch(command),
         Command::Sweep(command) => sweep::dispatch(command),
         Command::Store(command) => commands::dispatch(command),

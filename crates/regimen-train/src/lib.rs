@@ -17,6 +17,7 @@ pub mod checkpoint;
 mod config;
 mod device;
 mod diagnosis;
+mod ensemble;
 mod error;
 mod evaluate;
 mod faults;
@@ -36,6 +37,7 @@ pub mod system;
 mod trainer;
 
 pub use config::{AUTO_MODEL, TrainConfig};
+pub use ensemble::{EnsembleOutcome, Member, ensemble};
 pub use error::TrainError;
 pub use find::{BatchProbe, RangePoint, RangeTest, lr_range_test, probe_batch_size, suggest_lr};
 pub use grads::layer_grad_norms;

@@ -79,7 +79,7 @@ impl Recorder {
 
     /// The folder of the run that `target` names: a run folder or a checkpoint folder (as a
     /// path), or a run id or unique id prefix that the store resolves (an exact id without one).
-    fn locate(&self, target: &str) -> Result<(RunDir, Option<PathBuf>), TrainError> {
+    pub(crate) fn locate(&self, target: &str) -> Result<(RunDir, Option<PathBuf>), TrainError> {
         let path = Path::new(target);
         if path.join(checkpoint::MANIFEST_FILE).is_file() {
             let run = path.parent().and_then(Path::parent).map(RunDir::at).ok_or_else(|| TrainError::Checkpoint {
@@ -508,7 +508,7 @@ pub fn evaluate_run(
 
 /// The checkpoint to evaluate, verified, and a warning for each damaged checkpoint passed over:
 /// when the one asked for is damaged, the first warning names it and the one used instead.
-fn choose_checkpoint(
+pub(crate) fn choose_checkpoint(
     dir: &RunDir,
     choice: &CheckpointChoice,
     recorder: &Recorder,

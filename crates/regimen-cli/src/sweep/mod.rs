@@ -460,3 +460,13 @@ fn zoom(args: &ZoomArgs) -> anyhow::Result<ExitCode> {
     }
     report::outcome(store.as_ref(), &id, args.launch.json)
 }
+
+/// The runs of a sweep's `k` best complete trials (meeting its constraints), best first.
+pub fn best_runs(store: &dyn RunStore, sweep: &str, k: usize) -> anyhow::Result<Vec<String>> {
+    let loaded = report::Loaded::load(store, sweep)?;
+    let runs: Vec<String> = loaded.ranked().iter().take(k).filter_map(|t| t.run_id.clone()).collect();
+    if runs.is_empty() {
+        anyhow::bail!("sweep {} has no completed trial yet", loaded.row.sweep_id);
+    }
+    Ok(runs)
+}
