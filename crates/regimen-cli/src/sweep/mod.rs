@@ -393,23 +393,36 @@ fn rerun(args: &RerunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let mut recorded: Recorded = serde_json::from_value(parent.row.spec.clone())?;
-    recorded.overrides = toml::toml! { scheduler = "none" };
+    // Over the parent's own overrides (its retries, a zoom's trial count), not instead of them.
+    recorded.overrides.insert("scheduler".into(), toml::Value::String("none".into()));
     recorded.overrides.insert("trials".into(), toml::Value::Integer(plan.len() as i64));
     recorded.plan = plan;
-    let name = format!("{}-rerun", parent.row.name);
     let id = sweep_id(&format!("{}-rerun", parent.row.sweep_id), &recorded);
+    match launch_child(store.as_ref(), &root, &parent, &id, "rerun", &recorded, &args.launch)? {
+        Some(code) => Ok(code),
+        None => report::rerun(store.as_ref(), &parent, &id, args.launch.json),
+    }
+}
+
+/// Records and runs a sweep derived from `parent` (a zoom, a rerun) with the shared flags.
+fn launch_child(
+    store: &dyn RunStore,
+    root: &Path,
+    parent: &report::Loaded,
+    id: &str,
+    kind: &str,
+    recorded: &Recorded,
+    args: &LaunchArgs,
+) -> anyhow::Result<Option<ExitCode>> {
     let launched = Launch {
-        id: &id,
-        name,
+        id,
+        name: format!("{}-{kind}", parent.row.name),
         parent: Some(parent.row.sweep_id.clone()),
-        recorded: &recorded,
-        jobs: args.launch.jobs,
+        recorded,
+        jobs: args.jobs,
         devices: &[],
     };
-    if let Some(code) = launch(store.as_ref(), &root, launched)? {
-        return Ok(code);
-    }
-    report::rerun(store.as_ref(), &parent, &id, args.launch.json)
+    launch(store, root, launched)
 }
 
 fn zoom(args: &ZoomArgs) -> anyhow::Result<ExitCode> {
@@ -445,20 +458,11 @@ fn zoom(args: &ZoomArgs) -> anyhow::Result<ExitCode> {
         args.top_k,
         inherited.len()
     );
-    let name = format!("{}-zoom", parent.row.name);
-    let id = sweep_id(&name, &recorded);
-    let launched = Launch {
-        id: &id,
-        name,
-        parent: Some(parent.row.sweep_id.clone()),
-        recorded: &recorded,
-        jobs: args.launch.jobs,
-        devices: &[],
-    };
-    if let Some(code) = launch(store.as_ref(), &root, launched)? {
-        return Ok(code);
+    let id = sweep_id(&format!("{}-zoom", parent.row.name), &recorded);
+    match launch_child(store.as_ref(), &root, &parent, &id, "zoom", &recorded, &args.launch)? {
+        Some(code) => Ok(code),
+        None => report::outcome(store.as_ref(), &id, args.launch.json),
     }
-    report::outcome(store.as_ref(), &id, args.launch.json)
 }
 
 /// The runs of a sweep's `k` best complete trials (meeting its constraints), best first.
