@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .ci/.venv with the pinned packages of .ci/python-requirements.txt (TensorBoard's event
-# reader, for the export tests) and prints the venv's python on stdout, for REGIMEN_PYTHON.
+# reader and the safetensors package, for the tests that use them) and prints the venv's python
+# on stdout, for REGIMEN_PYTHON.
 #
 # Idempotent and quick once done: the venv is created only when missing, and pip runs only when
 # the requirements file changed since the last successful install (its hash is kept in the venv).
@@ -21,7 +22,7 @@ wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
 if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]]; then
     echo "setup-python: installing $requirements" >&2
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-virtualenv -r "$requirements" >&2
-    "$venv/bin/python" -c "import tensorboard.backend.event_processing.event_accumulator" >&2
+    "$venv/bin/python" -c "import tensorboard.backend.event_processing.event_accumulator, safetensors.numpy" >&2
     echo "$wanted" >"$stamp"
 fi
 

@@ -226,9 +226,25 @@ pub struct TrainArgs {
     #[arg(long, value_name = "EPOCH", help_heading = "Checkpoints and early stopping")]
     #[serde(skip)]
     pub pause_after_epoch: Option<u64>,
-    /// Start a new run from these weights (a checkpoint folder or safetensors file), fresh optimizer.
-    #[arg(long, value_name = "PATH", help_heading = "Checkpoints and early stopping")]
+    /// Start a new run from pretrained weights, with a fresh optimizer: a run id or name (its best
+    /// checkpoint), a run or checkpoint folder, or a .safetensors file with Regimen's or PyTorch's
+    /// tensor names. Tensors whose shape differs (a head for another class count) start fresh.
+    #[arg(long, value_name = "RUN|PATH", help_heading = "Transfer learning")]
     pub init_from: Option<PathBuf>,
+    /// Rename --init-from's tensors before matching: REGEX=REPLACEMENT (repeatable), e.g.
+    /// 'features\.(\d+)=blocks.$1.conv'.
+    #[arg(long, value_name = "REGEX=TO", help_heading = "Transfer learning")]
+    pub init_map: Option<Vec<String>>,
+    /// Modules that do not train, comma-separated: module paths with `*` (`blocks.*`, `conv*`) or
+    /// `all-but-head`. Their batch norms keep their running statistics.
+    #[arg(long, value_name = "PATTERN,..", value_delimiter = ',', help_heading = "Transfer learning")]
+    pub freeze: Option<Vec<String>>,
+    /// Epoch from which the --freeze modules train too, at the learning rate times --backbone-lr-scale.
+    #[arg(long, value_name = "EPOCH", help_heading = "Transfer learning")]
+    pub unfreeze_at: Option<u64>,
+    /// Learning-rate factor of the --freeze modules once --unfreeze-at lets them train [default: 0.1].
+    #[arg(long, value_name = "FACTOR", help_heading = "Transfer learning")]
+    pub backbone_lr_scale: Option<f64>,
     /// Metric that selects the best checkpoint and drives early stopping and plateau schedules
     /// [default: val.macro_f1, or val.loss for regression].
     #[arg(long, value_name = "KEY", help_heading = "Checkpoints and early stopping")]

@@ -79,6 +79,8 @@ pub fn run(args: &EnsembleArgs) -> anyhow::Result<ExitCode> {
             git_dirty: None,
             sweep_id: args.sweep.clone(),
             trial_id: None,
+            init_run: None,
+            init_weights: None,
         },
         environment: json!({}),
     };

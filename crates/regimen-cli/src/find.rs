@@ -216,10 +216,15 @@ fn learning_rate(args: &LrArgs) -> anyhow::Result<ExitCode> {
     }
     let test =
         regimen_train::RangeTest { start: args.start_lr, end: args.end_lr, steps: args.steps, ..Default::default() };
+    // Only `--init-from` reads the store (a run named by id or name): otherwise none is opened.
+    let recorder = match config.init_from {
+        Some(_) => crate::recorder(&config.store)?,
+        None => regimen_train::Recorder::new(&config.store, None),
+    };
     let mut tests = Vec::new();
     for i in 0..args.seeds {
         let seed = config.seed.wrapping_add(i);
-        let points = regimen_train::lr_range_test(&config, &test, seed)?;
+        let points = regimen_train::lr_range_test(&config, &recorder, &test, seed)?;
         let suggestion = regimen_train::suggest_lr(&points);
         match suggestion {
             Some((steepest, tenth)) => {

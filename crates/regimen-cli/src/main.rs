@@ -88,7 +88,7 @@ fn catch_interrupts() {
 /// Where runs are recorded: the store that `--store` names, with run folders beside it. The folder
 /// is made absolute, so the paths a run records (checkpoints, the final model) resolve from
 /// anywhere.
-fn recorder(store: &std::path::Path) -> anyhow::Result<Recorder> {
+pub(crate) fn recorder(store: &std::path::Path) -> anyhow::Result<Recorder> {
     let opened = regimen_store::open(store)?;
     let root = std::path::absolute(store).with_context(|| format!("cannot resolve {}", store.display()))?;
     Ok(Recorder::new(root, Some(opened)))

@@ -7,6 +7,8 @@
 //! while an MLP, which must learn every position separately, stays clearly below it, and
 //! augmentation (crops, rotations) visibly helps with little data. `spirals` is the classic
 //! three-arm 2-D spiral, the smallest task on which a linear model fails and an MLP succeeds.
+//! `more-shapes` draws four other shapes the same way: a different task for a model pretrained on
+//! `shapes` to transfer to.
 //!
 //! Both generators draw from ChaCha8 through version-independent helpers, so the data depends only on the seed.
 //! Values are rounded to a fixed grid (pixels to 8-bit levels, points to 1/4096) so that a last-bit
@@ -19,7 +21,7 @@ use crate::rng::{DOMAIN_GENERATE, gaussian_pair, rng_for, unit_f32};
 use crate::types::{Samples, Source, Targets, Task};
 
 /// Names of the built-in datasets accepted by [`builtin`].
-pub const BUILTIN_DATASETS: &[&str] = &["shapes", "spirals"];
+pub const BUILTIN_DATASETS: &[&str] = &["shapes", "more-shapes", "spirals"];
 
 /// The fixed seed of the built-in datasets, so that their data and fingerprint never change.
 pub const GENERATION_SEED: u64 = 20_240_601;
@@ -33,6 +35,9 @@ pub const SPIRALS_DEFAULT_SIZE: usize = 3_000;
 /// Class names of `shapes`, in label order.
 pub const SHAPE_CLASSES: [&str; 5] = ["circle", "ring", "square", "triangle", "cross"];
 
+/// Class names of `more-shapes`, in label order.
+pub const MORE_SHAPE_CLASSES: [&str; 4] = ["ellipse", "hexagon", "frame", "half-disc"];
+
 /// Side of a `shapes` image in pixels.
 const SIDE: usize = 28;
 
@@ -43,6 +48,7 @@ const PIXEL_NOISE: f32 = 0.08;
 pub fn builtin(name: &str, size: Option<usize>) -> Result<Source, DataError> {
     match name {
         "shapes" => Ok(shapes(size.unwrap_or(SHAPES_DEFAULT_SIZE), GENERATION_SEED)),
+        "more-shapes" => Ok(more_shapes(size.unwrap_or(SHAPES_DEFAULT_SIZE), GENERATION_SEED)),
         "spirals" => Ok(spirals(size.unwrap_or(SPIRALS_DEFAULT_SIZE), GENERATION_SEED)),
         _ => Err(DataError::UnknownDataset { name: name.to_owned() }),
     }
@@ -51,18 +57,27 @@ pub fn builtin(name: &str, size: Option<usize>) -> Result<Source, DataError> {
 /// Generates `size` grayscale `[1, 28, 28]` images with values in `[0, 1]`, classes balanced and
 /// interleaved (sample `i` has class `i % 5`), deterministic in `seed`.
 pub fn shapes(size: usize, seed: u64) -> Source {
-    let mut rng = rng_for(DOMAIN_GENERATE, seed, 1, 0);
-    let classes = SHAPE_CLASSES.len();
+    shape_images("shapes", &SHAPE_CLASSES, 0, size, rng_for(DOMAIN_GENERATE, seed, 1, 0))
+}
+
+/// Like [`shapes`], with the four shapes of [`MORE_SHAPE_CLASSES`] and a stream of its own.
+pub fn more_shapes(size: usize, seed: u64) -> Source {
+    let first = SHAPE_CLASSES.len();
+    shape_images("more-shapes", &MORE_SHAPE_CLASSES, first, size, rng_for(DOMAIN_GENERATE, seed, 3, 0))
+}
+
+/// `size` images of the shapes `classes` names, which are [`signed_distance`]'s shapes `first..`.
+fn shape_images(name: &str, classes: &[&str], first: usize, size: usize, mut rng: ChaCha8Rng) -> Source {
     let mut features = vec![0.0f32; size * SIDE * SIDE];
     let mut labels = Vec::with_capacity(size);
     for (i, image) in features.chunks_exact_mut(SIDE * SIDE).enumerate() {
-        let class = i % classes;
-        draw_shape(class, &mut rng, image);
+        let class = i % classes.len();
+        draw_shape(first + class, &mut rng, image);
         labels.push(class as u32);
     }
     Source {
-        name: "shapes".to_owned(),
-        task: Task::Classification { classes: SHAPE_CLASSES.iter().map(|c| (*c).to_owned()).collect() },
+        name: name.to_owned(),
+        task: Task::Classification { classes: classes.iter().map(|c| (*c).to_owned()).collect() },
         data: Samples { shape: vec![1, SIDE, SIDE], features, targets: Targets::Classes(labels) },
         test: None,
     }
@@ -110,8 +125,26 @@ fn signed_distance(class: usize, u: f32, v: f32) -> f32 {
         1 => ((u * u + v * v).sqrt() - 0.7).abs() - 0.25,
         2 => sd_box(u, v, 0.8, 0.8),
         3 => sd_triangle(u, v, 0.9),
-        _ => sd_box(u, v, 0.95, 0.3).min(sd_box(u, v, 0.3, 0.95)),
+        4 => sd_box(u, v, 0.95, 0.3).min(sd_box(u, v, 0.3, 0.95)),
+        // `more-shapes`: an ellipse (a distance scaled from the unit circle's, exact enough for a
+        // one-pixel edge), a hexagon, a square frame and a half disc.
+        5 => ((u / 0.95).hypot(v / 0.5) - 1.0) * 0.5,
+        6 => sd_hexagon(u, v, 0.8),
+        7 => sd_box(u, v, 0.75, 0.75).abs() - 0.18,
+        _ => ((u * u + v * v).sqrt() - 0.95).max(v - 0.3),
     }
+}
+
+/// Signed distance to a regular hexagon with inradius `r` (Inigo Quilez's formula).
+fn sd_hexagon(u: f32, v: f32, r: f32) -> f32 {
+    let (kx, ky, kz) = (-0.866_025_4f32, 0.5f32, 0.577_350_3f32);
+    let (mut x, mut y) = (u.abs(), v.abs());
+    let fold = 2.0 * (kx * x + ky * y).min(0.0);
+    x -= fold * kx;
+    y -= fold * ky;
+    x -= x.clamp(-kz * r, kz * r);
+    y -= r;
+    (x * x + y * y).sqrt() * y.signum()
 }
 
 /// Signed distance to an axis-aligned box with half-sides `hx`, `hy`.
@@ -222,12 +255,19 @@ mod tests {
 
     #[test]
     fn signed_distances_are_negative_inside() {
-        for class in 0..5 {
-            let inside = if class == 1 { (0.7, 0.0) } else { (0.0, 0.0) };
+        for class in 0..SHAPE_CLASSES.len() + MORE_SHAPE_CLASSES.len() {
+            let inside = match class {
+                1 => (0.7, 0.0),
+                7 => (0.75, 0.0),
+                _ => (0.0, 0.0),
+            };
             assert!(signed_distance(class, inside.0, inside.1) < 0.0, "class {class}");
             assert!(signed_distance(class, 2.0, 2.0) > 0.0, "class {class}");
         }
         assert!(signed_distance(1, 0.0, 0.0) > 0.0, "a ring is hollow");
+        assert!(signed_distance(7, 0.0, 0.0) > 0.0, "a frame is hollow");
+        assert!(signed_distance(5, 0.0, 0.7) > 0.0, "an ellipse is narrow across");
+        assert!(signed_distance(6, 0.0, 0.75) < 0.0 && signed_distance(6, 0.0, 0.85) > 0.0, "a hexagon's inradius");
     }
 
     #[test]
@@ -238,6 +278,8 @@ mod tests {
         assert_eq!(spirals.ok().as_deref(), Some("d3cdcc9efeaca22fc594d81145073e11cf27fc0ded86e387e61199e82ca705a7"));
         let shapes = builtin("shapes", Some(200)).map(|s| fingerprint(&s));
         assert_eq!(shapes.ok().as_deref(), Some("732773844f207a3874fd4676ecbcc326d085ac5db8ec7ab1816ccf86d3a1abe1"));
+        let more = builtin("more-shapes", Some(200)).map(|s| fingerprint(&s));
+        assert_eq!(more.ok().as_deref(), Some("e132f3681b2790ba4f33a45fc819f5f5b58b67a867d3d421b28ccc049af3e27e"));
     }
 
     #[test]
@@ -254,6 +296,6 @@ mod tests {
         assert_eq!(builtin("shapes", Some(10)).map(|s| s.data.len()).ok(), Some(10));
         assert_eq!(builtin("spirals", None).map(|s| s.data.len()).ok(), Some(SPIRALS_DEFAULT_SIZE));
         let err = builtin("mnits", None).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(err.contains("shapes, spirals"), "{err}");
+        assert!(err.contains("shapes, more-shapes, spirals"), "{err}");
     }
 }

@@ -96,6 +96,12 @@ pub struct Provenance {
     pub sweep_id: Option<String>,
     /// The trial within that sweep.
     pub trial_id: Option<String>,
+    /// The run whose weights this run started from (`--init-from`): its lineage.
+    #[serde(default)]
+    pub init_run: Option<String>,
+    /// The weights file it started from, with its BLAKE3 hash.
+    #[serde(default)]
+    pub init_weights: Option<String>,
 }
 
 /// One thing that happened during a run.

@@ -54,6 +54,8 @@ pub(crate) fn sample_run() -> RunDetail {
             git_dirty: Some(true),
             sweep_id: None,
             trial_id: None,
+            init_run: None,
+            init_weights: None,
         },
         environment: json!({"threads": 2}),
         series,

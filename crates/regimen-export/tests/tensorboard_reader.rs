@@ -116,6 +116,8 @@ fn recorded_run(root: &Path) -> RunDetail {
             git_dirty: Some(false),
             sweep_id: None,
             trial_id: None,
+            init_run: None,
+            init_weights: None,
         },
         environment: json!({}),
     };

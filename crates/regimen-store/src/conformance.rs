@@ -80,6 +80,8 @@ pub fn sample_run(run_id: &str, lr: f64, model: &str) -> NewRun {
             git_dirty: Some(false),
             sweep_id: None,
             trial_id: None,
+            init_run: None,
+            init_weights: None,
         },
         environment: json!({"threads": 2}),
     }
@@ -99,6 +101,8 @@ pub fn start_then_get(h: &Harness) -> Result<(), StoreError> {
     let mut run = sample_run("r1", 0.01, "mlp");
     run.provenance.sweep_id = Some("sweep-1".into());
     run.provenance.trial_id = Some("7".into());
+    run.provenance.init_run = Some("r0".into());
+    run.provenance.init_weights = Some("runs/r0/checkpoints/best/model.safetensors (blake3 0123456789abcdef)".into());
     h.start(&run)?;
     let detail = h.store.get_run("r1")?;
     assert_eq!(detail.row.run_id, "r1");

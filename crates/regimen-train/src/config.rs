@@ -171,8 +171,18 @@ pub struct TrainConfig {
     pub checkpoint_every_steps: Option<u64>,
     /// Also checkpoint when this many minutes have passed since the last checkpoint.
     pub checkpoint_every_minutes: Option<f64>,
-    /// Start from the weights of this checkpoint folder or safetensors file (fresh optimizer).
+    /// Start from pretrained weights (fresh optimizer): a run id or name (its best checkpoint), a
+    /// run or checkpoint folder, or a safetensors file with Regimen's or PyTorch's tensor names.
+    /// Tensors whose shape differs, such as a head for another class count, start fresh.
     pub init_from: Option<PathBuf>,
+    /// Renames of `init_from`'s tensors before they are matched: `REGEX=REPLACEMENT`.
+    pub init_map: Vec<String>,
+    /// Modules that do not train: module paths with `*` (`blocks.*`, `conv*`) or `all-but-head`.
+    pub freeze: Vec<String>,
+    /// Epoch from which the frozen modules train too, at `lr` times `backbone_lr_scale`.
+    pub unfreeze_at: Option<u64>,
+    /// Learning-rate factor of the modules `freeze` names, once `unfreeze_at` lets them train.
+    pub backbone_lr_scale: f64,
     /// Template of the run name; `{key}` is any config key, `{dataset}` or `{data_id}`.
     pub run_name: String,
     /// Template of checkpoint folder names; adds `{epoch}`, `{step}`, `{metric}` and `{value}`.
@@ -245,6 +255,10 @@ impl Default for TrainConfig {
             checkpoint_every_steps: None,
             checkpoint_every_minutes: None,
             init_from: None,
+            init_map: Vec::new(),
+            freeze: Vec::new(),
+            unfreeze_at: None,
+            backbone_lr_scale: 0.1,
             run_name: "{model}-{dataset}-{data_id}-lr{lr}-{optimizer}-bs{batch_size}".into(),
             checkpoint_name:
                 "{model}-{dataset}-{data_id}-lr{lr}-{optimizer}-wd{weight_decay}-ep{epoch}-step{step}-{metric}{value}"
@@ -338,6 +352,20 @@ impl TrainConfig {
         }
         if self.depth == 0 || self.width == 0 {
             return bad("depth/width", format!("{}/{}", self.depth, self.width), "positive");
+        }
+        if let Some(epoch) = self.unfreeze_at {
+            if self.freeze.is_empty() {
+                return bad("unfreeze_at", epoch.to_string(), "given with `freeze`, which names what it unfreezes");
+            }
+            if epoch < 2 {
+                return bad("unfreeze_at", epoch.to_string(), "at least 2 (at 1 nothing would ever be frozen)");
+            }
+        }
+        if !(self.backbone_lr_scale.is_finite() && self.backbone_lr_scale > 0.0) {
+            return bad("backbone_lr_scale", self.backbone_lr_scale.to_string(), "a positive number such as 0.1");
+        }
+        for rename in &self.init_map {
+            crate::transfer::Rename::parse(rename)?;
         }
         if self.checkpoint_every_steps == Some(0) {
             return bad("checkpoint_every_steps", "0".into(), "at least 1");

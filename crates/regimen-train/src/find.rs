@@ -14,7 +14,7 @@ use crate::device::parse_device;
 use crate::error::TrainError;
 use crate::evaluate::{Meter, Objective, evaluate};
 use crate::model::build_for;
-use crate::run::load_data;
+use crate::run::{Recorder, load_data};
 use crate::step::{Probe, Stepper};
 use crate::system::{device_memory_bytes, peak_rss_bytes};
 
@@ -108,7 +108,12 @@ pub struct RangePoint {
 /// grows from `test.start` to `test.end`, one batch per step in the epoch order of `seed`, and
 /// records the loss at each rate, until the smoothed loss diverges. The model is discarded: the
 /// run the user trains never sees it.
-pub fn lr_range_test(config: &TrainConfig, test: &RangeTest, seed: u64) -> Result<Vec<RangePoint>, TrainError> {
+pub fn lr_range_test(
+    config: &TrainConfig,
+    recorder: &Recorder,
+    test: &RangeTest,
+    seed: u64,
+) -> Result<Vec<RangePoint>, TrainError> {
     let mut config = config.clone();
     config.seed = seed;
     config.validate()?;
@@ -116,10 +121,8 @@ pub fn lr_range_test(config: &TrainConfig, test: &RangeTest, seed: u64) -> Resul
     let data = load_data(&config)?;
     config.resolve_model(&data.shape);
     device.seed(config.seed);
-    let mut model = build_for(&data, &config, &device)?;
-    if let Some(source) = &config.init_from {
-        model = crate::checkpoint::load_weights(model, source)?;
-    }
+    let model = build_for(&data, &config, &device)?;
+    let (mut model, _) = crate::run::initialize(model, &config, recorder)?;
     let mut stepper = Stepper::new(&config, &data.task, config.label_smoothing, &device);
     let batch_size = config.batch_size.min(data.train.len()).max(1);
     let per_epoch = data.train.len().div_ceil(batch_size);

@@ -35,6 +35,7 @@ mod state;
 mod step;
 pub mod system;
 mod trainer;
+pub mod transfer;
 
 pub use config::{AUTO_MODEL, TrainConfig};
 pub use ensemble::{EnsembleOutcome, Member, ensemble};

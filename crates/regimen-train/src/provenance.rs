@@ -23,6 +23,8 @@ pub fn collect() -> Provenance {
         git_dirty,
         sweep_id: std::env::var("REGIMEN_SWEEP_ID").ok(),
         trial_id: std::env::var("REGIMEN_TRIAL_ID").ok(),
+        init_run: None,
+        init_weights: None,
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use burn::prelude::*;
 use regimen_data::{DatasetIdentity, LoadOptions, PreparedData, prepare};
-use regimen_events::{Event, EventSink, JsonLinesSink, RunStart, RunStatus};
+use regimen_events::{Event, EventSink, JsonLinesSink, Provenance, RunStart, RunStatus};
 use regimen_metrics::{Mode, Monitored, Report};
 use regimen_store::{RunDir, RunStore, SinkOptions, StoreError, StoreSink, Timestamp, Write};
 use serde::Serialize;
@@ -33,6 +33,7 @@ use crate::naming::Fields;
 use crate::observer::{Observer, RunInfo};
 use crate::provenance;
 use crate::trainer::{BestPoint, FinalModel, FitContext, Reporter, fit, monitor_spec};
+use crate::transfer::{self, InitReport, Pretrained, Rename};
 use regimen_fs::FileError;
 
 /// Where runs are recorded: the folder that holds their run folders (`<root>/runs/<id>/`) and,
@@ -200,10 +201,8 @@ where
     let chosen = config.resolve_model(&data.shape);
     let monitor = monitor_spec(&config, &data.task)?;
     device.seed(config.seed);
-    let mut model = build(&data, &config, &device)?;
-    if let Some(source) = &config.init_from {
-        model = load_weights(model, source)?;
-    }
+    let model = build(&data, &config, &device)?;
+    let (model, init) = initialize(model, &config, recorder)?;
 
     let now = std::time::SystemTime::now();
     let started_at = humantime::format_rfc3339_seconds(now).to_string();
@@ -226,7 +225,11 @@ where
         params: config.params(),
         config: serde_json::to_value(&config).expect("a config is always serializable to JSON"),
         dataset: serde_json::to_value(&data.identity).expect("a dataset identity is always serializable to JSON"),
-        provenance: provenance::collect(),
+        provenance: Provenance {
+            init_run: init.as_ref().and_then(|(source, _)| source.run_id.clone()),
+            init_weights: init.as_ref().map(|(source, _)| source.describe()),
+            ..provenance::collect()
+        },
         environment: provenance::environment(model.num_params()),
     };
     sink.record(&Event::RunStarted(&start))?;
@@ -235,11 +238,31 @@ where
         let message = format!("model: {} (set --model to choose another)", auto_choice(chosen));
         Reporter { sink: &mut *sink, observer: &mut *observer }.notice("info", &message)?;
     }
-    if let Some(source) = &config.init_from {
-        let message = format!("initialized from the weights of {} (fresh optimizer)", source.display());
-        sink.record(&Event::Notice { level: "info", message: &message })?;
+    if let Some((source, report)) = &init {
+        let mut reporter = Reporter { sink: &mut *sink, observer: &mut *observer };
+        let origin = match &source.run_id {
+            Some(run) => format!("run {run} ({})", source.file.display()),
+            None => source.file.display().to_string(),
+        };
+        reporter.notice("info", &format!("initialized from the weights of {origin}, with a fresh optimizer"))?;
+        for line in report.lines() {
+            reporter.notice("info", &line)?;
+        }
     }
     run_fit(model, &config, &data, device, (&dir, &name), None, &mut *sink, observer)
+}
+
+/// Loads the pretrained weights `config.init_from` names into `model`, when it names any.
+pub(crate) fn initialize<M: Network>(
+    model: M,
+    config: &TrainConfig,
+    recorder: &Recorder,
+) -> Result<(M, Option<(Pretrained, InitReport)>), TrainError> {
+    let Some(source) = &config.init_from else { return Ok((model, None)) };
+    let source = transfer::resolve(source, recorder)?;
+    let renames = config.init_map.iter().map(|r| Rename::parse(r)).collect::<Result<Vec<_>, _>>()?;
+    let (model, report) = transfer::load_pretrained(model, &source.file, &renames)?;
+    Ok((model, Some((source, report))))
 }
 
 /// Continues a run from its newest checkpoint that verifies (or from the checkpoint folder

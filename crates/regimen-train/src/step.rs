@@ -6,6 +6,8 @@
 //! the update after it; they only read, so a probed step changes nothing. The checks judge exactly
 //! the training a run does because they call this same code.
 
+use burn::module::ParamGroup;
+use burn::optim::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use regimen_data::Task;
@@ -60,6 +62,8 @@ pub(crate) struct Stepper {
     optimizer: ModuleOptimizer,
     objective: Objective,
     seed: u64,
+    /// Parameters trained at a multiple of the scheduled rate (a fine-tuned backbone).
+    scaled: Option<(ParamGroup, f64)>,
     /// Steps taken so far (the next step's index).
     pub step: u64,
 }
@@ -71,8 +75,14 @@ impl Stepper {
             optimizer: build_optimizer(config),
             objective: Objective::for_task(task, smoothing, device),
             seed: config.seed,
+            scaled: None,
             step: 0,
         }
+    }
+
+    /// From now on, `group` trains at `factor` times the scheduled rate.
+    pub fn scale_lr(&mut self, group: ParamGroup, factor: f64) {
+        self.scaled = Some((group, factor));
     }
 
     /// The optimizer, to save in a checkpoint.
@@ -111,7 +121,11 @@ impl Stepper {
         if probe == Probe::Layers {
             measured.layers = layer_gradients(&model, &grads);
         }
-        let model = self.optimizer.step(lr, model, grads);
+        let rates: ModuleLearningRate = match &self.scaled {
+            Some((group, factor)) => ModuleLrScheduler::new(lr).with_group(group.clone(), lr * factor).step(),
+            None => lr.into(),
+        };
+        let model = self.optimizer.step(rates, model, grads);
         if let Some(snapshot) = snapshot {
             measured.update_ratios = snapshot.update_ratios(&model);
         }

@@ -43,6 +43,7 @@ use crate::observer::{EpochSummary, Observer, StepProgress};
 use crate::state::{STATE_FORMAT, TrainState, assign_param_ids, param_ids};
 use crate::step::{Probe, Stepper};
 use crate::system::{device_memory_bytes, peak_rss_bytes};
+use crate::transfer::{Frozen, plan_freeze};
 use regimen_fs::FileError;
 
 /// What a finished (or stopped) fit produced.
@@ -282,6 +283,8 @@ pub struct Trainer<'a, M: Network> {
     clock: EpochClock,
     stop: Option<Stop>,
     started: Instant,
+    /// The modules `freeze` names, and whether they are frozen now.
+    frozen: Option<(Frozen, bool)>,
 }
 
 impl<'a, M: Network> Trainer<'a, M> {
@@ -352,17 +355,57 @@ impl<'a, M: Network> Trainer<'a, M> {
             clock: EpochClock::default(),
             stop: None,
             started: Instant::now(),
+            frozen: None,
             reporter: Reporter { sink, observer },
             checkpoints,
             model: None,
             device,
             plain,
         };
-        trainer.model = Some(match resume {
+        let model = match resume {
             Some(checkpoint) => trainer.restore(model, checkpoint)?,
             None => model,
-        });
+        };
+        trainer.model = Some(trainer.freeze(model)?);
         Ok(trainer)
+    }
+
+    /// Freezes the modules `freeze` names, unless the run is past `unfreeze_at` (a resumed run),
+    /// in which case they train at the backbone's rate.
+    fn freeze(&mut self, model: M) -> Result<M, TrainError> {
+        let Some(frozen) = plan_freeze(&model, &self.config.freeze)? else { return Ok(model) };
+        let (count, all) = frozen.tensors;
+        let modules = frozen.modules.join(", ");
+        if self.config.unfreeze_at.is_some_and(|epoch| self.epoch >= epoch) {
+            self.stepper.scale_lr(frozen.ids.clone(), self.config.backbone_lr_scale);
+            self.frozen = Some((frozen, false));
+            return Ok(model);
+        }
+        let model = model.freeze_group(frozen.group.clone());
+        let until = match self.config.unfreeze_at {
+            Some(epoch) => format!(" until epoch {epoch}"),
+            None => String::new(),
+        };
+        self.frozen = Some((frozen, true));
+        self.reporter.notice("info", &format!("frozen{until}: {modules} ({count} of {all} tensors)"))?;
+        Ok(model)
+    }
+
+    /// At the start of epoch `unfreeze_at`, lets the frozen modules train at the backbone's rate.
+    fn unfreeze_if_due(&mut self) -> Result<(), TrainError> {
+        let due = self.config.unfreeze_at == Some(self.epoch);
+        let Some((frozen, now)) = self.frozen.as_mut().filter(|(_, now)| *now && due) else { return Ok(()) };
+        *now = false;
+        let model = self.model.take().expect("the trainer holds its model between calls");
+        self.model = Some(model.unfreeze_group(frozen.group.clone()));
+        self.stepper.scale_lr(frozen.ids.clone(), self.config.backbone_lr_scale);
+        let message = format!(
+            "epoch {}: unfroze {}; they train at the learning rate times {}",
+            self.epoch,
+            frozen.modules.join(", "),
+            self.config.backbone_lr_scale
+        );
+        self.reporter.notice("info", &message)
     }
 
     /// Continues from `checkpoint`: its weights, optimizer moments, schedule, monitor, running
@@ -463,6 +506,7 @@ impl<'a, M: Network> Trainer<'a, M> {
     fn run_segment(&mut self, limit: u64) -> Result<u64, TrainError> {
         let first = self.batches_done;
         if first == 0 {
+            self.unfreeze_if_due()?;
             self.train_meter.reset();
             self.reporter.observer.on_epoch_start(self.epoch, self.config.epochs, self.steps_per_epoch);
             self.clock = EpochClock { started: Some(Instant::now()), ..EpochClock::default() };

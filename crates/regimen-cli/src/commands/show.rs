@@ -76,6 +76,11 @@ fn render(detail: &RunDetail) -> String {
     if let Some(sweep) = &provenance.sweep_id {
         field("sweep", &format!("{sweep} trial {}", provenance.trial_id.as_deref().unwrap_or("-")));
     }
+    match (&provenance.init_run, &provenance.init_weights) {
+        (Some(run), Some(weights)) => field("init from", &format!("run {run}: {weights}")),
+        (None, Some(weights)) => field("init from", weights),
+        _ => {}
+    }
     field("dataset", &dataset_line(&detail.dataset));
 
     section(&mut out, "params", row.params.iter().map(|(k, v)| (k.clone(), v.to_string())));

@@ -396,8 +396,9 @@ impl SqliteStore {
         tx.execute(
             "INSERT INTO runs (run_id, name, experiment_id, status, started_at, heartbeat_at, host, command, git_commit,
                                git_dirty, seed, config, dataset, environment, sweep_id, trial_id, monitor_metric,
-                               monitor_mode, task)
-             VALUES (?1, ?2, ?3, 'running', ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                               monitor_mode, task, init_run, init_weights)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                     ?19)",
             params![
                 run.run_id,
                 run.name,
@@ -416,6 +417,8 @@ impl SqliteStore {
                 run.monitor.as_ref().map(|m| m.metric.as_str()),
                 run.monitor.as_ref().map(|m| m.mode.as_str()),
                 run.task.map(|task| serde_json::to_string(&task).expect("a task is always serializable")),
+                run.provenance.init_run,
+                run.provenance.init_weights,
             ],
         )
         .map_err(&sql)?;
@@ -812,7 +815,7 @@ impl SqliteStore {
         let record = tx
             .query_row(
                 "SELECT heartbeat_at, host, command, git_commit, git_dirty, seed, config, dataset, environment, sweep_id,
-                        trial_id, task
+                        trial_id, task, init_run, init_weights
                  FROM runs WHERE id = ?1",
                 [pk],
                 |r| {
@@ -823,6 +826,8 @@ impl SqliteStore {
                         git_dirty: r.get(4)?,
                         sweep_id: r.get(9)?,
                         trial_id: r.get(10)?,
+                        init_run: r.get(12)?,
+                        init_weights: r.get(13)?,
                     };
                     let texts: [String; 3] = [r.get(6)?, r.get(7)?, r.get(8)?];
                     let task: Option<String> = r.get(11)?;

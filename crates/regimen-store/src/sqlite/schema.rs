@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, sql: V3, convert: None },
     Migration { version: 4, sql: V4, convert: None },
     Migration { version: 5, sql: V5, convert: None },
+    Migration { version: 6, sql: V6, convert: None },
 ];
 
 const V1: &str = "
@@ -235,6 +236,12 @@ CREATE INDEX trials_by_version ON trials(sweep, version);
 /// How far a complete trial broke its sweep's satisficing constraints (0 when it met them all).
 const V5: &str = "
 ALTER TABLE trials ADD COLUMN violation REAL;
+";
+
+/// A run's lineage: the run and weights file it started from (`--init-from`).
+const V6: &str = "
+ALTER TABLE runs ADD COLUMN init_run TEXT;
+ALTER TABLE runs ADD COLUMN init_weights TEXT;
 ";
 
 /// Packs version 1's point rows into blocks, in (step, seq) order, which is the order they were

@@ -88,6 +88,8 @@ impl Worker {
                 git_dirty: None,
                 sweep_id: Some(self.sweep_id.clone()),
                 trial_id: Some(number.to_string()),
+                init_run: None,
+                init_weights: None,
             },
             environment: json!({}),
         };
