@@ -101,6 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             fractions: [1.0, 0.0, 0.0],
             sizes: [train_len, batch, 0],
             test_from_source: false,
+            lineage: None,
         },
         task: Task::Classification { classes: (0..10).map(|c| c.to_string()).collect() },
         shape: vec![1, 28, 28],

@@ -78,6 +78,9 @@ pub struct TrainArgs {
     /// A data file or folder: CSV, IDX (MNIST), CIFAR-10 binary, or a folder of class subfolders.
     #[arg(long, value_name = "PATH", help_heading = "Data")]
     pub data: Option<PathBuf>,
+    /// A dataset manifest (dataset.toml) that names a dataset and combines several sources.
+    #[arg(long, value_name = "FILE", help_heading = "Data")]
+    pub dataset_file: Option<PathBuf>,
     /// Format of --data when it cannot be detected.
     #[arg(long, value_name = "csv|idx|cifar|folder", help_heading = "Data")]
     pub format: Option<String>,

@@ -98,10 +98,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         ..CheckOptions::default()
     };
     if !json {
-        let data = match &config.data {
-            Some(path) => path.display().to_string(),
-            None => format!("built-in `{}`", config.dataset),
-        };
+        let data = config.data_source();
         say!(
             "regimen check · data {data} · model {} · batch {} · {} lr {:e} · seed {} · device {}",
             config.model,

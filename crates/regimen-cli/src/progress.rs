@@ -133,10 +133,7 @@ fn epoch_line(summary: &EpochSummary) -> String {
 
 /// The resolved settings and data source, printed when a run starts.
 pub fn describe_config(config: &TrainConfig) -> String {
-    let data = match &config.data {
-        Some(path) => path.display().to_string(),
-        None => format!("built-in `{}`", config.dataset),
-    };
+    let data = config.data_source();
     format!(
         "regimen train · data {data} · model {} · {} epochs · batch {} · {} lr {:e} · seed {} · device {}\n\
          resolved config (saved with the run):\n{}",

@@ -322,6 +322,15 @@ pub enum DataError {
         value: String,
     },
 
+    /// A dataset manifest is malformed, or its sources cannot be combined.
+    #[error("dataset manifest {}: {message}", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong, naming the sources and files involved, and what to do.
+        message: String,
+    },
+
     /// A dataset name that is neither built in nor an existing path.
     #[error(
         "`{name}` is neither a built-in dataset nor an existing file or folder. Built-in datasets: {}.",

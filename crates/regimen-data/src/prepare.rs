@@ -60,6 +60,7 @@ pub fn prepare(source: Source, split: &SplitSpec, split_seed: u64, normalize: bo
         fractions: indices.fractions,
         sizes: [train.len(), val.len(), test.len()],
         test_from_source,
+        lineage: None,
     };
     Ok(PreparedData { identity, task: source.task, shape: source.data.shape, train, val, test, normalization })
 }

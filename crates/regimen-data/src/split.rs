@@ -288,6 +288,9 @@ pub struct DatasetIdentity {
     pub sizes: [usize; 3],
     /// True when the test split is the format's own, not carved from the data.
     pub test_from_source: bool,
+    /// The manifest and sources the data was combined from, when it came from a manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<crate::manifest::Lineage>,
 }
 
 /// The hex blake3 fingerprint of a source's content; it changes when any value changes, and not

@@ -50,6 +50,7 @@ pub mod gradients;
 pub mod grid;
 mod report;
 pub mod scale;
+pub mod sources;
 mod stats;
 #[cfg(test)]
 mod testing;

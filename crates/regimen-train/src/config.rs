@@ -62,6 +62,8 @@ pub struct TrainConfig {
     pub dataset_size: Option<usize>,
     /// A data file or folder in a real format.
     pub data: Option<PathBuf>,
+    /// A dataset manifest (`dataset.toml`) that combines several sources; see `regimen_data::manifest`.
+    pub dataset_file: Option<PathBuf>,
     /// Format of `data` (`csv`, `idx`, `cifar`, `folder`); detected when absent.
     pub format: Option<String>,
     /// CSV label column.
@@ -204,6 +206,7 @@ impl Default for TrainConfig {
             dataset: "shapes".into(),
             dataset_size: None,
             data: None,
+            dataset_file: None,
             format: None,
             label: None,
             task: None,
@@ -272,6 +275,16 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Where the data comes from, as the start of a run or check says it: the manifest, the data
+    /// path or the built-in dataset.
+    pub fn data_source(&self) -> String {
+        match (&self.dataset_file, &self.data) {
+            (Some(file), _) => format!("manifest {}", file.display()),
+            (None, Some(path)) => path.display().to_string(),
+            (None, None) => format!("built-in `{}`", self.dataset),
+        }
+    }
+
     /// Reads a TOML config file; keys it does not set keep their defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, TrainError> {
         let text = std::fs::read_to_string(path).map_err(|source| {
@@ -352,6 +365,13 @@ impl TrainConfig {
         }
         if self.depth == 0 || self.width == 0 {
             return bad("depth/width", format!("{}/{}", self.depth, self.width), "positive");
+        }
+        if let (Some(data), Some(file)) = (&self.data, &self.dataset_file) {
+            return bad(
+                "data",
+                format!("`{}` while `dataset_file` is `{}`", data.display(), file.display()),
+                "left out when a dataset manifest is given (list the file as one of its sources)",
+            );
         }
         if let Some(epoch) = self.unfreeze_at {
             if self.freeze.is_empty() {

@@ -161,6 +161,19 @@ pub struct Checkpoints {
 
 /// Loads (or generates) and prepares the data a config names.
 pub fn load_data(config: &TrainConfig) -> Result<PreparedData, TrainError> {
+    if let Some(file) = &config.dataset_file {
+        let combined = regimen_data::manifest::open(file)?;
+        let (spec, seed) = match combined.split {
+            Some((spec, seed)) => (spec, seed.unwrap_or(config.split_seed)),
+            None => (config.split()?, config.split_seed),
+        };
+        let lineage = combined.lineage(&regimen_data::split_indices(&combined.source, &spec, seed)?);
+        let mut data = prepare(combined.source, &spec, seed, config.normalize)?;
+        data.identity.short_id = regimen_data::short_fingerprint(&combined.fingerprint).to_string();
+        data.identity.fingerprint = combined.fingerprint;
+        data.identity.lineage = Some(lineage);
+        return Ok(data);
+    }
     let source = match &config.data {
         Some(path) => {
             let options = LoadOptions {
@@ -237,6 +250,9 @@ where
     if let Some(chosen) = chosen {
         let message = format!("model: {} (set --model to choose another)", auto_choice(chosen));
         Reporter { sink: &mut *sink, observer: &mut *observer }.notice("info", &message)?;
+    }
+    for warning in data.identity.lineage.iter().flat_map(|l| &l.warnings) {
+        Reporter { sink: &mut *sink, observer: &mut *observer }.notice("warn", warning)?;
     }
     if let Some((source, report)) = &init {
         let mut reporter = Reporter { sink: &mut *sink, observer: &mut *observer };

@@ -88,10 +88,11 @@ impl Comparison {
             }
         }
         let mut dataset = BTreeMap::new();
-        let fields: BTreeSet<&String> =
-            runs.iter().filter_map(|r| r.dataset.as_object()).flat_map(|o| o.keys()).collect();
+        let flat: Vec<BTreeMap<String, String>> = runs.iter().map(|r| dataset_fields(&r.dataset)).collect();
+        let fields: BTreeSet<&String> = flat.iter().flat_map(BTreeMap::keys).collect();
         for field in fields {
-            let values: Vec<String> = runs.iter().map(|r| r.dataset.get(field).map_or("-".into(), compact)).collect();
+            let values: Vec<String> =
+                flat.iter().map(|f| f.get(field).cloned().unwrap_or_else(|| "-".into())).collect();
             if values.iter().any(|v| *v != values[0]) {
                 dataset.insert(field.clone(), values);
             }
@@ -222,6 +223,24 @@ fn compact(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A run's dataset identity as comparable fields; a manifest's lineage becomes one field per source
+/// (`source lab-b`: its short fingerprint and size), so that runs differing by one source show which.
+fn dataset_fields(dataset: &Value) -> BTreeMap<String, String> {
+    let mut fields = BTreeMap::new();
+    for (key, value) in dataset.as_object().into_iter().flatten() {
+        if key != "lineage" {
+            fields.insert(key.clone(), compact(value));
+        }
+    }
+    for source in dataset.pointer("/lineage/sources").and_then(Value::as_array).into_iter().flatten() {
+        let text = |key: &str| source.get(key).and_then(Value::as_str).unwrap_or("-");
+        let samples = source.get("samples").map_or("-".into(), ToString::to_string);
+        let short = regimen_data::short_fingerprint(text("fingerprint"));
+        fields.insert(format!("source {}", text("name")), format!("{short} ({samples} samples)"));
+    }
+    fields
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The commands that read and edit the run store: `runs`, `show`, `compare`, `export`, `plot`, `note`,
+//! The commands that read and edit the run store: `runs`, `show`, `compare`, `datasets`, `export`, `plot`, `note`,
 //! `tag`, `rm`, `gc`.
 //!
 //! They talk to the store only through the [`RunStore`] trait, opened by `regimen_store::open`
@@ -8,6 +8,7 @@
 
 mod annotate;
 mod compare;
+mod datasets;
 mod diagnose;
 mod export;
 mod plot;
@@ -31,6 +32,8 @@ pub enum StoreCommand {
     Show(show::ShowArgs),
     /// Compare runs: hyperparameters and data that differ, best metrics side by side, the winner.
     Compare(compare::CompareArgs),
+    /// The datasets runs were trained on, by fingerprint, with their sources and the runs that used them.
+    Datasets(datasets::DatasetsArgs),
     /// Export runs as CSV, JSON lines or a TensorBoard event file.
     Export(export::ExportArgs),
     /// Draw learning curves of runs into a PNG or SVG picture.
@@ -62,6 +65,7 @@ pub fn dispatch(command: StoreCommand) -> anyhow::Result<ExitCode> {
         StoreCommand::Runs(args) => runs::run(&args),
         StoreCommand::Show(args) => show::run(&args),
         StoreCommand::Compare(args) => compare::run(&args),
+        StoreCommand::Datasets(args) => datasets::run(&args),
         StoreCommand::Export(args) => export::run(&args),
         StoreCommand::Plot(args) => plot::run(&args),
         StoreCommand::Diagnose(args) => diagnose::run(&args),

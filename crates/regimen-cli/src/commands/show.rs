@@ -82,6 +82,26 @@ fn render(detail: &RunDetail) -> String {
         _ => {}
     }
     field("dataset", &dataset_line(&detail.dataset));
+    for source in detail.dataset.pointer("/lineage/sources").and_then(Value::as_array).into_iter().flatten() {
+        let text = |key: &str| source.get(key).and_then(Value::as_str).unwrap_or("-").to_string();
+        let split: Vec<String> = source
+            .get("contributed")
+            .and_then(Value::as_array)
+            .map(|c| c.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let fingerprint = text("fingerprint");
+        field(
+            "  source",
+            &format!(
+                "{} · {} · fingerprint {} · {} samples · train/val/test {}",
+                text("name"),
+                text("location"),
+                regimen_data::short_fingerprint(&fingerprint),
+                source.get("samples").map_or("-".into(), ToString::to_string),
+                split.join("/")
+            ),
+        );
+    }
 
     section(&mut out, "params", row.params.iter().map(|(k, v)| (k.clone(), v.to_string())));
     section(&mut out, "tags", row.tags.iter().map(|(k, v)| (k.clone(), v.clone())));

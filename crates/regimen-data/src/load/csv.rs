@@ -26,6 +26,23 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Source, DataErr
     parse(&read_file(path)?, path, options)
 }
 
+/// The feature columns of a CSV file (every column but the label), read from its header alone.
+pub(crate) fn feature_columns(path: &Path, options: &LoadOptions) -> Result<Vec<String>, DataError> {
+    let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+    let mut reader = ::csv::ReaderBuilder::new().has_headers(true).trim(::csv::Trim::All).from_reader(file);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| DataError::io(path, std::io::Error::other(e.to_string())))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    if headers.is_empty() {
+        return Err(DataError::CsvNoRows { path: path.to_owned() });
+    }
+    let label = label_column(&headers, path, options)?;
+    Ok(headers.into_iter().enumerate().filter(|(i, _)| *i != label).map(|(_, h)| h).collect())
+}
+
 /// Parses CSV bytes; `path` is only used in errors and for the dataset name.
 pub(crate) fn parse(bytes: &[u8], path: &Path, options: &LoadOptions) -> Result<Source, DataError> {
     let mut reader =

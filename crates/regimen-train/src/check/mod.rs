@@ -262,6 +262,9 @@ where
     for check in data_checks(&Splits::from_prepared(&raw), &data.train) {
         push(&mut report, observer, check);
     }
+    if let Some(lineage) = &raw.identity.lineage {
+        push(&mut report, observer, regimen_doctor::sources::sources_check(lineage));
+    }
     if let Some(path) = &options.grid {
         push(&mut report, observer, first_batch_grid(config, &data, path));
     }
