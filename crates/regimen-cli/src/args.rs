@@ -36,6 +36,10 @@ pub enum Command {
     Check(Box<crate::check::CheckArgs>),
     /// Average the predictions of several runs (or a sweep's best) and record the ensemble as a run.
     Ensemble(crate::ensemble::EnsembleArgs),
+    /// Become one with the data: examples, outliers, balance, and the recipe's questions (local or
+    /// global? how much downsampling? how noisy are the labels? shortcuts? variation?) answered by
+    /// small probes. Takes `regimen train`'s data flags.
+    Explore(Box<crate::explore::ExploreArgs>),
     /// Find settings by measuring: `regimen find batch-size`, `regimen find lr`.
     #[command(subcommand)]
     Find(crate::find::FindCommand),

@@ -50,12 +50,12 @@ pub struct CheckArgs {
 }
 
 /// Prints each stage on stderr as it starts, with the time the previous one took.
-struct Stages {
-    current: Option<(String, Instant)>,
+pub(crate) struct Stages {
+    pub(crate) current: Option<(String, Instant)>,
 }
 
 impl Stages {
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some((stage, started)) = self.current.take() {
             say!("  {stage}: {:.1} s", started.elapsed().as_secs_f64());
         }

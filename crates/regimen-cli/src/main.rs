@@ -22,6 +22,7 @@ mod args;
 mod check;
 mod commands;
 mod ensemble;
+mod explore;
 mod find;
 mod progress;
 mod sweep;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => run_eval(args),
         Command::Check(args) => check::run(*args),
         Command::Ensemble(args) => ensemble::run(&args),
+        Command::Explore(args) => explore::run(*args),
         Command::Find(command) => find::dispatch(command),
         Command::Sweep(command) => sweep::dispatch(command),
         Command::Store(command) => commands::dispatch(command),

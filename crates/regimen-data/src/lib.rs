@@ -34,7 +34,7 @@ pub use augment::{Augment, augment_into};
 pub use batch::{BatchBuilder, BatchTargets, epoch_order};
 pub use error::{CsvCell, DataError, Position};
 pub use generated::{BUILTIN_DATASETS, builtin};
-pub use load::{Format, LoadOptions, TaskKind, detect_format, load, open};
+pub use load::{Format, LoadOptions, TaskKind, detect_format, feature_names, load, open};
 pub use manifest::{Lineage, Manifest, SourceRecord};
 pub use normalize::{NormAxis, Normalization};
 pub use prepare::{PreparedData, prepare, short_fingerprint};

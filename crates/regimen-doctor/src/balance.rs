@@ -74,6 +74,22 @@ fn imbalance(counts: &[usize]) -> Option<(f64, usize, usize)> {
 pub fn class_balance(splits: &Splits<'_>) -> Option<Check> {
     let Task::Classification { classes } = splits.task else { return None };
     let k = classes.len();
+    if k < 2 {
+        let total: usize = splits.each().iter().map(|(_, s)| s.len()).sum();
+        let only = classes.first().map_or("none".to_string(), |c| format!("`{c}`"));
+        return Some(
+            Check::fail(
+                "class_balance",
+                format!(
+                    "The labels have {k} class ({only}) in {total} samples; a classifier needs at least two classes."
+                ),
+            )
+            .with_advice(
+                "Check the label column (--label) and the file: a filter or an export may have kept one class only;                  for a numeric target, use --task regression.",
+            )
+            .with("classes", k),
+        );
+    }
     let counts: Vec<(SplitName, Vec<usize>)> =
         splits.each().iter().map(|(name, s)| (*name, class_counts(s, k))).collect();
     let (mut counts_json, mut ratio_json, mut share_json, mut missing_json) =

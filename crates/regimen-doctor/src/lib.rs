@@ -43,6 +43,7 @@ pub mod constant;
 pub mod diagnose;
 pub mod duplicates;
 mod error;
+pub mod explore;
 pub mod finite;
 mod font;
 pub mod format;

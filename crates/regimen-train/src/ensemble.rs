@@ -108,7 +108,7 @@ fn config_error(message: String) -> TrainError {
 
 /// The model's predictions for every sample, in order: class probabilities (softmax of the
 /// outputs) for classification, the outputs for regression.
-fn predict<M: Network>(
+pub(crate) fn predict<M: Network>(
     model: &M,
     samples: &Samples,
     batch_size: usize,

@@ -20,6 +20,7 @@ mod diagnosis;
 mod ensemble;
 mod error;
 mod evaluate;
+pub mod explore;
 mod faults;
 mod find;
 mod grads;

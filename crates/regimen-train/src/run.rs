@@ -159,6 +159,16 @@ pub struct Checkpoints {
     pub last: Option<PathBuf>,
 }
 
+/// How to read `config.data`: its format, label column, task and classes.
+pub(crate) fn load_options(config: &TrainConfig) -> Result<LoadOptions, TrainError> {
+    Ok(LoadOptions {
+        format: config.format.as_deref().map(str::parse).transpose()?,
+        label: config.label.clone(),
+        task: config.task.as_deref().map(str::parse).transpose()?,
+        classes: config.classes.clone(),
+    })
+}
+
 /// Loads (or generates) and prepares the data a config names.
 pub fn load_data(config: &TrainConfig) -> Result<PreparedData, TrainError> {
     if let Some(file) = &config.dataset_file {
@@ -175,15 +185,7 @@ pub fn load_data(config: &TrainConfig) -> Result<PreparedData, TrainError> {
         return Ok(data);
     }
     let source = match &config.data {
-        Some(path) => {
-            let options = LoadOptions {
-                format: config.format.as_deref().map(str::parse).transpose()?,
-                label: config.label.clone(),
-                task: config.task.as_deref().map(str::parse).transpose()?,
-                classes: config.classes.clone(),
-            };
-            regimen_data::load(path, &options)?
-        }
+        Some(path) => regimen_data::load(path, &load_options(config)?)?,
         None => regimen_data::builtin(&config.dataset, config.dataset_size)?,
     };
     Ok(prepare(source, &config.split()?, config.split_seed, config.normalize)?)

@@ -124,6 +124,13 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Source, DataError> {
     }
 }
 
+/// The feature names of the data at `path` when its format names them (a CSV's header, without
+/// the label column), in column order; `None` for formats whose features are pixels.
+pub fn feature_names(path: &Path, options: &LoadOptions) -> Option<Vec<String>> {
+    let format = options.format.or_else(|| detect_format(path).ok())?;
+    (format == Format::Csv).then(|| csv::feature_columns(path, options).ok()).flatten()
+}
+
 /// Opens a dataset given as a built-in name (see [`BUILTIN_DATASETS`]) or a path.
 ///
 /// A built-in name wins over a file of the same name in the current folder; `size` only applies to

@@ -365,7 +365,7 @@ fn timed(check: Check, seconds: f64) -> Check {
 /// The raw splits (for the data checks, which judge the data itself) and the splits as the network
 /// sees them: normalized by statistics of the raw train split, exactly as `regimen_data::prepare`
 /// normalizes. The model checks never read the test split.
-fn load(config: &TrainConfig) -> TrainResult<(PreparedData, PreparedData)> {
+pub(crate) fn load(config: &TrainConfig) -> TrainResult<(PreparedData, PreparedData)> {
     let raw = load_data(&TrainConfig { normalize: false, ..config.clone() })?;
     let mut seen = raw.clone();
     if config.normalize {
