@@ -57,6 +57,13 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
         if json { explore(&config, &options, &mut check::Quiet) } else { explore(&config, &options, &mut stages) }
             .context("the exploration could not run")?;
     stages.finish();
+    let mut exploration = exploration;
+    let histograms = out.join("histograms.png");
+    match draw_histograms(&exploration.features, &histograms) {
+        Ok(true) => exploration.pictures.push(histograms),
+        Ok(false) => {}
+        Err(error) => say!("warning: could not draw {}: {error}", histograms.display()),
+    }
     let text = format!("{}\n", serde_json::to_string_pretty(&exploration)?);
     let path = out.join("explore.json");
     regimen_fs::write(&path, text.as_bytes()).with_context(|| format!("could not write {}", path.display()))?;
@@ -68,4 +75,34 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<ExitCode> {
     }
     let failed = exploration.report.status() == CheckStatus::Fail;
     Ok(if failed { ExitCode::from(EXIT_CHECK_FAILED) } else { ExitCode::SUCCESS })
+}
+
+/// Most features drawn in `histograms.png`.
+const HISTOGRAM_PANELS: usize = 12;
+
+/// One panel per feature (the first 12), one curve per class: the share of the class's values in
+/// each bin of the feature's range. `Ok(false)` when there is nothing to draw.
+fn draw_histograms(
+    features: &[regimen_doctor::explore::FeatureSummary],
+    path: &std::path::Path,
+) -> Result<bool, regimen_plot::PlotError> {
+    let mut curves = Vec::new();
+    for feature in features.iter().take(HISTOGRAM_PANELS).filter(|f| f.max > f.min) {
+        let width = (feature.max - feature.min) / regimen_doctor::explore::HISTOGRAM_BINS as f64;
+        for (class, shares) in &feature.histograms {
+            let points =
+                shares.iter().enumerate().map(|(b, &share)| (feature.min + (b as f64 + 0.5) * width, share)).collect();
+            curves.push(regimen_plot::Curve { run_label: class.clone(), key: feature.feature.clone(), points });
+        }
+    }
+    if curves.is_empty() {
+        return Ok(false);
+    }
+    let options = regimen_plot::PlotOptions {
+        x_label: "value (y: share of the class in each bin)".into(),
+        title: Some("Per-class histograms of the raw training features".into()),
+        ..Default::default()
+    };
+    regimen_plot::plot(&curves, &options, path)?;
+    Ok(true)
 }

@@ -141,3 +141,29 @@ fn diagnose_explains_a_bad_target_error_and_an_unknown_run() {
     let unknown = common::regimen_fails(&["diagnose", "nope", "--store", store_arg]);
     assert!(unknown.contains("nope"), "{unknown}");
 }
+
+#[test]
+fn a_recorded_base_error_turns_bias_into_avoidable_bias_in_diagnose_and_runs() {
+    let store = tempfile::tempdir().unwrap();
+    let store_arg = store.path().to_str().unwrap();
+    common::train_tiny(store.path(), &["--epochs", "2"]);
+    let before = diagnose(store_arg);
+    let verdict = check(&before["checks"], "bias_variance");
+    assert_eq!(verdict["measured"]["target_error"], 0.0);
+    assert!(verdict["message"].as_str().unwrap().contains("over the target 0.0%"), "{verdict}");
+
+    let set = regimen(&["dataset", "set-base-error", "spirals", "0.25", "--store", store_arg]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let after = diagnose(store_arg);
+    let verdict = check(&after["checks"], "bias_variance");
+    let (train, bias) =
+        (verdict["measured"]["train_error"].as_f64().unwrap(), verdict["measured"]["bias"].as_f64().unwrap());
+    assert!((bias - (train - 0.25)).abs() < 1e-9, "{verdict}");
+    assert!(verdict["message"].as_str().unwrap().contains("over the dataset's base error 25.0%"), "{verdict}");
+    let table = String::from_utf8_lossy(&regimen(&["runs", "--store", store_arg]).stdout).to_string();
+    assert!(table.contains("avoidable bias") && table.contains("variance"), "{table}");
+    let listed = regimen_json(&["datasets", "--store", store_arg, "--json"]);
+    assert_eq!(listed[0]["base_error"], 0.25);
+    let bad = common::regimen_fails(&["dataset", "set-base-error", "spirals", "25", "--store", store_arg]);
+    assert!(bad.contains("not a fraction"), "{bad}");
+}

@@ -45,6 +45,10 @@ use crate::types::{Samples, Source, Targets, Task};
 pub struct Manifest {
     /// The dataset's name, recorded with every run that uses it.
     pub name: String,
+    /// The human-level or best-known error on this dataset (a fraction): `regimen diagnose` measures
+    /// the avoidable bias from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_error: Option<f64>,
     /// A fixed split policy; the run's own split settings apply when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split: Option<SplitPolicy>,
@@ -180,6 +184,11 @@ pub fn read(path: &Path) -> Result<Manifest, DataError> {
     let manifest: Manifest = toml::from_str(&text).map_err(|e| error(e.to_string().trim().to_string()))?;
     if manifest.name.trim().is_empty() {
         return Err(error("`name` is empty; name the dataset, e.g. name = \"spirals-two-labs\"".into()));
+    }
+    if let Some(base) = manifest.base_error
+        && !(0.0..1.0).contains(&base)
+    {
+        return Err(error(format!("`base_error = {base}` is not a fraction in [0, 1), e.g. 0.02 for 2% error")));
     }
     if manifest.sources.is_empty() {
         return Err(error("it lists no [[sources]]; add at least one with a `name` and a `path`".into()));

@@ -58,6 +58,9 @@ pub struct DiagnoseOptions {
     /// The error one hopes to reach (human or Bayes error), as a fraction; the bias is measured
     /// from it. Zero unless the user knows better.
     pub target_error: f64,
+    /// Whether `target_error` is the dataset's recorded base error (the bias is then the recipe's
+    /// avoidable bias), rather than a guess.
+    pub base_error_known: bool,
     /// Bias (training error over `target_error`) above which the run has high bias.
     pub bias_tolerance: f64,
     /// Variance (validation error over training error) above which the run has high variance.
@@ -70,6 +73,7 @@ impl Default for DiagnoseOptions {
             overfit_evals: OVERFIT_EVALS,
             overfit_min_rise: OVERFIT_MIN_RISE,
             target_error: 0.0,
+            base_error_known: false,
             bias_tolerance: BIAS_TOLERANCE,
             variance_tolerance: VARIANCE_TOLERANCE,
         }
@@ -288,13 +292,15 @@ fn bias_variance(series: &Sorted, task: &TaskInfo, options: &DiagnoseOptions) ->
     let high_variance = variance > options.variance_tolerance;
     let what = error_name(task);
     let numbers = format!(
-        "training {what} {} ({}), validation {} at epoch {} (step {}): bias {} over the target {}, variance {}",
+        "training {what} {} ({}), validation {} at epoch {} (step {}): {} {} over the {} {}, variance {}",
         pct(train_error),
         train.key,
         pct(val.error),
         val.epoch,
         val.step,
+        if options.base_error_known { "avoidable bias" } else { "bias" },
         pct(bias),
+        if options.base_error_known { "dataset's base error" } else { "target" },
         pct(options.target_error),
         pct(variance)
     );

@@ -418,6 +418,86 @@ pub fn label_noise(labels: &[u32], probs: &[f32], classes: usize) -> NoiseEstima
     NoiseEstimate { share, suspects }
 }
 
+/// One feature (a column, or an image channel) summarized on a split.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureSummary {
+    /// `column x3`, `channel 0`, `feature 2`.
+    pub feature: String,
+    /// Mean over the samples.
+    pub mean: f64,
+    /// Standard deviation.
+    pub std: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Per class (classification): its share of samples in each of [`HISTOGRAM_BINS`] equal bins
+    /// from `min` to `max`.
+    pub histograms: Vec<(String, Vec<f64>)>,
+}
+
+/// Bins of the per-class histograms of [`feature_summaries`].
+pub const HISTOGRAM_BINS: usize = 20;
+
+/// Mean, spread, range and per-class histogram of every feature (columns of a table, channels of
+/// an image).
+pub fn feature_summaries(samples: &Samples, task: &Task, feature_names: Option<&[String]>) -> Vec<FeatureSummary> {
+    let layout = Layout::of(&samples.shape);
+    let (groups, group_len) = (layout.groups(), layout.group_len().max(1));
+    let classes: Vec<String> = match task {
+        Task::Classification { classes } => classes.clone(),
+        Task::Regression => vec!["all".to_string()],
+    };
+    let label = |i: usize| match &samples.targets {
+        Targets::Classes(labels) => labels[i] as usize,
+        Targets::Values(_) => 0,
+    };
+    (0..groups)
+        .map(|g| {
+            let values = |i: usize| &samples.row(i)[g * group_len..(g + 1) * group_len];
+            let (mut sum, mut square, mut min, mut max, mut n) =
+                (0.0f64, 0.0f64, f64::INFINITY, f64::NEG_INFINITY, 0usize);
+            for i in 0..samples.len() {
+                for &v in values(i).iter().filter(|v| v.is_finite()) {
+                    let v = f64::from(v);
+                    (sum, square, min, max, n) = (sum + v, square + v * v, min.min(v), max.max(v), n + 1);
+                }
+            }
+            let mean = sum / n.max(1) as f64;
+            let std = (square / n.max(1) as f64 - mean * mean).max(0.0).sqrt();
+            let width = (max - min) / HISTOGRAM_BINS as f64;
+            let mut counts = vec![vec![0usize; HISTOGRAM_BINS]; classes.len()];
+            for i in 0..samples.len() {
+                for &v in values(i).iter().filter(|v| v.is_finite()) {
+                    let bin = if width > 0.0 { ((f64::from(v) - min) / width) as usize } else { 0 };
+                    counts[label(i).min(classes.len() - 1)][bin.min(HISTOGRAM_BINS - 1)] += 1;
+                }
+            }
+            let histograms = classes
+                .iter()
+                .zip(&counts)
+                .map(|(class, c)| {
+                    let total = c.iter().sum::<usize>().max(1) as f64;
+                    (class.clone(), c.iter().map(|&k| k as f64 / total).collect())
+                })
+                .collect();
+            let feature = match (layout.is_image(), feature_names) {
+                (true, _) => format!("channel {g}"),
+                (false, Some(names)) => format!("column {}", names.get(g).map_or("?", String::as_str)),
+                (false, None) => format!("feature {g}"),
+            };
+            FeatureSummary {
+                feature,
+                mean,
+                std,
+                min: if n > 0 { min } else { f64::NAN },
+                max: if n > 0 { max } else { f64::NAN },
+                histograms,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +560,19 @@ mod tests {
         let found = outliers(&table(&rows, &labels), &task(2), 1, Some(&names));
         assert_eq!(found[0].index, 4);
         assert_eq!(found[0].why[0].0, "a");
+    }
+
+    #[test]
+    fn features_are_summarized_with_per_class_histograms() {
+        let labels = [0, 0, 1, 1];
+        let rows = [[0.0, 5.0], [1.0, 5.0], [2.0, 5.0], [3.0, 5.0]];
+        let names = vec!["a".to_string(), "b".to_string()];
+        let summaries = feature_summaries(&table(&rows, &labels), &task(2), Some(&names));
+        assert_eq!((summaries[0].feature.as_str(), summaries[0].mean, summaries[0].max), ("column a", 1.5, 3.0));
+        let (class, shares) = &summaries[0].histograms[1];
+        assert_eq!((class.as_str(), shares.iter().sum::<f64>()), ("1", 1.0));
+        assert_eq!(shares[0], 0.0, "class 1 sits at the top of the range");
+        assert_eq!(summaries[1].std, 0.0);
     }
 
     #[test]

@@ -57,7 +57,7 @@ mod tests {
 
     #[test]
     fn every_source_is_listed_and_warnings_make_it_a_warn() {
-        let manifest = Manifest { name: "two".into(), split: None, sources: Vec::new() };
+        let manifest = Manifest { name: "two".into(), base_error: None, split: None, sources: Vec::new() };
         let mut lineage = Lineage {
             manifest,
             sources: vec![record("lab-a", [2, 1, 0]), record("lab-b", [3, 0, 0])],

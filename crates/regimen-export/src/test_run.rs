@@ -31,6 +31,7 @@ pub(crate) fn sample_run() -> RunDetail {
     RunDetail {
         row: RunRow {
             run_id: "r1".to_string(),
+            dataset: None,
             name: "mlp-baseline".to_string(),
             experiment: "baseline".to_string(),
             status: RunState::Diverged,

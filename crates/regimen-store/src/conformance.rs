@@ -711,6 +711,18 @@ pub fn paused_trials_are_promoted_or_pruned(h: &Harness) -> Result<(), StoreErro
     Ok(())
 }
 
+/// A dataset's base error is kept by name, replaced, and forgotten.
+pub fn base_errors_are_kept_by_dataset_name(h: &Harness) -> Result<(), StoreError> {
+    assert_eq!(h.store.base_error("shapes")?, None);
+    h.store.set_base_error("shapes", Some(0.02))?;
+    h.store.set_base_error("spirals", Some(0.1))?;
+    h.store.set_base_error("shapes", Some(0.01))?;
+    assert_eq!((h.store.base_error("shapes")?, h.store.base_error("spirals")?), (Some(0.01), Some(0.1)));
+    h.store.set_base_error("shapes", None)?;
+    assert_eq!(h.store.base_error("shapes")?, None);
+    Ok(())
+}
+
 /// Expands to one `#[test]` per conformance case, in a module named `$name`, for the store built
 /// by `$factory` (a [`Factory`]).
 #[macro_export]
@@ -725,7 +737,8 @@ macro_rules! conformance_suite {
                 heartbeats_and_crashes, resuming_a_run, deleting_runs, garbage_collection, sink_end_to_end,
                 the_recorded_monitor_decides_best, sweeps_are_created_found_and_listed,
                 claims_are_compare_and_swap, only_the_holder_writes_a_trial, leases_expire_to_stale_then_failed,
-                trials_are_read_incrementally, paused_trials_are_promoted_or_pruned, a_trial_finds_its_run);
+                trials_are_read_incrementally, paused_trials_are_promoted_or_pruned, a_trial_finds_its_run,
+                base_errors_are_kept_by_dataset_name);
         }
     };
     (@cases $factory:expr; $($case:ident),*) => {

@@ -336,6 +336,8 @@ pub struct RunRow {
     pub reason: Option<String>,
     /// The monitored metric and its direction, when recorded.
     pub monitor: Option<Monitored>,
+    /// The name of the dataset it trained on, when recorded.
+    pub dataset: Option<String>,
     /// When it started.
     pub started_at: Timestamp,
     /// When it ended; `None` while running.

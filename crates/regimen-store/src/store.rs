@@ -89,4 +89,11 @@ pub trait RunStore: SweepStore + Send + Sync {
 
     /// Removes run folders that no run owns (older than the grace period) and compacts storage.
     fn gc(&self, options: &GcOptions) -> Result<GcReport, StoreError>;
+
+    /// Records the base error of the dataset named `dataset` (the human-level or best-known error,
+    /// a fraction in `[0, 1)`), replacing an earlier one; `None` forgets it.
+    fn set_base_error(&self, dataset: &str, error: Option<f64>) -> Result<(), StoreError>;
+
+    /// The base error recorded for the dataset named `dataset`, if any.
+    fn base_error(&self, dataset: &str) -> Result<Option<f64>, StoreError>;
 }

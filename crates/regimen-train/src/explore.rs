@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use regimen_data::{BatchBuilder, BatchTargets, Layout, PreparedData, Samples, Targets, Task};
-use regimen_doctor::explore::{NoiseEstimate, Outlier, label_noise, outliers, shortcuts, variation};
+use regimen_doctor::explore::{
+    FeatureSummary, NoiseEstimate, Outlier, feature_summaries, label_noise, outliers, shortcuts, variation,
+};
 use regimen_doctor::{Check, CheckReport, Splits, data_checks, sample_grid};
 use serde::Serialize;
 
@@ -53,6 +55,9 @@ impl Default for ExploreOptions {
 pub struct Exploration {
     /// The data checks, then one answer per question.
     pub report: CheckReport,
+    /// Every feature (column, or image channel) of the raw train split: range, spread and
+    /// per-class histograms.
+    pub features: Vec<FeatureSummary>,
     /// The training samples furthest from their class.
     pub outliers: Vec<Outlier>,
     /// The estimated share of wrong labels and the most suspicious training samples.
@@ -192,6 +197,7 @@ pub fn explore(
         None => None,
     };
     let mut pictures = Vec::new();
+    let features = feature_summaries(&raw.train, &raw.task, names.as_deref());
     let found = outliers(&seen.train, &seen.task, 20, names.as_deref());
     if let Some(folder) = &options.out {
         for (check, path) in pictures_of(&seen, &found, folder) {
@@ -211,11 +217,11 @@ pub fn explore(
                 "The probes need at least two classes; see class_balance for what the labels hold.",
             );
             push(&mut report, observer, check);
-            return Ok(Exploration { report, outliers: found, label_noise: None, pictures });
+            return Ok(Exploration { report, features, outliers: found, label_noise: None, pictures });
         }
         Task::Regression => {
             push(&mut report, observer, Check::pass("probes", "Skipped: the probes are for classification."));
-            return Ok(Exploration { report, outliers: found, label_noise: None, pictures });
+            return Ok(Exploration { report, features, outliers: found, label_noise: None, pictures });
         }
     };
     let train = evenly(&seen.train, options.samples);
@@ -252,7 +258,7 @@ pub fn explore(
         push(&mut report, observer, check);
         pictures.push(path);
     }
-    Ok(Exploration { report, outliers: found, label_noise: Some(noise), pictures })
+    Ok(Exploration { report, features, outliers: found, label_noise: Some(noise), pictures })
 }
 
 /// The answer to *local or global?* from the probe's accuracy on whole and patch-shuffled images.

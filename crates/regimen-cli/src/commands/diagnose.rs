@@ -28,9 +28,10 @@ pub struct DiagnoseArgs {
     /// Run id, or a unique prefix of it.
     pub run: String,
     /// The error you hope to reach (a person's or the best known), as a fraction: the bias is
-    /// measured from it.
-    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
-    pub target_error: f64,
+    /// measured from it [default: the dataset's base error (`regimen dataset set-base-error`, or
+    /// `base_error` in its manifest), else 0].
+    #[arg(long, value_name = "FRACTION")]
+    pub target_error: Option<f64>,
     /// Print `{"run_id", "status", "checks", "evidence"}` as JSON.
     #[arg(long)]
     pub json: bool,
@@ -40,18 +41,29 @@ pub struct DiagnoseArgs {
 
 /// Diagnoses one run.
 pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
-    if !(0.0..1.0).contains(&args.target_error) {
-        anyhow::bail!("--target-error {} is not a fraction in [0, 1), e.g. 0.02 for 2% error", args.target_error);
+    if let Some(target) = args.target_error
+        && !(0.0..1.0).contains(&target)
+    {
+        anyhow::bail!("--target-error {target} is not a fraction in [0, 1), e.g. 0.02 for 2% error");
     }
     let store = open(&args.store.store)?;
     let detail = store.get_run(&args.run)?;
+    let base_error = match &detail.row.dataset {
+        Some(name) => store.base_error(name)?,
+        None => None,
+    }
+    .or_else(|| detail.dataset.pointer("/lineage/manifest/base_error").and_then(Value::as_f64));
     let series: MetricSeries = detail
         .series
         .iter()
         .map(|(key, points)| (key.clone(), points.iter().map(|p| (p.step, p.epoch, p.value)).collect()))
         .collect();
     let task = task_of(&detail);
-    let options = DiagnoseOptions { target_error: args.target_error, ..DiagnoseOptions::default() };
+    let options = DiagnoseOptions {
+        target_error: args.target_error.or(base_error).unwrap_or(0.0),
+        base_error_known: args.target_error.is_none() && base_error.is_some(),
+        ..DiagnoseOptions::default()
+    };
     let report = CheckReport::new(diagnose(&series, &task, &options));
     let predictions = prediction_dynamics(&detail);
     if args.json {

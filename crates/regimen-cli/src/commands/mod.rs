@@ -34,6 +34,9 @@ pub enum StoreCommand {
     Compare(compare::CompareArgs),
     /// The datasets runs were trained on, by fingerprint, with their sources and the runs that used them.
     Datasets(datasets::DatasetsArgs),
+    /// Facts about a dataset: `regimen dataset set-base-error NAME 0.02`.
+    #[command(subcommand)]
+    Dataset(datasets::DatasetCommand),
     /// Export runs as CSV, JSON lines or a TensorBoard event file.
     Export(export::ExportArgs),
     /// Draw learning curves of runs into a PNG or SVG picture.
@@ -66,6 +69,7 @@ pub fn dispatch(command: StoreCommand) -> anyhow::Result<ExitCode> {
         StoreCommand::Show(args) => show::run(&args),
         StoreCommand::Compare(args) => compare::run(&args),
         StoreCommand::Datasets(args) => datasets::run(&args),
+        StoreCommand::Dataset(command) => datasets::dataset(&command),
         StoreCommand::Export(args) => export::run(&args),
         StoreCommand::Plot(args) => plot::run(&args),
         StoreCommand::Diagnose(args) => diagnose::run(&args),

@@ -7,7 +7,7 @@
 //! `metrics.val.acc`, `metrics.val.loss.last`, `tags.arch`), so what a user filters on is what they
 //! can show.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -90,7 +90,22 @@ pub fn run(args: &RunsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    emit(&table(&columns, &rows))?;
+    // The datasets' base errors, and with them the recipe's bias and variance columns by default.
+    let mut bases = BTreeMap::new();
+    if let Some(store) = open_if_exists(&args.store.store)? {
+        for name in rows.iter().filter_map(|r| r.dataset.as_ref()) {
+            if !bases.contains_key(name)
+                && let Some(error) = store.base_error(name)?
+            {
+                bases.insert(name.clone(), error);
+            }
+        }
+    }
+    let mut columns = columns;
+    if args.columns == DEFAULT_COLUMNS && !bases.is_empty() {
+        columns.extend([Column::Bias, Column::Variance]);
+    }
+    emit(&table(&columns, &rows, &bases))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -115,6 +130,10 @@ enum Column {
     Param(String),
     Metric(String, Agg),
     Tag(String),
+    /// Avoidable bias: final training error less the dataset's base error.
+    Bias,
+    /// Variance: final validation error less final training error.
+    Variance,
 }
 
 impl Column {
@@ -131,6 +150,8 @@ impl Column {
             "started" | "started_at" => Column::Started,
             "ended" | "ended_at" => Column::Ended,
             "duration" => Column::Duration,
+            "bias" => Column::Bias,
+            "variance" => Column::Variance,
             _ => {
                 if let Some(key) = keyed("params.") {
                     Column::Param(key)
@@ -148,7 +169,7 @@ impl Column {
                 } else {
                     anyhow::bail!(
                         "unknown column `{text}` in --columns; use run_id, name, experiment, status, reason, started, \
-                         ended, duration, params.KEY, metrics.KEY[.best|.last] or tags.KEY"
+                         ended, duration, bias, variance, params.KEY, metrics.KEY[.best|.last] or tags.KEY"
                     );
                 }
             }
@@ -170,14 +191,17 @@ impl Column {
             Column::Metric(key, Agg::Best) => format!("{key} best"),
             Column::Metric(key, Agg::Last) => format!("{key} last"),
             Column::Tag(key) => format!("tags.{key}"),
+            Column::Bias => "avoidable bias".into(),
+            Column::Variance => "variance".into(),
         }
     }
 
     fn numeric(&self) -> bool {
-        matches!(self, Column::Metric(..) | Column::Duration)
+        matches!(self, Column::Metric(..) | Column::Duration | Column::Bias | Column::Variance)
     }
 
-    fn cell(&self, row: &RunRow) -> String {
+    /// The cell of `row`; `bases` holds the base error of each dataset that has one.
+    fn cell(&self, row: &RunRow, bases: &BTreeMap<String, f64>) -> String {
         let missing = || "-".to_string();
         match self {
             Column::RunId => row.run_id.clone(),
@@ -197,6 +221,16 @@ impl Column {
                 value.map_or_else(missing, metric_text)
             }
             Column::Tag(key) => row.tags.get(key).cloned().unwrap_or_else(missing),
+            Column::Bias | Column::Variance => {
+                let error = |key: &str| row.metrics.get(key).map(|m| 1.0 - m.last).filter(|e| e.is_finite());
+                let value = match self {
+                    Column::Bias => error("train.acc")
+                        .zip(row.dataset.as_ref().and_then(|d| bases.get(d)))
+                        .map(|(train, base)| train - base),
+                    _ => error("val.acc").zip(error("train.acc")).map(|(val, train)| val - train),
+                };
+                value.map_or_else(missing, |v| format!("{:.1}%", 100.0 * v))
+            }
         }
     }
 
@@ -218,9 +252,9 @@ impl Column {
 }
 
 /// The runs as a table, one column per `Column`.
-fn table(columns: &[Column], rows: &[RunRow]) -> String {
+fn table(columns: &[Column], rows: &[RunRow], bases: &BTreeMap<String, f64>) -> String {
     let header: Vec<String> = columns.iter().map(Column::header).collect();
-    let cells: Vec<Vec<String>> = rows.iter().map(|row| columns.iter().map(|c| c.cell(row)).collect()).collect();
+    let cells: Vec<Vec<String>> = rows.iter().map(|row| columns.iter().map(|c| c.cell(row, bases)).collect()).collect();
     let numeric: Vec<bool> = columns.iter().map(Column::numeric).collect();
     super::text_table(&header, &cells, &numeric)
 }
@@ -229,7 +263,6 @@ fn table(columns: &[Column], rows: &[RunRow]) -> String {
 mod tests {
     use super::*;
     use regimen_store::{MetricSummary, ParamValue, RunState, Timestamp};
-    use std::collections::BTreeMap;
 
     fn row(id: &str, acc: f64) -> RunRow {
         let mut metrics = BTreeMap::new();
@@ -252,6 +285,7 @@ mod tests {
         params.insert("lr".to_string(), ParamValue::Number(0.001));
         RunRow {
             run_id: id.to_string(),
+            dataset: None,
             name: "mlp".to_string(),
             experiment: "default".to_string(),
             status: RunState::Finished,
@@ -282,7 +316,7 @@ mod tests {
     fn the_table_aligns_text_left_and_numbers_right() {
         let columns: Vec<Column> =
             ["run_id", "params.lr", "metrics.val.acc", "duration"].map(|c| Column::parse(c).unwrap()).into();
-        let text = table(&columns, &[row("a", 0.5), row("bbbbbbb", 0.25)]);
+        let text = table(&columns, &[row("a", 0.5), row("bbbbbbb", 0.25)], &BTreeMap::new());
         let expected = "\
 run_id   lr     val.acc best  duration
 a        0.001        0.5000      4.2s

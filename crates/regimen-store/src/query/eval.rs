@@ -265,6 +265,7 @@ mod tests {
         let tags = arch.map(|a| [("arch".to_string(), a.to_string())].into_iter().collect()).unwrap_or_default();
         RunRow {
             run_id: id.to_string(),
+            dataset: None,
             name: format!("run-{id}"),
             experiment: "default".to_string(),
             status: if id == "c" { RunState::Crashed } else { RunState::Finished },

@@ -87,8 +87,19 @@ impl Default for SqliteOptions {
 
 /// A run's columns as listed: id, run id, name, experiment, status, reason, start, end, monitored
 /// metric and mode.
-type ListedRun =
-    (i64, String, String, String, String, Option<String>, i64, Option<i64>, Option<String>, Option<String>);
+type ListedRun = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// A finite extreme of a series and where it was first reached: (value, step, epoch).
 type Extreme = (f64, i64, i64);
@@ -692,7 +703,7 @@ impl SqliteStore {
         let mut stmt = tx
             .prepare(&format!(
                 "SELECT r.id, r.run_id, r.name, e.name, r.status, r.reason, r.started_at, r.ended_at, r.monitor_metric,
-                        r.monitor_mode
+                        r.monitor_mode, json_extract(r.dataset, '$.name')
                  FROM runs r JOIN experiments e ON e.id = r.experiment_id {filter}"
             ))
             .map_err(&sql)?;
@@ -709,13 +720,15 @@ impl SqliteStore {
                     r.get(7)?,
                     r.get(8)?,
                     r.get(9)?,
+                    r.get(10)?,
                 ))
             })
             .map_err(&sql)?
             .collect::<Result<_, _>>()
             .map_err(&sql)?;
         let mut rows: BTreeMap<i64, RunRow> = BTreeMap::new();
-        for (pk, run_id, name, experiment, status, reason, started, ended, monitor_metric, monitor_mode) in raw {
+        for (pk, run_id, name, experiment, status, reason, started, ended, monitor_metric, monitor_mode, dataset) in raw
+        {
             let corrupt =
                 |what: &'static str, value: String| StoreError::Corrupt { path: self.db_path.clone(), what, value };
             let status = RunState::parse(&status).ok_or_else(|| corrupt("run status", status.clone()))?;
@@ -730,6 +743,7 @@ impl SqliteStore {
                 run_id,
                 name,
                 experiment,
+                dataset,
                 status,
                 reason,
                 monitor,
@@ -1010,6 +1024,29 @@ impl RunStore for SqliteStore {
             )
             .map_err(self.sql("add a note"))?;
             Ok(())
+        })
+    }
+
+    fn set_base_error(&self, dataset: &str, error: Option<f64>) -> Result<(), StoreError> {
+        self.write_tx("record a base error", |tx, _| {
+            match error {
+                Some(error) => tx.execute(
+                    "INSERT INTO datasets (name, base_error) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET base_error = excluded.base_error",
+                    params![dataset, error],
+                ),
+                None => tx.execute("DELETE FROM datasets WHERE name = ?1", [dataset]),
+            }
+            .map_err(self.sql("record a base error"))?;
+            Ok(())
+        })
+    }
+
+    fn base_error(&self, dataset: &str) -> Result<Option<f64>, StoreError> {
+        self.read_tx("read a base error", |tx| {
+            tx.query_row("SELECT base_error FROM datasets WHERE name = ?1", [dataset], |r| r.get(0))
+                .optional()
+                .map_err(self.sql("read a base error"))
         })
     }
 

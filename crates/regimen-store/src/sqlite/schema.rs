@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, sql: V4, convert: None },
     Migration { version: 5, sql: V5, convert: None },
     Migration { version: 6, sql: V6, convert: None },
+    Migration { version: 7, sql: V7, convert: None },
 ];
 
 const V1: &str = "
@@ -242,6 +243,14 @@ ALTER TABLE trials ADD COLUMN violation REAL;
 const V6: &str = "
 ALTER TABLE runs ADD COLUMN init_run TEXT;
 ALTER TABLE runs ADD COLUMN init_weights TEXT;
+";
+
+/// Facts about datasets by name: the base (human-level or best-known) error.
+const V7: &str = "
+CREATE TABLE datasets (
+    name        TEXT PRIMARY KEY,
+    base_error  REAL NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// Packs version 1's point rows into blocks, in (step, seq) order, which is the order they were
