@@ -277,3 +277,21 @@ fn without_model_a_table_gets_an_mlp_and_check_reports_the_data_and_the_model() 
     }
     assert!(named(&report, "model_choice")["message"].as_str().unwrap().contains("mlp"));
 }
+
+#[test]
+fn a_single_class_is_a_fail_in_the_users_terms_with_the_whole_data_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("one.csv");
+    write_table(&csv, 200, |_| 0, true);
+    let data = csv.display().to_string();
+    let mut args = TABLE.to_vec();
+    args.extend(["--data", &data, "--label", "label", "--task", "classification"]);
+    let (code, report) = check(dir.path(), &args);
+    assert_eq!(code, 4, "{report:#}");
+    let balance = named(&report, "class_balance");
+    assert_eq!(balance["status"], "fail");
+    assert!(balance["message"].as_str().unwrap().contains("1 class (`a`) in 200 samples"), "{balance}");
+    for name in ["finite_features", "valid_targets", "duplicates", "leakage"] {
+        assert_eq!(status(&report, name), "pass", "{name} is still reported");
+    }
+}

@@ -346,6 +346,7 @@ mod tests {
         assert_eq!(version(&conn), latest());
         let expected = [
             "artifacts",
+            "datasets",
             "experiments",
             "metric_blocks",
             "metric_keys",
