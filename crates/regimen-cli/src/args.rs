@@ -40,6 +40,8 @@ pub enum Command {
     /// global? how much downsampling? how noisy are the labels? shortcuts? variation?) answered by
     /// small probes. Takes `regimen train`'s data flags.
     Explore(Box<crate::explore::ExploreArgs>),
+    /// Serve the dashboard's JSON API over the run store on 127.0.0.1:7070 (see /api/openapi.json).
+    Ui(crate::ui::UiArgs),
     /// Find settings by measuring: `regimen find batch-size`, `regimen find lr`.
     #[command(subcommand)]
     Find(crate::find::FindCommand),

@@ -26,6 +26,7 @@ mod explore;
 mod find;
 mod progress;
 mod sweep;
+mod ui;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(*args),
         Command::Ensemble(args) => ensemble::run(&args),
         Command::Explore(args) => explore::run(*args),
+        Command::Ui(args) => ui::run(&args),
         Command::Find(command) => find::dispatch(command),
         Command::Sweep(command) => sweep::dispatch(command),
         Command::Store(command) => commands::dispatch(command),

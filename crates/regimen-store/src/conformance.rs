@@ -191,6 +191,9 @@ pub fn metric_series_and_summaries(h: &Harness) -> Result<(), StoreError> {
     let point = detail.series["val.acc"][1];
     assert_eq!((point.step, point.epoch, point.wall, point.value), (20, 3, T0.plus(Duration::from_millis(20)), 0.8));
     assert!(detail.series["train.loss"][2].value.is_nan());
+    // One series alone is the same series, by id prefix too; an unknown key is empty.
+    assert_eq!(h.store.series("r", "val.acc")?, detail.series["val.acc"]);
+    assert!(h.store.series("r1", "val.nothing")?.is_empty());
     let ids = ids(
         &*h.store,
         Some("metrics.val.acc > 0.75 and metrics.val.acc.last < 0.75 and metrics.lr.last = 0.05"),

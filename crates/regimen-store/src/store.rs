@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::StoreError;
-use crate::model::{GcOptions, GcReport, RunDetail, RunRow, Write};
+use crate::model::{GcOptions, GcReport, MetricPoint, RunDetail, RunRow, Write};
 use crate::query::Query;
 use crate::sweep::SweepStore;
 use crate::time::Timestamp;
@@ -69,6 +69,10 @@ pub trait RunStore: SweepStore + Send + Sync {
 
     /// Everything about one run, including every metric series, by id or unique id prefix.
     fn get_run(&self, id_or_prefix: &str) -> Result<RunDetail, StoreError>;
+
+    /// One metric series of a run, in step order (empty when the run has no such key): what a
+    /// chart reads, without the rest of [`RunStore::get_run`].
+    fn series(&self, id_or_prefix: &str, key: &str) -> Result<Vec<MetricPoint>, StoreError>;
 
     /// Sets tag `key` of a run to `value`, replacing an earlier value.
     fn set_tag(&self, id_or_prefix: &str, key: &str, value: &str) -> Result<(), StoreError>;

@@ -814,6 +814,47 @@ impl SqliteStore {
         Ok(rows.into_iter().collect())
     }
 
+    /// The metric series of run `pk` (all of them, or only `only`), in step order.
+    fn read_series(
+        &self,
+        tx: &Transaction<'_>,
+        pk: i64,
+        run_id: &str,
+        only: Option<&str>,
+    ) -> Result<BTreeMap<String, Vec<MetricPoint>>, StoreError> {
+        let sql = self.sql("read a metric series");
+        let corrupt =
+            |what: &'static str, value: String| StoreError::Corrupt { path: self.db_path.clone(), what, value };
+        let mut series: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT k.name, b.count, b.points FROM metric_blocks b JOIN metric_keys k ON k.id = b.key
+                 WHERE b.run = ?1 AND (?2 IS NULL OR k.name = ?2) ORDER BY b.key, b.id",
+            )
+            .map_err(&sql)?;
+        let mut cursor = stmt.query(params![pk, only]).map_err(&sql)?;
+        while let Some(r) = cursor.next().map_err(&sql)? {
+            let key: String = r.get(0).map_err(&sql)?;
+            let count: i64 = r.get(1).map_err(&sql)?;
+            let block = r.get_ref(2).map_err(&sql)?;
+            let points = series.entry(key.clone()).or_default();
+            let decoded = match block {
+                ValueRef::Blob(bytes) => {
+                    usize::try_from(count).ok().and_then(|count| blocks::decode(bytes, count, points))
+                }
+                _ => None,
+            };
+            if decoded.is_none() {
+                return Err(corrupt("metric block", format!("{count} points of `{key}` in run {run_id}")));
+            }
+        }
+        // Blocks are in arrival order; a stable sort puts points in step order, ties by arrival.
+        for points in series.values_mut() {
+            points.sort_by_key(|p| p.step);
+        }
+        Ok(series)
+    }
+
     fn detail(&self, tx: &Transaction<'_>, pk: i64) -> Result<RunDetail, StoreError> {
         let sql = self.sql("read a run");
         let corrupt =
@@ -854,31 +895,7 @@ impl SqliteStore {
             Some(text) => Some(serde_json::from_str::<TaskInfo>(&text).map_err(|_| corrupt("task", text))?),
             None => None,
         };
-        let mut series: BTreeMap<String, Vec<MetricPoint>> = BTreeMap::new();
-        let mut stmt = tx
-            .prepare("SELECT k.name, b.count, b.points FROM metric_blocks b JOIN metric_keys k ON k.id = b.key WHERE b.run = ?1 ORDER BY b.key, b.id")
-            .map_err(&sql)?;
-        let mut cursor = stmt.query([pk]).map_err(&sql)?;
-        while let Some(r) = cursor.next().map_err(&sql)? {
-            let key: String = r.get(0).map_err(&sql)?;
-            let count: i64 = r.get(1).map_err(&sql)?;
-            let block = r.get_ref(2).map_err(&sql)?;
-            let points = series.entry(key).or_default();
-            let decoded = match block {
-                ValueRef::Blob(bytes) => {
-                    usize::try_from(count).ok().and_then(|count| blocks::decode(bytes, count, points))
-                }
-                _ => None,
-            };
-            if decoded.is_none() {
-                let key: String = r.get(0).map_err(&sql)?;
-                return Err(corrupt("metric block", format!("{count} points of `{key}` in run {}", row.run_id)));
-            }
-        }
-        // Blocks are in arrival order; a stable sort puts points in step order, ties by arrival.
-        for points in series.values_mut() {
-            points.sort_by_key(|p| p.step);
-        }
+        let series = self.read_series(tx, pk, &row.run_id, None)?;
         let mut stmt = tx
             .prepare("SELECT split, step, epoch, wall_ms, body FROM reports WHERE run = ?1 ORDER BY id")
             .map_err(&sql)?;
@@ -1039,6 +1056,13 @@ impl RunStore for SqliteStore {
             }
             .map_err(self.sql("record a base error"))?;
             Ok(())
+        })
+    }
+
+    fn series(&self, id_or_prefix: &str, key: &str) -> Result<Vec<MetricPoint>, StoreError> {
+        self.read_tx("read a metric series", |tx| {
+            let (pk, run_id) = self.find(tx, id_or_prefix)?;
+            Ok(self.read_series(tx, pk, &run_id, Some(key))?.remove(key).unwrap_or_default())
         })
     }
 

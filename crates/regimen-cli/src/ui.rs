@@ -1,0 +1,44 @@
+//! `regimen ui`: the dashboard's server over the store that `--store` names.
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use regimen_ui::{Server, TOKEN_ENV, UiOptions};
+
+use crate::commands::{StoreArg, open};
+
+/// Flags of `regimen ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Address to listen on. Anything but a loopback address needs --token.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 7070)]
+    pub port: u16,
+    /// A token every request must carry as `Authorization: Bearer TOKEN`.
+    #[arg(long, env = TOKEN_ENV, value_name = "TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// Serves until Ctrl-C.
+pub fn run(args: &UiArgs) -> anyhow::Result<ExitCode> {
+    let store = open(&args.store.store)?;
+    let root = std::path::absolute(&args.store.store)
+        .with_context(|| format!("cannot resolve {}", args.store.store.display()))?;
+    let options = UiOptions { host: args.host, port: args.port, token: args.token.clone() };
+    let server = Server::bind(store, root, &options)?;
+    say!(
+        "regimen ui · store {} · API at http://{}/api/ (described at /api/openapi.json) · Ctrl-C stops it",
+        args.store.store.display(),
+        server.address()
+    );
+    server.run(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,234 @@
+//! The JSON API under `/api/`, described by [`OPENAPI`].
+
+use std::path::Path;
+
+use axum::Json;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query as UrlQuery, State as Shared};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use regimen_store::{Query, RunDetail, StoreError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::State;
+use crate::downsample::downsample;
+use crate::guard::{error, guard};
+
+/// The largest request body accepted.
+const BODY_LIMIT: usize = 64 * 1024;
+
+/// Most runs one page of `/api/runs` returns.
+const MAX_PAGE: usize = 1000;
+
+/// The OpenAPI 3.1 description of this API.
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
+
+pub(crate) fn router(state: State) -> axum::Router {
+    axum::Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/runs", get(runs))
+        .route("/api/runs/{run}", get(run))
+        .route("/api/runs/{run}/series", get(series))
+        .route("/api/runs/{run}/notes", post(add_note))
+        .route("/api/runs/{run}/tags", post(set_tag))
+        .route("/api/runs/{run}/artifacts/{index}", get(artifact))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; see /api/openapi.json") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Runs a blocking store call off the async threads and maps its error to a response.
+async fn blocking<T: Send + 'static>(
+    state: &State,
+    call: impl FnOnce(&State) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    let state = state.clone();
+    match tokio::task::spawn_blocking(move || call(&state)).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(store_error)) => Err(store_response(&store_error)),
+        Err(_) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, "the request failed")),
+    }
+}
+
+fn store_response(store_error: &StoreError) -> Response {
+    let status = match store_error {
+        StoreError::RunNotFound { .. } => StatusCode::NOT_FOUND,
+        StoreError::AmbiguousRun { .. } | StoreError::Query(_) | StoreError::Invalid { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, &store_error.to_string())
+}
+
+async fn openapi() -> Response {
+    let mut response = OPENAPI.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// `?filter=&sort=&offset=&limit=` of `/api/runs`.
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    filter: Option<String>,
+    sort: Option<String>,
+    #[serde(default)]
+    offset: usize,
+    limit: Option<usize>,
+}
+
+/// One page of runs, filtered and sorted with `regimen runs`' language.
+async fn runs(Shared(state): Shared<State>, UrlQuery(query): UrlQuery<RunsQuery>) -> Response {
+    let parsed = match Query::parse(query.filter.as_deref(), query.sort.as_deref(), None) {
+        Ok(parsed) => parsed,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem.to_string()),
+    };
+    let limit = query.limit.unwrap_or(100).min(MAX_PAGE);
+    let offset = query.offset;
+    match blocking(&state, move |s| s.store.list_runs(&parsed)).await {
+        Ok(rows) => {
+            let page: Vec<Value> = rows.iter().skip(offset).take(limit).map(regimen_export::run_json).collect();
+            Json(json!({ "total": rows.len(), "offset": offset, "runs": page })).into_response()
+        }
+        Err(response) => response,
+    }
+}
+
+/// Everything about a run but its points: those come from `/series`.
+async fn run(Shared(state): Shared<State>, UrlPath(id): UrlPath<String>) -> Response {
+    match blocking(&state, move |s| s.store.get_run(&id)).await {
+        Ok(detail) => Json(detail_json(&detail)).into_response(),
+        Err(response) => response,
+    }
+}
+
+fn detail_json(detail: &RunDetail) -> Value {
+    let provenance = &detail.provenance;
+    json!({
+        "run": regimen_export::run_json(&detail.row),
+        "heartbeat_at": detail.heartbeat_at.to_string(),
+        "seed": detail.seed,
+        "task": detail.task,
+        "config": detail.config,
+        "dataset": detail.dataset,
+        "provenance": provenance,
+        "environment": detail.environment,
+        "notes": detail.notes.iter().map(|n| json!({
+            "created_at": n.created_at.to_string(), "kind": n.kind.as_str(), "body": n.body,
+        })).collect::<Vec<_>>(),
+        "artifacts": detail.artifacts.iter().enumerate().map(|(index, a)| json!({
+            "index": index, "kind": a.kind, "bytes": a.bytes, "checksum": a.checksum,
+        })).collect::<Vec<_>>(),
+        "series": detail.series.iter().map(|(key, points)| (key.clone(), json!(points.len()))).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+/// `?key=&x=step|epoch|wall&from=&to=&buckets=` of `/api/runs/{run}/series`.
+#[derive(Debug, Deserialize)]
+struct SeriesQuery {
+    key: String,
+    x: Option<String>,
+    from: Option<f64>,
+    to: Option<f64>,
+    buckets: Option<usize>,
+}
+
+/// One series over the visible range, downsampled so that every extreme stays.
+async fn series(
+    Shared(state): Shared<State>,
+    UrlPath(id): UrlPath<String>,
+    UrlQuery(query): UrlQuery<SeriesQuery>,
+) -> Response {
+    let x = query.x.clone().unwrap_or_else(|| "step".into());
+    if !matches!(x.as_str(), "step" | "epoch" | "wall") {
+        return error(StatusCode::BAD_REQUEST, "x must be step, epoch or wall");
+    }
+    let key = query.key.clone();
+    let points = match blocking(&state, move |s| s.store.series(&id, &key)).await {
+        Ok(points) => points,
+        Err(response) => return response,
+    };
+    let xy: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| {
+            let at = match x.as_str() {
+                "epoch" => p.epoch as f64,
+                "wall" => p.wall.0 as f64 / 1000.0,
+                _ => p.step as f64,
+            };
+            (at, p.value)
+        })
+        .collect();
+    let from = query.from.or(xy.first().map(|p| p.0)).unwrap_or(0.0);
+    let to = query.to.or(xy.last().map(|p| p.0)).unwrap_or(0.0);
+    let buckets = query.buckets.unwrap_or(1000).clamp(1, 10_000);
+    let down = downsample(&xy, from, to, buckets);
+    Json(json!({ "key": query.key, "x": x, "from": from, "to": to, "total": down.total, "points": down.points, "bands": down.bands }))
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewNote {
+    markdown: String,
+}
+
+async fn add_note(Shared(state): Shared<State>, UrlPath(id): UrlPath<String>, Json(note): Json<NewNote>) -> Response {
+    if note.markdown.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "the note is empty");
+    }
+    match blocking(&state, move |s| s.store.add_note(&id, &note.markdown)).await {
+        Ok(()) => StatusCode::CREATED.into_response(),
+        Err(response) => response,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTag {
+    key: String,
+    value: String,
+}
+
+async fn set_tag(Shared(state): Shared<State>, UrlPath(id): UrlPath<String>, Json(tag): Json<NewTag>) -> Response {
+    if tag.key.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "the tag has no key");
+    }
+    match blocking(&state, move |s| s.store.set_tag(&id, &tag.key, &tag.value)).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(response) => response,
+    }
+}
+
+/// A run's recorded artifact, by its index in the run's list: never a path from the request. The
+/// recorded path must still resolve inside the store.
+async fn artifact(Shared(state): Shared<State>, UrlPath((id, index)): UrlPath<(String, String)>) -> Response {
+    let Ok(index) = index.parse::<usize>() else {
+        return error(StatusCode::BAD_REQUEST, "an artifact is named by its index in the run's list");
+    };
+    let detail = match blocking(&state, move |s| s.store.get_run(&id)).await {
+        Ok(detail) => detail,
+        Err(response) => return response,
+    };
+    let Some(record) = detail.artifacts.get(index) else {
+        return error(StatusCode::NOT_FOUND, "no such artifact");
+    };
+    let root = state.root.clone();
+    let path = record.path.clone();
+    let read = tokio::task::spawn_blocking(move || inside(&root, Path::new(&path)).and_then(|p| std::fs::read(p).ok()));
+    match read.await {
+        Ok(Some(bytes)) => {
+            let mut response = bytes.into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            response
+        }
+        _ => error(StatusCode::NOT_FOUND, "the artifact's file is gone or outside the store"),
+    }
+}
+
+/// `path` resolved, when it is a file inside `root` (symbolic links followed on both).
+fn inside(root: &Path, path: &Path) -> Option<std::path::PathBuf> {
+    let root = root.canonicalize().ok()?;
+    let path = path.canonicalize().ok()?;
+    (path.starts_with(&root) && path.is_file()).then_some(path)
+}

@@ -1,0 +1,201 @@
+//! The dashboard server over a real SQLite store, spoken to in raw HTTP/1.1 (so that the tests send
+//! exactly the bytes an attacker would: foreign hosts, `text/plain` bodies, encoded traversals).
+
+use std::io::{Read as _, Write as _};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
+
+use regimen_store::conformance::sample_run;
+use regimen_store::{RunStore, SqliteStore, Timestamp, Write};
+use regimen_ui::{Server, UiError, UiOptions};
+use serde_json::Value;
+
+/// A store with two runs; `r1` has a `train.loss` series of `points` points with one spike, and
+/// an artifact inside the store.
+fn store(points: usize, spike: usize) -> (tempfile::TempDir, Arc<dyn RunStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    for (id, lr) in [("r1", 0.01), ("r2", 0.1)] {
+        store.write(id, &[Write::Start(&sample_run(id, lr, "mlp"))]).unwrap();
+    }
+    let wall = Timestamp(1_714_564_800_000);
+    let values: Vec<f64> = (0..points).map(|i| if i == spike { 50.0 } else { 1.0 / (1.0 + i as f64 * 1e-4) }).collect();
+    for chunk in (0..points).collect::<Vec<_>>().chunks(50_000) {
+        let writes: Vec<Write<'_>> = chunk
+            .iter()
+            .map(|&i| Write::Scalar { key: "train.loss", step: i as u64, epoch: 1, wall, value: values[i] })
+            .collect();
+        store.write("r1", &writes).unwrap();
+    }
+    let file = dir.path().join("runs").join("r1").join("model.safetensors");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, b"weights").unwrap();
+    let path = file.display().to_string();
+    store.write("r1", &[Write::Artifact { kind: "model", path: &path, bytes: 7, checksum: None, wall }]).unwrap();
+    store
+        .write("r1", &[Write::Artifact { kind: "outside", path: "/etc/hostname", bytes: 1, checksum: None, wall }])
+        .unwrap();
+    (dir, Arc::new(store))
+}
+
+/// Starts a server on a free loopback port; it stops with the test process.
+fn serve(store: Arc<dyn RunStore>, root: &std::path::Path, token: Option<&str>) -> SocketAddr {
+    let options = UiOptions { host: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 0, token: token.map(str::to_string) };
+    let server = Server::bind(store, root.to_path_buf(), &options).unwrap();
+    let address = server.address();
+    std::thread::spawn(move || server.run(std::future::pending()));
+    address
+}
+
+/// Sends one raw request; returns the status code, the headers (lower-cased) and the body.
+fn send(address: SocketAddr, request: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+fn get(address: SocketAddr, path: &str, extra: &str) -> (u16, String, String) {
+    let port = address.port();
+    send(address, &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Connection: close\r\n\r\n"))
+}
+
+fn post(address: SocketAddr, path: &str, content_type: &str, body: &str, extra: &str) -> (u16, String, String) {
+    let port = address.port();
+    send(
+        address,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+             {extra}Connection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// The index of the artifact of `kind` in a run's detail.
+fn index_of(detail: &Value, kind: &str) -> u64 {
+    let artifacts = detail["artifacts"].as_array().unwrap();
+    artifacts.iter().find(|a| a["kind"] == kind).and_then(|a| a["index"].as_u64()).unwrap()
+}
+
+fn json(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[test]
+fn runs_series_notes_and_tags_through_the_api() {
+    let (dir, store) = store(2_000, 1_500);
+    let address = serve(Arc::clone(&store), dir.path(), None);
+
+    let (status, head, body) = get(address, "/api/runs?sort=params.lr&limit=1", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.contains("content-security-policy: default-src 'none'")
+            && head.contains("x-content-type-options: nosniff")
+    );
+    let page = json(&body);
+    assert_eq!((page["total"].as_u64(), page["runs"].as_array().unwrap().len()), (Some(2), 1));
+    assert_eq!(page["runs"][0]["run_id"], "r1");
+    let (status, _, body) = get(address, "/api/runs?filter=params.lr%20%3E%200.05", "");
+    assert_eq!((status, json(&body)["runs"][0]["run_id"].clone()), (200, Value::from("r2")));
+    let (status, _, body) = get(address, "/api/runs?filter=params.lr%20%3E%3E", "");
+    assert_eq!(status, 400, "{body}");
+
+    let (status, _, body) = get(address, "/api/runs/r1", "");
+    assert_eq!(status, 200, "{body}");
+    let detail = json(&body);
+    assert_eq!(detail["series"]["train.loss"], 2000);
+    let model = index_of(&detail, "model");
+    assert_eq!(get(address, "/api/runs/nope", "").0, 404);
+
+    let (_, _, body) = get(address, "/api/runs/r1/series?key=train.loss&buckets=50", "");
+    let series = json(&body);
+    assert_eq!(series["total"], 2000);
+    assert!(series["points"].as_array().unwrap().len() <= 200);
+    assert!(series["points"].as_array().unwrap().iter().any(|p| p[0] == 1500.0 && p[1] == 50.0), "{series}");
+
+    let (status, _, body) =
+        post(address, "/api/runs/r1/notes", "application/json", r#"{"markdown":"looks **good**"}"#, "");
+    assert_eq!(status, 201, "{body}");
+    assert!(store.get_run("r1").unwrap().notes.iter().any(|n| n.body == "looks **good**"), "the note is in the store");
+    let (status, _, body) =
+        post(address, "/api/runs/r2/tags", "application/json", r#"{"key":"stage","value":"baseline"}"#, "");
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(store.get_run("r2").unwrap().row.tags["stage"], "baseline");
+
+    let (status, _, body) = get(address, &format!("/api/runs/r1/artifacts/{model}"), "");
+    assert_eq!((status, body.as_str()), (200, "weights"));
+    let (_, _, openapi) = get(address, "/api/openapi.json", "");
+    assert_eq!(json(&openapi)["openapi"], "3.1.0");
+}
+
+#[test]
+fn a_spike_in_a_million_points_is_in_every_zoomed_response() {
+    let spike = 777_777;
+    let (dir, store) = store(1_000_000, spike);
+    let address = serve(store, dir.path(), None);
+    for (from, to) in [(0, 999_999), (500_000, 900_000), (770_000, 790_000), (777_700, 777_900)] {
+        let (status, _, body) =
+            get(address, &format!("/api/runs/r1/series?key=train.loss&from={from}&to={to}&buckets=400"), "");
+        assert_eq!(status, 200, "{body}");
+        let series = json(&body);
+        let points = series["points"].as_array().unwrap();
+        assert!(points.len() <= 1600, "{} points", points.len());
+        assert!(points.iter().any(|p| p[0] == spike as f64 && p[1] == 50.0), "spike missing in [{from}, {to}]");
+    }
+}
+
+#[test]
+fn the_guards_refuse_what_a_hostile_page_or_network_would_send() {
+    let (dir, store) = store(10, 5);
+    let refused = Server::bind(
+        Arc::clone(&store),
+        dir.path().to_path_buf(),
+        &UiOptions { host: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: 0, token: None },
+    );
+    assert!(matches!(refused, Err(UiError::TokenRequired(_))), "a non-loopback bind without a token starts");
+
+    let address = serve(Arc::clone(&store), dir.path(), None);
+    let port = address.port();
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1.
+    let (status, _, _) =
+        send(address, "GET /api/runs HTTP/1.1\r\nHost: evil.example:7070\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 403);
+    // A cross-origin write, and a `text/plain` one (a "simple" request a browser sends anywhere).
+    let note = r#"{"markdown":"pwned"}"#;
+    let origin = "Origin: http://evil.example\r\n";
+    assert_eq!(post(address, "/api/runs/r1/notes", "application/json", note, origin).0, 403);
+    assert_eq!(post(address, "/api/runs/r1/notes", "text/plain", note, "").0, 415);
+    let own = format!("Origin: http://127.0.0.1:{port}\r\n");
+    assert_eq!(post(address, "/api/runs/r1/notes", "application/json", note, &own).0, 201);
+    assert_eq!(store.get_run("r1").unwrap().notes.len(), 1, "only the same-origin note was written");
+    // A body over the limit.
+    let big = format!(r#"{{"markdown":"{}"}}"#, "x".repeat(100_000));
+    assert_eq!(post(address, "/api/runs/r1/notes", "application/json", &big, "").0, 413);
+    // Traversals: never a file, whatever the encoding; and a recorded path outside the store.
+    let outside = index_of(&json(&get(address, "/api/runs/r1", "").2), "outside");
+    let outside = format!("/api/runs/r1/artifacts/{outside}");
+    for path in [
+        "/api/runs/r1/artifacts/../../../../etc/passwd",
+        "/api/runs/r1/artifacts/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/api/runs/r1/artifacts/%252e%252e%252fetc%252fpasswd",
+        "/api/runs/r1/artifacts//etc/passwd",
+        "/api/runs/r1/artifacts/%2Fetc%2Fpasswd",
+        "/../../etc/passwd",
+        outside.as_str(),
+        "/api/runs/r1/artifacts/99",
+    ] {
+        let (status, _, body) = get(address, path, "");
+        assert!(matches!(status, 400 | 404), "{path}: {status} {body}");
+        assert!(!body.contains("root:"), "{path} leaked a file");
+    }
+
+    let guarded = serve(Arc::clone(&store), dir.path(), Some("s3cret"));
+    assert_eq!(get(guarded, "/api/runs", "").0, 401);
+    assert_eq!(get(guarded, "/api/runs", "Authorization: Bearer wrong\r\n").0, 401);
+    assert_eq!(get(guarded, "/api/runs", "Authorization: Bearer s3cret\r\n").0, 200);
+}
