@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::State;
+use crate::compare::{compare, x_of};
 use crate::downsample::downsample;
 use crate::guard::{error, guard};
 
@@ -33,6 +34,7 @@ pub(crate) fn router(state: State) -> axum::Router {
         .route("/api/runs/{run}/notes", post(add_note))
         .route("/api/runs/{run}/tags", post(set_tag))
         .route("/api/runs/{run}/artifacts/{index}", get(artifact))
+        .route("/api/compare", get(compare_runs))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; see /api/openapi.json") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
@@ -148,23 +150,56 @@ async fn series(
         Ok(points) => points,
         Err(response) => return response,
     };
-    let xy: Vec<(f64, f64)> = points
-        .iter()
-        .map(|p| {
-            let at = match x.as_str() {
-                "epoch" => p.epoch as f64,
-                "wall" => p.wall.0 as f64 / 1000.0,
-                _ => p.step as f64,
-            };
-            (at, p.value)
-        })
-        .collect();
+    let xy: Vec<(f64, f64)> = points.iter().map(|p| (x_of(p, &x), p.value)).collect();
     let from = query.from.or(xy.first().map(|p| p.0)).unwrap_or(0.0);
     let to = query.to.or(xy.last().map(|p| p.0)).unwrap_or(0.0);
     let buckets = query.buckets.unwrap_or(1000).clamp(1, 10_000);
     let down = downsample(&xy, from, to, buckets);
     Json(json!({ "key": query.key, "x": x, "from": from, "to": to, "total": down.total, "points": down.points, "bands": down.bands }))
         .into_response()
+}
+
+/// Most runs one comparison draws.
+const MAX_COMPARED: usize = 200;
+
+/// `?runs=a,b,c&key=&x=&group=&from=&to=&buckets=` of `/api/compare`.
+#[derive(Debug, Deserialize)]
+struct CompareQuery {
+    runs: String,
+    key: String,
+    x: Option<String>,
+    group: Option<String>,
+    from: Option<f64>,
+    to: Option<f64>,
+    buckets: Option<usize>,
+}
+
+/// One metric of several runs; with `group=PARAM`, runs that differ only in that parameter become
+/// one line: their mean, with the lowest and highest member as a band.
+async fn compare_runs(Shared(state): Shared<State>, UrlQuery(query): UrlQuery<CompareQuery>) -> Response {
+    let ids: Vec<String> = query.runs.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    if ids.is_empty() || ids.len() > MAX_COMPARED {
+        return error(StatusCode::BAD_REQUEST, "runs must name 1 to 200 runs, comma-separated");
+    }
+    let axis = query.x.clone().unwrap_or_else(|| "step".into());
+    if !matches!(axis.as_str(), "step" | "epoch" | "wall") {
+        return error(StatusCode::BAD_REQUEST, "x must be step, epoch or wall");
+    }
+    let key = query.key.clone();
+    let loaded = blocking(&state, move |s| {
+        ids.iter()
+            .map(|id| Ok((s.store.get_run(id)?.row, s.store.series(id, &key)?)))
+            .collect::<Result<Vec<_>, StoreError>>()
+    })
+    .await;
+    let runs = match loaded {
+        Ok(runs) => runs,
+        Err(response) => return response,
+    };
+    let group = query.group.as_deref().map(|g| g.strip_prefix("params.").unwrap_or(g));
+    let buckets = query.buckets.unwrap_or(1000).clamp(1, 10_000);
+    let lines = compare(&runs, group, &axis, (query.from, query.to), buckets);
+    Json(json!({ "key": query.key, "x": axis, "group": group, "lines": lines })).into_response()
 }
 
 #[derive(Debug, Deserialize)]

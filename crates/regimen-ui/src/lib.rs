@@ -17,6 +17,7 @@
 //! `/api/openapi.json`.
 
 mod api;
+pub mod compare;
 pub mod downsample;
 mod guard;
 

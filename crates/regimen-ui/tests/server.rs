@@ -199,3 +199,33 @@ fn the_guards_refuse_what_a_hostile_page_or_network_would_send() {
     assert_eq!(get(guarded, "/api/runs", "Authorization: Bearer wrong\r\n").0, 401);
     assert_eq!(get(guarded, "/api/runs", "Authorization: Bearer s3cret\r\n").0, 200);
 }
+
+#[test]
+fn three_seeds_group_into_a_mean_with_a_band() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let wall = Timestamp(1_714_564_800_000);
+    // Three seeds of one setup and one run of another: `seed` is in the config, so in the params.
+    for (id, seed, lr) in [("s1", 1, 0.01), ("s2", 2, 0.01), ("s3", 3, 0.01), ("other", 1, 0.1)] {
+        let mut run = sample_run(id, lr, "mlp");
+        run.params["seed"] = Value::from(seed);
+        store.write(id, &[Write::Start(&run)]).unwrap();
+        let writes: Vec<Write<'_>> = (0..10)
+            .map(|step| Write::Scalar { key: "val.loss", step, epoch: 1, wall, value: (seed * 10 + step) as f64 })
+            .collect();
+        store.write(id, &writes).unwrap();
+    }
+    let address = serve(Arc::new(store), dir.path(), None);
+    let (status, _, body) = get(address, "/api/compare?runs=s1,s2,s3,other&key=val.loss&group=params.seed", "");
+    assert_eq!(status, 200, "{body}");
+    let lines = json(&body)["lines"].as_array().unwrap().clone();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let seeds = lines.iter().find(|l| l["runs"].as_array().unwrap().len() == 3).unwrap();
+    // At step 4 the seeds have 14, 24 and 34: mean 24, band 14 to 34.
+    let at = |series: &Value| series["points"].as_array().unwrap().iter().find(|p| p[0] == 4.0).unwrap()[1].clone();
+    assert_eq!((at(&seeds["mean"]), at(&seeds["low"]), at(&seeds["high"])), (24.0.into(), 14.0.into(), 34.0.into()));
+    let single = lines.iter().find(|l| l["runs"] == serde_json::json!(["other"])).unwrap();
+    assert!(single["low"].is_null(), "one run has no band");
+    let (_, _, body) = get(address, "/api/compare?runs=s1,s2&key=val.loss", "");
+    assert_eq!(json(&body)["lines"].as_array().unwrap().len(), 2, "without group, one line per run");
+}
