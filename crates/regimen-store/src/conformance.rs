@@ -191,6 +191,13 @@ pub fn metric_series_and_summaries(h: &Harness) -> Result<(), StoreError> {
     let point = detail.series["val.acc"][1];
     assert_eq!((point.step, point.epoch, point.wall, point.value), (20, 3, T0.plus(Duration::from_millis(20)), 0.8));
     assert!(detail.series["train.loss"][2].value.is_nan());
+    // A write shows in `changes`; a read does not.
+    let before = h.store.changes()?;
+    h.store.get_run("r1")?;
+    assert_eq!(h.store.changes()?, before);
+    h.store.write("r1", &[scalar("train.acc", 40, 0.9)])?;
+    assert_ne!(h.store.changes()?, before);
+    let detail = h.store.get_run("r1")?;
     // One series alone is the same series, by id prefix too; an unknown key is empty.
     assert_eq!(h.store.series("r", "val.acc")?, detail.series["val.acc"]);
     assert!(h.store.series("r1", "val.nothing")?.is_empty());

@@ -70,6 +70,10 @@ pub trait RunStore: SweepStore + Send + Sync {
     /// Everything about one run, including every metric series, by id or unique id prefix.
     fn get_run(&self, id_or_prefix: &str) -> Result<RunDetail, StoreError>;
 
+    /// A number that differs after anything was written to the store, by this process or another:
+    /// a live view compares it between polls and reads again only when it changed.
+    fn changes(&self) -> Result<u64, StoreError>;
+
     /// One metric series of a run, in step order (empty when the run has no such key): what a
     /// chart reads, without the rest of [`RunStore::get_run`].
     fn series(&self, id_or_prefix: &str, key: &str) -> Result<Vec<MetricPoint>, StoreError>;

@@ -35,6 +35,7 @@ pub(crate) fn router(state: State) -> axum::Router {
         .route("/api/runs/{run}/tags", post(set_tag))
         .route("/api/runs/{run}/artifacts/{index}", get(artifact))
         .route("/api/compare", get(compare_runs))
+        .route("/api/runs/{run}/stream", get(stream))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; see /api/openapi.json") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
@@ -157,6 +158,117 @@ async fn series(
     let down = downsample(&xy, from, to, buckets);
     Json(json!({ "key": query.key, "x": x, "from": from, "to": to, "total": down.total, "points": down.points, "bands": down.bands }))
         .into_response()
+}
+
+/// How often a live stream looks for writes: one cheap `changes()` call per tick.
+const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// `?keys=a,b` of `/api/runs/{run}/stream`.
+#[derive(Debug, Deserialize)]
+struct StreamQuery {
+    keys: String,
+}
+
+/// A live run as server-sent events: `points` events with each key's new points (`{key: [[step,
+/// value]]}`, the event id the last step sent, so that a reconnecting browser's `Last-Event-ID`
+/// resumes after it), polled only when the store reports a write; `end` with the run's status
+/// once it stopped running.
+async fn stream(
+    Shared(state): Shared<State>,
+    UrlPath(id): UrlPath<String>,
+    UrlQuery(query): UrlQuery<StreamQuery>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let keys: Vec<String> = query.keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(String::from).collect();
+    if keys.is_empty() || keys.len() > 64 {
+        return error(StatusCode::BAD_REQUEST, "keys must name 1 to 64 metric keys, comma-separated");
+    }
+    let after: Option<u64> = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    // Fail now, with a status, when the run does not exist; the full id also keys the status query.
+    let probe = id.clone();
+    let id = match blocking(&state, move |s| s.store.resolve(&probe)).await {
+        Ok(full) => full,
+        Err(response) => return response,
+    };
+    let only = match Query::parse(Some(&format!("run_id = '{}'", id.replace('\'', ""))), None, Some(1)) {
+        Ok(query) => query,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem.to_string()),
+    };
+    struct Live {
+        state: State,
+        id: String,
+        only: Query,
+        keys: Vec<String>,
+        after: Option<u64>,
+        seen: Option<u64>,
+        ended: bool,
+    }
+    let live = Live { state, id, only, keys, after, seen: None, ended: false };
+    let events = futures_util::stream::unfold(live, |mut live| async move {
+        if live.ended {
+            return None;
+        }
+        loop {
+            let (id, keys, after, seen) = (live.id.clone(), live.keys.clone(), live.after, live.seen);
+            let only = live.only.clone();
+            let read = blocking(&live.state, move |s| {
+                let changes = s.store.changes()?;
+                if seen == Some(changes) {
+                    return Ok((changes, None));
+                }
+                let status = s.store.list_runs(&only)?.first().map_or(regimen_store::RunState::Running, |r| r.status);
+                let mut fresh = serde_json::Map::new();
+                let mut last = after;
+                for key in &keys {
+                    let points: Vec<(u64, Option<f64>)> = s
+                        .store
+                        .series(&id, key)?
+                        .iter()
+                        .filter(|p| after.is_none_or(|a| p.step > a))
+                        .map(|p| (p.step, (!p.value.is_nan()).then_some(p.value)))
+                        .collect();
+                    if let Some(step) = points.last().map(|p| p.0) {
+                        last = Some(last.map_or(step, |l| l.max(step)));
+                    }
+                    fresh.insert(key.clone(), json!(points));
+                }
+                Ok((changes, Some((status, fresh, last))))
+            })
+            .await;
+            match read {
+                Err(_) => return None,
+                Ok((changes, None)) => {
+                    live.seen = Some(changes);
+                    tokio::time::sleep(POLL).await;
+                }
+                Ok((changes, Some((status, fresh, last)))) => {
+                    live.seen = Some(changes);
+                    let has_points = fresh.values().any(|v| v.as_array().is_some_and(|a| !a.is_empty()));
+                    if status != regimen_store::RunState::Running {
+                        live.ended = true;
+                        let mut event = Event::default()
+                            .event("end")
+                            .data(json!({ "status": status.as_str(), "points": fresh }).to_string());
+                        if let Some(step) = last {
+                            event = event.id(step.to_string());
+                        }
+                        return Some((Ok::<Event, std::convert::Infallible>(event), live));
+                    }
+                    if has_points {
+                        live.after = last;
+                        let event = Event::default()
+                            .event("points")
+                            .id(last.map_or_else(String::new, |s| s.to_string()))
+                            .data(Value::Object(fresh).to_string());
+                        return Some((Ok(event), live));
+                    }
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default()).into_response()
 }
 
 /// Most runs one comparison draws.

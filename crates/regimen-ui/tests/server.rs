@@ -229,3 +229,60 @@ fn three_seeds_group_into_a_mean_with_a_band() {
     let (_, _, body) = get(address, "/api/compare?runs=s1,s2&key=val.loss", "");
     assert_eq!(json(&body)["lines"].as_array().unwrap().len(), 2, "without group, one line per run");
 }
+
+/// Reads from `stream` until the text read so far holds `marker` and the end of the event it is
+/// in (a blank line); returns that text.
+fn read_until(stream: &mut TcpStream, seen: &mut String, marker: &str) -> String {
+    let mut buffer = [0u8; 4096];
+    let complete = |seen: &str| seen.find(marker).and_then(|at| seen[at..].find("\n\n").map(|end| at + end + 2));
+    while complete(seen).is_none() {
+        let n = stream.read(&mut buffer).unwrap_or_else(|e| panic!("waiting for {marker:?}: {e}; got {seen}"));
+        assert!(n > 0, "the stream closed before {marker:?}: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+    }
+    let at = complete(seen).unwrap();
+    let text = seen[..at].to_string();
+    seen.replace_range(..at, "");
+    text
+}
+
+#[test]
+fn a_live_run_streams_its_new_points_and_its_end_resumably() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn RunStore> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let wall = Timestamp(1_714_564_800_000);
+    let scalar = |step: u64| Write::Scalar { key: "train.loss", step, epoch: 1, wall, value: 1.0 / (step + 1) as f64 };
+    // Started now, so that the store does not take its heartbeat for a crashed run's.
+    let run = regimen_store::NewRun { started_at: Timestamp::now(), ..sample_run("r1", 0.1, "mlp") };
+    store.write("r1", &[Write::Start(&run)]).unwrap();
+    store.write("r1", &[scalar(0), scalar(1), scalar(2)]).unwrap();
+    let address = serve(Arc::clone(&store), dir.path(), None);
+    let open = |extra: &str| {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let port = address.port();
+        let request = format!(
+            "GET /api/runs/r1/stream?keys=train.loss HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{extra}Accept: text/event-stream\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        stream
+    };
+    let mut live = open("");
+    let mut seen = String::new();
+    let first = read_until(&mut live, &mut seen, "id: 2");
+    assert!(first.contains("text/event-stream") && first.contains("event: points"), "{first}");
+    // Points written while the page watches arrive as one more event.
+    store.write("r1", &[scalar(3), scalar(4)]).unwrap();
+    let next = read_until(&mut live, &mut seen, "id: 4");
+    assert!(next.contains("[3,0.25]") && next.contains("[4,0.2]") && !next.contains("[2,"), "{next}");
+    store.write("r1", &[Write::End { status: regimen_store::RunState::Finished, reason: None, at: wall }]).unwrap();
+    let end = read_until(&mut live, &mut seen, "event: end");
+    assert!(end.contains("\"status\":\"finished\""), "{end}");
+
+    // A browser reconnecting with the last id it saw gets only what came after.
+    let mut again = open("Last-Event-ID: 3\r\n");
+    let mut seen = String::new();
+    let resumed = read_until(&mut again, &mut seen, "finished");
+    assert!(resumed.contains("[4,0.2]") && !resumed.contains("[3,"), "{resumed}");
+    assert_eq!(get(address, "/api/runs/nope/stream?keys=train.loss", "").0, 404);
+}

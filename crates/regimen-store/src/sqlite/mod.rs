@@ -142,6 +142,8 @@ impl Summary {
 
 struct Inner {
     conn: Connection,
+    /// Transactions this store committed: SQLite's `data_version` counts only other connections'.
+    own_writes: u64,
     /// Metric key ids known to be committed; cleared when a transaction fails.
     key_ids: HashMap<String, i64>,
 }
@@ -268,7 +270,12 @@ impl SqliteStore {
         retry(&db_path, options.busy_wait, "migrate the schema", || {
             schema::migrate(&mut conn, schema::MIGRATIONS, &db_path)
         })?;
-        Ok(SqliteStore { root, db_path, options, inner: Mutex::new(Inner { conn, key_ids: HashMap::new() }) })
+        Ok(SqliteStore {
+            root,
+            db_path,
+            options,
+            inner: Mutex::new(Inner { conn, own_writes: 0, key_ids: HashMap::new() }),
+        })
     }
 
     /// The database file (`:memory:` for an in-memory store).
@@ -304,7 +311,7 @@ impl SqliteStore {
         mut f: impl FnMut(&Transaction<'_>, &mut HashMap<String, i64>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut inner = self.lock();
-        let Inner { conn, key_ids } = &mut *inner;
+        let Inner { conn, key_ids, own_writes } = &mut *inner;
         let path = self.db_path.clone();
         let relaxed = durability == Durability::SurvivesProcessDeath;
         if relaxed {
@@ -321,8 +328,9 @@ impl SqliteStore {
         if relaxed {
             conn.pragma_update(None, "synchronous", "FULL").map_err(|e| db_error(&path, action, e))?;
         }
-        if result.is_err() {
-            key_ids.clear();
+        match &result {
+            Ok(_) => *own_writes += 1,
+            Err(_) => key_ids.clear(),
         }
         result
     }
@@ -1059,6 +1067,15 @@ impl RunStore for SqliteStore {
         })
     }
 
+    fn changes(&self) -> Result<u64, StoreError> {
+        let inner = self.lock();
+        let version: i64 = inner
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| db_error(&self.db_path, "read the data version", e))?;
+        Ok((version as u64).wrapping_shl(32).wrapping_add(inner.own_writes))
+    }
+
     fn series(&self, id_or_prefix: &str, key: &str) -> Result<Vec<MetricPoint>, StoreError> {
         self.read_tx("read a metric series", |tx| {
             let (pk, run_id) = self.find(tx, id_or_prefix)?;
@@ -1246,6 +1263,19 @@ mod tests {
         let claim = crate::Claim::New { number: 0, params: serde_json::json!({}), target: 1 };
         crate::SweepStore::claim_trial(&store, "s", &claim, "w", Duration::from_secs(60))?;
         assert_eq!(synchronous(&store), 2, "back to FULL for the runs' writes");
+        Ok(())
+    }
+
+    #[test]
+    fn another_process_writing_shows_in_changes() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|source| {
+            StoreError::Io(FileError { path: PathBuf::from("tmp"), action: "create a temporary folder", source })
+        })?;
+        let reader = SqliteStore::open(dir.path())?;
+        let writer = SqliteStore::open(dir.path())?;
+        let before = reader.changes()?;
+        writer.write("r1", &[Write::Start(&crate::conformance::sample_run("r1", 0.1, "mlp"))])?;
+        assert_ne!(reader.changes()?, before, "a commit by another connection is seen");
         Ok(())
     }
 
