@@ -53,12 +53,14 @@ impl Pretrained {
 /// in `recorder`'s store (a run's best checkpoint that verifies).
 pub fn resolve(source: &Path, recorder: &Recorder) -> Result<Pretrained, TrainError> {
     let (file, run_id) = if source.is_file() {
-        // A run's checkpoint file (`runs/<id>/checkpoints/<name>/model.safetensors`) keeps its lineage.
-        let run = source
-            .parent()
-            .filter(|folder| folder.join(checkpoint::MANIFEST_FILE).is_file())
-            .and_then(|folder| recorder.locate(&folder.display().to_string()).ok())
-            .map(|(dir, _)| dir.id());
+        // A run's final weights (`runs/<id>/model.safetensors`) or a checkpoint's keep their lineage.
+        let folder = source.parent().unwrap_or(Path::new("."));
+        let run = if folder.join(checkpoint::MANIFEST_FILE).is_file() {
+            recorder.locate(&folder.display().to_string()).ok().map(|(dir, _)| dir.id())
+        } else {
+            let dir = regimen_store::RunDir::at(folder);
+            dir.events().is_file().then(|| dir.id())
+        };
         (source.to_path_buf(), run)
     } else {
         let (dir, chosen) = recorder.locate(&source.display().to_string())?;
