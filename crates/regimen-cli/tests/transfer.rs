@@ -140,23 +140,7 @@ fn weights_or_patterns_that_fit_nothing_are_clear_errors() {
     assert!(stderr.contains("not a regular expression"), "{stderr}");
     // A run's final weights file keeps the lineage to the run.
     let weights = Path::new(mlp["run_dir"].as_str().unwrap()).join("model.safetensors");
-    let (tuned, _) = train_noting(
-        &store,
-        &[
-            "--dataset",
-            "spirals",
-            "--dataset-size",
-            "300",
-            "--model",
-            "mlp",
-            "--hidden",
-            "16",
-            "--epochs",
-            "1",
-            "--init-from",
-            weights.to_str().unwrap(),
-        ],
-    );
+    let tuned = common::train_tiny(&store, &["--epochs", "1", "--init-from", weights.to_str().unwrap()]);
     let shown = regimen(&["show", tuned["run_id"].as_str().unwrap(), "--store", store_arg]);
     assert!(String::from_utf8_lossy(&shown.stdout).contains(&format!("init from  run {mlp_id}: ")));
     let stderr = with(&["--init-from", "no-such-run"]);

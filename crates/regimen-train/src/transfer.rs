@@ -169,42 +169,21 @@ impl Rename {
     }
 }
 
-/// The `[names and shapes]` and `producer` of a safetensors file, read from its header alone.
+/// The names and shapes and the `producer` of a safetensors file.
 struct Header {
     tensors: BTreeMap<String, Vec<usize>>,
     producer: Option<String>,
 }
 
-fn read_header(file: &Path) -> Result<Header, TrainError> {
-    use std::io::Read as _;
-    let error = |message: String| TrainError::Checkpoint { path: file.to_path_buf(), message };
-    let mut handle = std::fs::File::open(file)
-        .map_err(|source| TrainError::Io(regimen_fs::FileError { path: file.into(), action: "open", source }))?;
-    let mut length = [0u8; 8];
-    handle.read_exact(&mut length).map_err(|_| error("is not a safetensors file: it is too short".into()))?;
-    let length = u64::from_le_bytes(length);
-    let size = handle.metadata().map(|m| m.len()).unwrap_or(0);
-    if length > size.saturating_sub(8) || length > 100 << 20 {
-        return Err(error(format!("is not a safetensors file: its header would be {length} bytes")));
-    }
-    let mut text = vec![0u8; length as usize];
-    handle.read_exact(&mut text).map_err(|_| error("is not a safetensors file: its header is cut short".into()))?;
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&text)
-        .map_err(|e| error(format!("is not a safetensors file: its header is not JSON ({e})")))?;
-    let mut tensors = BTreeMap::new();
-    let mut producer = None;
-    for (name, entry) in header {
-        if name == "__metadata__" {
-            producer = entry.get("producer").and_then(|p| p.as_str()).map(str::to_string);
-            continue;
-        }
-        let shape = entry
-            .get("shape")
-            .and_then(|s| s.as_array())
-            .map(|dims| dims.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect())
-            .ok_or_else(|| error(format!("its entry for `{name}` has no shape")))?;
-        tensors.insert(name, shape);
-    }
+/// Reads `bytes`' header with the `safetensors` crate, which also checks that the tensors' offsets
+/// fit the file (a truncated download is caught here, by name).
+fn read_header(bytes: &[u8], file: &Path) -> Result<Header, TrainError> {
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| TrainError::Checkpoint {
+        path: file.to_path_buf(),
+        message: format!("is not a readable safetensors file ({e}); it may be truncated or of another format"),
+    })?;
+    let tensors = metadata.tensors().into_iter().map(|(name, info)| (name, info.shape.clone())).collect();
+    let producer = metadata.metadata().as_ref().and_then(|m| m.get("producer").cloned());
     Ok(Header { tensors, producer })
 }
 
@@ -234,9 +213,12 @@ pub fn load_pretrained<M: Network>(
     file: &Path,
     renames: &[Rename],
 ) -> Result<(M, InitReport), TrainError> {
-    let header = read_header(file)?;
+    let bytes = std::fs::read(file).map_err(|source| {
+        TrainError::Io(regimen_fs::FileError { path: file.to_path_buf(), action: "read the weights in", source })
+    })?;
+    let header = read_header(&bytes, file)?;
     let layout = if header.producer.as_deref() == Some("burn") { Layout::Regimen } else { Layout::PyTorch };
-    let mut store = SafetensorsStore::from_file(file).allow_partial(true).validate(false);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes)).allow_partial(true).validate(false);
     if layout == Layout::PyTorch {
         store = store
             .skip_enum_variants(true)
