@@ -133,6 +133,8 @@ pub fn run_json(row: &RunRow) -> Value {
                 "last": number(m.last),
                 "last_step": m.last_step,
                 "count": m.count,
+                "min": m.min.map_or(Value::Null, number),
+                "max": m.max.map_or(Value::Null, number),
             });
             (key.clone(), summary)
         })
@@ -141,6 +143,7 @@ pub fn run_json(row: &RunRow) -> Value {
         "run_id": row.run_id,
         "name": row.name,
         "experiment": row.experiment,
+        "dataset": row.dataset,
         "status": row.status.as_str(),
         "reason": row.reason,
         "started_at": row.started_at.to_string(),

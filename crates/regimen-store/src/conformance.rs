@@ -721,6 +721,70 @@ pub fn paused_trials_are_promoted_or_pruned(h: &Harness) -> Result<(), StoreErro
     Ok(())
 }
 
+/// A person stops a running trial: it ends pruned, its worker can no longer renew or report, and
+/// an ended trial cannot be stopped again.
+pub fn a_person_stops_a_trial(h: &Harness) -> Result<(), StoreError> {
+    h.store.create_sweep(&new_sweep("s", "s"))?;
+    h.store.claim_trial("s", &new_trial(0), "w1", LEASE)?;
+    assert!(h.store.stop_trial("s", 0, "stopped from the dashboard")?);
+    let (trials, _) = h.store.trials_since("s", 0)?;
+    assert_eq!(
+        (trials[0].state, trials[0].message.as_deref()),
+        (TrialState::Pruned, Some("stopped from the dashboard"))
+    );
+    assert!(!h.store.renew_lease("s", 0, "w1", LEASE)?, "the worker learns at its next renewal");
+    let done = TrialUpdate { state: Some(TrialState::Complete), ..TrialUpdate::default() };
+    assert!(!h.store.update_trial("s", 0, "w1", &done)?, "nor can it complete the trial");
+    assert!(!h.store.stop_trial("s", 0, "again")?, "an ended trial stays as it ended");
+    assert!(h.store.stop_trial("s", 7, "no such trial").is_err());
+    Ok(())
+}
+
+/// A chart's read of a step range: exact with span 0; with a wider span, stretches may come back
+/// as their extremes, but every extreme, NaN and end point is there and `total` counts them all.
+pub fn ranged_series_keep_every_extreme(h: &Harness) -> Result<(), StoreError> {
+    h.store.write("r", &[Write::Start(&sample_run("r", 0.1, "mlp"))])?;
+    let value = |step: u64| match step {
+        777 => 40.0,
+        1234 => -3.0,
+        1500 => f64::NAN,
+        _ => (step as f64 * 0.01).sin(),
+    };
+    for batch in (0..2000u64).collect::<Vec<_>>().chunks(100) {
+        let writes: Vec<Write<'_>> = batch.iter().map(|&step| scalar("train.loss", step, value(step))).collect();
+        h.store.write("r", &writes)?;
+    }
+    let full = h.store.series("r", "train.loss")?;
+    let exact = h.store.series_range("r", "train.loss", 500, 1600, 0)?;
+    assert_eq!(exact.total, 1101);
+    assert_eq!(exact.points.len(), 1101);
+    assert!(
+        exact
+            .points
+            .iter()
+            .zip(&full[500..=1600])
+            .all(|(a, b)| a.step == b.step && a.value.to_bits() == b.value.to_bits())
+    );
+    for (from, to, span) in [(0, 1999, 1000), (0, 1999, 150), (700, 1510, 400), (770, 780, 50)] {
+        let view = h.store.series_range("r", "train.loss", from, to, span)?;
+        let expected = full.iter().filter(|p| (from..=to).contains(&p.step)).count() as u64;
+        assert_eq!(view.total, expected, "total of {from}..={to} at span {span}");
+        assert!(view.points.windows(2).all(|w| w[0].step <= w[1].step), "in step order");
+        assert!(view.points.iter().all(|p| (from..=to).contains(&p.step)), "inside the range");
+        for step in [777, 1234, 1500, from, to] {
+            if (from..=to).contains(&step) {
+                assert!(view.points.iter().any(|p| p.step == step), "step {step} of {from}..={to} at span {span}");
+            }
+        }
+    }
+    assert!(
+        h.store.series_range("r", "train.loss", 0, 1999, 1000)?.points.len() < 200,
+        "summaries stand in for stretches"
+    );
+    assert!(h.store.series_range("r", "nothing", 0, 10, 5)?.points.is_empty());
+    Ok(())
+}
+
 /// A dataset's base error is kept by name, replaced, and forgotten.
 pub fn base_errors_are_kept_by_dataset_name(h: &Harness) -> Result<(), StoreError> {
     assert_eq!(h.store.base_error("shapes")?, None);
@@ -748,7 +812,7 @@ macro_rules! conformance_suite {
                 the_recorded_monitor_decides_best, sweeps_are_created_found_and_listed,
                 claims_are_compare_and_swap, only_the_holder_writes_a_trial, leases_expire_to_stale_then_failed,
                 trials_are_read_incrementally, paused_trials_are_promoted_or_pruned, a_trial_finds_its_run,
-                base_errors_are_kept_by_dataset_name);
+                base_errors_are_kept_by_dataset_name, a_person_stops_a_trial, ranged_series_keep_every_extreme);
         }
     };
     (@cases $factory:expr; $($case:ident),*) => {

@@ -30,7 +30,7 @@ pub use error::StoreError;
 pub use layout::{RunDir, open, open_existing};
 pub use model::{
     ArtifactRecord, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
-    RunDetail, RunRow, RunState, Write, flatten_params,
+    RunDetail, RunRow, RunState, SeriesView, Write, flatten_params,
 };
 pub use query::{Filter, Query, QueryError, QueryErrorKind, Sort};
 pub use regimen_events::Provenance;

@@ -292,6 +292,10 @@ pub struct MetricSummary {
     pub last_step: u64,
     /// How many points the series has.
     pub count: u64,
+    /// The lowest finite value; `None` when none was finite.
+    pub min: Option<f64>,
+    /// The highest finite value; `None` when none was finite.
+    pub max: Option<f64>,
 }
 
 impl MetricSummary {
@@ -317,6 +321,8 @@ impl MetricSummary {
             last,
             last_step,
             count,
+            min: min.map(|m| m.0),
+            max: max.map(|m| m.0),
         }
     }
 }
@@ -361,6 +367,15 @@ pub struct MetricPoint {
     pub wall: Timestamp,
     /// The value (NaN kept).
     pub value: f64,
+}
+
+/// A series read for a chart ([`crate::RunStore::series_range`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SeriesView {
+    /// The points kept, in step order.
+    pub points: Vec<MetricPoint>,
+    /// How many points the range holds.
+    pub total: u64,
 }
 
 /// A structured report of a run.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::StoreError;
-use crate::model::{GcOptions, GcReport, MetricPoint, RunDetail, RunRow, Write};
+use crate::model::{GcOptions, GcReport, MetricPoint, RunDetail, RunRow, SeriesView, Write};
 use crate::query::Query;
 use crate::sweep::SweepStore;
 use crate::time::Timestamp;
@@ -77,6 +77,21 @@ pub trait RunStore: SweepStore + Send + Sync {
     /// One metric series of a run, in step order (empty when the run has no such key): what a
     /// chart reads, without the rest of [`RunStore::get_run`].
     fn series(&self, id_or_prefix: &str, key: &str) -> Result<Vec<MetricPoint>, StoreError>;
+
+    /// The points of one series with steps in `from..=to`, in step order, for a chart whose
+    /// buckets are `span` steps wide. A stored stretch of points lying within fewer than `span`
+    /// steps may come back as only its extremes: the points at its lowest and highest step, at its
+    /// lowest and highest finite value, and its first NaN. Every spike is therefore still there,
+    /// whatever the zoom, while a zoomed-out chart reads a few points per stretch. `total` counts
+    /// every point in the range; `span` 0 returns them all.
+    fn series_range(
+        &self,
+        id_or_prefix: &str,
+        key: &str,
+        from: u64,
+        to: u64,
+        span: u64,
+    ) -> Result<SeriesView, StoreError>;
 
     /// Sets tag `key` of a run to `value`, replacing an earlier value.
     fn set_tag(&self, id_or_prefix: &str, key: &str, value: &str) -> Result<(), StoreError>;

@@ -284,6 +284,11 @@ pub trait SweepStore: Send + Sync {
     /// never promoted); `false` when it changed.
     fn prune_paused(&self, sweep_id: &str, number: u64, version: u64, message: &str) -> Result<bool, StoreError>;
 
+    /// Ends trial `number` as `pruned` with `message` at a person's request, whatever worker holds
+    /// it: a `running`, `paused` or `stale` trial; `false` when it had already ended. A running
+    /// trial's worker finds out at its next lease renewal, which now fails, and stops the training.
+    fn stop_trial(&self, sweep_id: &str, number: u64, message: &str) -> Result<bool, StoreError>;
+
     /// Marks the `running` trials that `worker` holds `stale` at once, without waiting for the
     /// lease: the caller knows the worker is dead (a process of this machine that no longer
     /// exists). A trial claimed `max_attempts` times already becomes `failed`, as in

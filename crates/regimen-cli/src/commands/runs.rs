@@ -275,11 +275,22 @@ mod tests {
                 last: acc / 2.0,
                 last_step: 10,
                 count: 2,
+                min: Some(acc / 2.0),
+                max: Some(acc),
             },
         );
         metrics.insert(
             "lr".to_string(),
-            MetricSummary { best: None, best_step: None, best_epoch: None, last: 0.001, last_step: 10, count: 2 },
+            MetricSummary {
+                best: None,
+                best_step: None,
+                best_epoch: None,
+                last: 0.001,
+                last_step: 10,
+                count: 2,
+                min: Some(0.001),
+                max: Some(0.001),
+            },
         );
         let mut params = BTreeMap::new();
         params.insert("lr".to_string(), ParamValue::Number(0.001));

@@ -31,6 +31,8 @@ fn value_of<'a>(row: &'a RunRow, field: &Field) -> Option<Value<'a>> {
             Value::Number(match agg {
                 MetricAgg::Best => summary.best?,
                 MetricAgg::Last => summary.last,
+                MetricAgg::Min => summary.min?,
+                MetricAgg::Max => summary.max?,
             })
         }
         Field::Tag(key) => Value::Text(row.tags.get(key)?),

@@ -87,6 +87,10 @@ pub enum MetricAgg {
     Best,
     /// The value at the last step.
     Last,
+    /// The lowest finite value.
+    Min,
+    /// The highest finite value.
+    Max,
 }
 
 /// What a comparison or sort key looks at.
@@ -114,7 +118,7 @@ pub enum Field {
 }
 
 /// The attributes a field may name besides `params.*`, `metrics.*` and `tags.*`.
-const ATTRIBUTES: &str = "status, name, experiment, run_id, params.KEY, metrics.KEY, metrics.KEY.last, tags.KEY";
+const ATTRIBUTES: &str = "status, name, experiment, run_id, params.KEY, metrics.KEY, metrics.KEY.last, metrics.KEY.min, metrics.KEY.max, tags.KEY";
 
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -122,8 +126,10 @@ impl fmt::Display for Field {
             Field::Param(key) => write!(f, "params.{key}"),
             Field::Tag(key) => write!(f, "tags.{key}"),
             Field::Metric { key, agg: MetricAgg::Last } => write!(f, "metrics.{key}.last"),
+            Field::Metric { key, agg: MetricAgg::Min } => write!(f, "metrics.{key}.min"),
+            Field::Metric { key, agg: MetricAgg::Max } => write!(f, "metrics.{key}.max"),
             Field::Metric { key, agg: MetricAgg::Best } => {
-                if key.ends_with(".last") || key.ends_with(".best") {
+                if [".last", ".best", ".min", ".max"].iter().any(|suffix| key.ends_with(suffix)) {
                     write!(f, "metrics.{key}.best")
                 } else {
                     write!(f, "metrics.{key}")
@@ -366,6 +372,10 @@ fn field_of(source: &str, part: QueryPart, name: &str, span: Span) -> Result<Fie
         ("metrics", Some(key)) => {
             let (key, agg) = if let Some(key) = key.strip_suffix(".last") {
                 (key, MetricAgg::Last)
+            } else if let Some(key) = key.strip_suffix(".min") {
+                (key, MetricAgg::Min)
+            } else if let Some(key) = key.strip_suffix(".max") {
+                (key, MetricAgg::Max)
             } else if let Some(key) = key.strip_suffix(".best") {
                 (key, MetricAgg::Best)
             } else {
@@ -904,6 +914,8 @@ mod tests {
             (proptest::sample::select(regimen_metrics::SPLITS.to_vec()), key())
                 .prop_map(|(split, name)| Field::Metric { key: format!("{split}.{name}"), agg: MetricAgg::Best }),
             key().prop_map(|key| Field::Metric { key, agg: MetricAgg::Last }),
+            key().prop_map(|key| Field::Metric { key, agg: MetricAgg::Min }),
+            key().prop_map(|key| Field::Metric { key, agg: MetricAgg::Max }),
             Just(Field::Name),
             Just(Field::Experiment),
             Just(Field::RunId),

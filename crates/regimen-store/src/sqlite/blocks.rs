@@ -29,12 +29,35 @@ pub(crate) struct BlockEncoder {
     bytes: Vec<u8>,
     count: usize,
     prev: (u64, u64, i64),
+    extremes: Extremes,
+}
+
+/// The points of a block that a zoomed-out chart must draw: at its lowest and highest step, its
+/// lowest and highest finite value, and its first NaN. Each keeps its arrival order, so that ties
+/// resolve as a full read would.
+#[derive(Debug, Default, Clone)]
+struct Extremes {
+    first: Option<(usize, MetricPoint)>,
+    last: Option<(usize, MetricPoint)>,
+    min: Option<(usize, MetricPoint)>,
+    max: Option<(usize, MetricPoint)>,
+    nan: Option<(usize, MetricPoint)>,
+}
+
+/// What a stored block says about itself without being decoded: its step range, and its
+/// [`Extremes`] encoded as a block of their own.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BlockSummary {
+    pub low_step: u64,
+    pub high_step: u64,
+    pub extremes: Vec<u8>,
+    pub extremes_count: usize,
 }
 
 impl BlockEncoder {
     /// An empty block.
     pub(crate) fn new() -> BlockEncoder {
-        BlockEncoder { bytes: vec![FORMAT], count: 0, prev: (0, 0, 0) }
+        BlockEncoder { bytes: vec![FORMAT], count: 0, prev: (0, 0, 0), extremes: Extremes::default() }
     }
 
     /// Appends one point.
@@ -45,7 +68,43 @@ impl BlockEncoder {
         put_delta(&mut self.bytes, wall.0.wrapping_sub(prev_wall));
         self.bytes.extend_from_slice(&value.to_bits().to_le_bytes());
         self.prev = (step, epoch, wall.0);
+        let here = Some((self.count, MetricPoint { step, epoch, wall, value }));
+        let e = &mut self.extremes;
+        if e.first.as_ref().is_none_or(|(_, kept)| step < kept.step) {
+            e.first = here;
+        }
+        if e.last.as_ref().is_none_or(|(_, kept)| step >= kept.step) {
+            e.last = here;
+        }
+        if value.is_nan() {
+            if e.nan.is_none() {
+                e.nan = here;
+            }
+        } else {
+            if e.min.as_ref().is_none_or(|(_, kept)| value < kept.value) {
+                e.min = here;
+            }
+            if e.max.as_ref().is_none_or(|(_, kept)| value > kept.value) {
+                e.max = here;
+            }
+        }
         self.count += 1;
+    }
+
+    /// The block's step range and extremes, for the summary columns stored beside it; `None` for
+    /// an empty block.
+    pub(crate) fn summary(&self) -> Option<BlockSummary> {
+        let e = &self.extremes;
+        let (low_step, high_step) = (e.first.as_ref()?.1.step, e.last.as_ref()?.1.step);
+        let mut kept: Vec<&(usize, MetricPoint)> =
+            [&e.first, &e.last, &e.min, &e.max, &e.nan].into_iter().flatten().collect();
+        kept.sort_by_key(|(order, point)| (point.step, *order));
+        kept.dedup_by_key(|(order, _)| *order);
+        let mut encoder = BlockEncoder::new();
+        for (_, p) in &kept {
+            encoder.push(p.step, p.epoch, p.wall, p.value);
+        }
+        Some(BlockSummary { low_step, high_step, extremes_count: encoder.count, extremes: encoder.bytes })
     }
 
     /// How many points the block holds.
@@ -63,6 +122,7 @@ impl BlockEncoder {
         self.bytes.truncate(1);
         self.count = 0;
         self.prev = (0, 0, 0);
+        self.extremes = Extremes::default();
     }
 }
 
@@ -153,6 +213,29 @@ mod tests {
         ];
         let out = roundtrip(&points);
         assert!(out.as_deref().is_some_and(|out| same(out, &points)), "{out:?}");
+    }
+
+    #[test]
+    fn a_summary_keeps_the_step_range_the_extremes_and_a_nan() -> Result<(), String> {
+        let mut block = BlockEncoder::new();
+        assert!(block.summary().is_none());
+        let values = [3.0, 1.0, 7.0, f64::NAN, 7.0, 2.0];
+        for (i, &v) in values.iter().enumerate() {
+            block.push(10 + i as u64, 1, Timestamp(i as i64), v);
+        }
+        let summary = block.summary().ok_or("a summary")?;
+        assert_eq!((summary.low_step, summary.high_step), (10, 15));
+        let mut kept = Vec::new();
+        decode(&summary.extremes, summary.extremes_count, &mut kept).ok_or("decodes")?;
+        let steps: Vec<u64> = kept.iter().map(|p| p.step).collect();
+        // First (3.0), min (1.0), the first of the tied maxima (7.0), the NaN, last (2.0).
+        assert_eq!(steps, [10, 11, 12, 13, 15]);
+        assert!(kept[3].value.is_nan());
+        block.clear();
+        block.push(5, 0, Timestamp(0), 1.0);
+        let one = block.summary().ok_or("a summary")?;
+        assert_eq!((one.low_step, one.high_step, one.extremes_count), (5, 5, 1));
+        Ok(())
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::error::StoreError;
 use crate::layout::RUNS_DIR;
 use crate::model::{
     ArtifactRecord, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
-    RunDetail, RunRow, RunState, Write, flatten_params,
+    RunDetail, RunRow, RunState, SeriesView, Write, flatten_params,
 };
 use crate::query::Query;
 use crate::store::RunStore;
@@ -210,6 +210,26 @@ fn columns(extreme: Option<Extreme>) -> (Option<f64>, Option<i64>, Option<i64>) 
         Some((value, step, epoch)) => (Some(value), Some(step), Some(epoch)),
         None => (None, None, None),
     }
+}
+
+/// Stores one block of a series with its summary (see [`blocks::BlockSummary`]).
+fn insert_block(tx: &Transaction<'_>, run: i64, key: i64, block: &BlockEncoder) -> rusqlite::Result<()> {
+    let summary = block.summary();
+    tx.prepare_cached(
+        "INSERT INTO metric_blocks (run, key, count, points, low_step, high_step, extremes_count, extremes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        run,
+        key,
+        block.len() as i64,
+        block.bytes(),
+        summary.as_ref().map(|s| ms(s.low_step)),
+        summary.as_ref().map(|s| ms(s.high_step)),
+        summary.as_ref().map(|s| s.extremes_count as i64),
+        summary.as_ref().map(|s| s.extremes.as_slice()),
+    ])?;
+    Ok(())
 }
 
 fn ms(value: u64) -> i64 {
@@ -497,11 +517,8 @@ impl SqliteStore {
         // Each series touched by the batch, by key name (one hash per point): its key id, its
         // summary and the block being filled.
         let mut series: HashMap<&str, (i64, Summary, BlockEncoder)> = HashMap::new();
-        let mut append = tx
-            .prepare_cached("INSERT INTO metric_blocks (run, key, count, points) VALUES (?1, ?2, ?3, ?4)")
-            .map_err(&sql)?;
-        let mut store_block = |key: i64, block: &mut BlockEncoder| -> Result<(), StoreError> {
-            append.execute(params![pk, key, block.len() as i64, block.bytes()]).map_err(&sql)?;
+        let store_block = |key: i64, block: &mut BlockEncoder| -> Result<(), StoreError> {
+            insert_block(tx, pk, key, block).map_err(&sql)?;
             block.clear();
             Ok(())
         };
@@ -665,11 +682,7 @@ impl SqliteStore {
                 summary.add(ms(point.step), ms(point.epoch), point.value);
                 block.push(point.step, point.epoch, point.wall, point.value);
                 if block.len() == BLOCK_POINTS || i + 1 == kept.len() {
-                    tx.execute(
-                        "INSERT INTO metric_blocks (run, key, count, points) VALUES (?1, ?2, ?3, ?4)",
-                        params![pk, key, block.len() as i64, block.bytes()],
-                    )
-                    .map_err(&sql)?;
+                    insert_block(tx, pk, key, &block).map_err(&sql)?;
                     block.clear();
                 }
             }
@@ -1074,6 +1087,70 @@ impl RunStore for SqliteStore {
             .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(|e| db_error(&self.db_path, "read the data version", e))?;
         Ok((version as u64).wrapping_shl(32).wrapping_add(inner.own_writes))
+    }
+
+    fn series_range(
+        &self,
+        id_or_prefix: &str,
+        key: &str,
+        from: u64,
+        to: u64,
+        span: u64,
+    ) -> Result<SeriesView, StoreError> {
+        self.read_tx("read a metric series", |tx| {
+            let sql = self.sql("read a metric series");
+            let (pk, run_id) = self.find(tx, id_or_prefix)?;
+            let corrupt = |count: i64| StoreError::Corrupt {
+                path: self.db_path.clone(),
+                what: "metric block",
+                value: format!("{count} points of `{key}` in run {run_id}"),
+            };
+            // Blocks without a step range (none since version 8) are always read.
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT b.count, b.low_step, b.high_step, b.extremes_count, b.extremes, b.points
+                     FROM metric_blocks b JOIN metric_keys k ON k.id = b.key
+                     WHERE b.run = ?1 AND k.name = ?2 AND (b.low_step IS NULL OR (b.high_step >= ?3 AND b.low_step <= ?4))
+                     ORDER BY b.id",
+                )
+                .map_err(&sql)?;
+            let mut cursor = stmt.query(params![pk, key, ms(from), ms(to)]).map_err(&sql)?;
+            let mut view = SeriesView::default();
+            let mut decoded = Vec::new();
+            while let Some(r) = cursor.next().map_err(&sql)? {
+                let count: i64 = r.get(0).map_err(&sql)?;
+                let range: (Option<i64>, Option<i64>) = (r.get(1).map_err(&sql)?, r.get(2).map_err(&sql)?);
+                let extremes: Option<i64> = r.get(3).map_err(&sql)?;
+                let summarized = match (range, extremes) {
+                    ((Some(low), Some(high)), Some(kept)) => {
+                        let (low, high) = (unsigned(low), unsigned(high));
+                        low >= from && high <= to && high - low < span && kept < count
+                    }
+                    _ => false,
+                };
+                let (column, points) = if summarized { (4, extremes.unwrap_or(0)) } else { (5, count) };
+                decoded.clear();
+                let ok = match r.get_ref(column).map_err(&sql)? {
+                    ValueRef::Blob(bytes) => {
+                        usize::try_from(points).ok().and_then(|n| blocks::decode(bytes, n, &mut decoded))
+                    }
+                    _ => None,
+                };
+                ok.ok_or_else(|| corrupt(count))?;
+                if summarized {
+                    view.total += unsigned(count);
+                    view.points.append(&mut decoded);
+                } else {
+                    let inside = decoded.iter().filter(|p| (from..=to).contains(&p.step));
+                    let before = view.points.len();
+                    view.points.extend(inside);
+                    view.total += (view.points.len() - before) as u64;
+                }
+            }
+            // Blocks are in arrival order; a stable sort puts points in step order, ties by arrival.
+            view.points.sort_by_key(|p| p.step);
+            Ok(view)
+        })
     }
 
     fn series(&self, id_or_prefix: &str, key: &str) -> Result<Vec<MetricPoint>, StoreError> {

@@ -39,6 +39,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 5, sql: V5, convert: None },
     Migration { version: 6, sql: V6, convert: None },
     Migration { version: 7, sql: V7, convert: None },
+    Migration { version: 8, sql: V8, convert: Some(summarize_blocks_v8) },
 ];
 
 const V1: &str = "
@@ -253,6 +254,49 @@ CREATE TABLE datasets (
 ) WITHOUT ROWID;
 ";
 
+/// Each metric block's step range and extremes (see [`super::blocks::BlockSummary`]), so that a
+/// zoomed-out chart reads a few points per block instead of decoding every point, and a zoomed-in
+/// one skips the blocks outside its range; filled for existing blocks by [`summarize_blocks_v8`].
+const V8: &str = "
+ALTER TABLE metric_blocks ADD COLUMN low_step INTEGER;
+ALTER TABLE metric_blocks ADD COLUMN high_step INTEGER;
+ALTER TABLE metric_blocks ADD COLUMN extremes_count INTEGER;
+ALTER TABLE metric_blocks ADD COLUMN extremes BLOB;
+";
+
+/// Summarizes every block written before version 8; one that does not decode is left without a
+/// summary (readers then decode it and report it as corrupt, as before).
+fn summarize_blocks_v8(conn: &Connection) -> rusqlite::Result<()> {
+    let mut update = conn.prepare(
+        "UPDATE metric_blocks SET low_step = ?2, high_step = ?3, extremes_count = ?4, extremes = ?5 WHERE id = ?1",
+    )?;
+    let mut select = conn.prepare("SELECT id, count, points FROM metric_blocks")?;
+    let mut rows = select.query([])?;
+    let mut points = Vec::new();
+    let mut block = BlockEncoder::new();
+    while let Some(row) = rows.next()? {
+        let (id, count, bytes): (i64, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        points.clear();
+        block.clear();
+        if usize::try_from(count).ok().and_then(|count| super::blocks::decode(&bytes, count, &mut points)).is_none() {
+            continue;
+        }
+        for p in &points {
+            block.push(p.step, p.epoch, p.wall, p.value);
+        }
+        if let Some(s) = block.summary() {
+            update.execute(params![
+                id,
+                super::ms(s.low_step),
+                super::ms(s.high_step),
+                s.extremes_count as i64,
+                s.extremes
+            ])?;
+        }
+    }
+    Ok(())
+}
+
 /// Packs version 1's point rows into blocks, in (step, seq) order, which is the order they were
 /// read back in, and drops the `metrics` table.
 fn pack_points_v2(conn: &Connection) -> rusqlite::Result<()> {
@@ -446,6 +490,37 @@ mod tests {
         })?;
         let e = migrate(&mut conn, MIGRATIONS, path).err();
         assert!(matches!(e, Some(StoreError::SchemaTooNew { found: 99, .. })), "{e:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn version_eight_summarizes_the_blocks_written_before_it() -> Result<(), rusqlite::Error> {
+        let mut conn = Connection::open_in_memory()?;
+        let before: Vec<Migration> = MIGRATIONS.iter().copied().filter(|m| m.version < 8).collect();
+        migrate(&mut conn, &before, Path::new(":memory:")).map_err(|_| rusqlite::Error::InvalidQuery)?;
+        conn.execute_batch(
+            "INSERT INTO experiments (id, name, created_at) VALUES (1, 'e', 0);
+             INSERT INTO metric_keys (id, name) VALUES (1, 'train.loss');",
+        )?;
+        conn.execute(
+            "INSERT INTO runs (id, run_id, name, experiment_id, status, started_at, heartbeat_at, seed, config, dataset, \
+             environment) VALUES (1, 'r', 'r', 1, 'running', 0, 0, 0, '{}', '{}', '{}')",
+            [],
+        )?;
+        let mut block = BlockEncoder::new();
+        for (step, value) in [(4u64, 1.0), (5, 9.0), (6, -2.0), (7, 0.5)] {
+            block.push(step, 0, Timestamp(0), value);
+        }
+        conn.execute(
+            "INSERT INTO metric_blocks (run, key, count, points) VALUES (1, 1, 4, ?1)",
+            params![block.bytes()],
+        )?;
+        migrate(&mut conn, MIGRATIONS, Path::new(":memory:")).map_err(|_| rusqlite::Error::InvalidQuery)?;
+        let (low, high, kept): (i64, i64, i64) =
+            conn.query_row("SELECT low_step, high_step, extremes_count FROM metric_blocks", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        assert_eq!((low, high, kept), (4, 7, 4));
         Ok(())
     }
 }

@@ -375,6 +375,30 @@ impl SweepStore for SqliteStore {
         })
     }
 
+    fn stop_trial(&self, sweep_id: &str, number: u64, message: &str) -> Result<bool, StoreError> {
+        self.write_tx_with(Durability::SurvivesProcessDeath, "stop a trial", |tx, _| {
+            let (pk, _) = self.find_sweep(tx, sweep_id)?;
+            let Some(trial) = self.trial(tx, pk, number)? else {
+                return Err(StoreError::Invalid {
+                    what: "trial number",
+                    value: number.to_string(),
+                    why: "the sweep has no such trial",
+                });
+            };
+            if trial.state.is_final() {
+                return Ok(false);
+            }
+            let next = self.bump(tx, pk)?;
+            tx.execute(
+                "UPDATE trials SET state = 'pruned', message = ?3, lease_until = NULL, version = ?4, updated_at = ?5
+                 WHERE sweep = ?1 AND number = ?2",
+                params![pk, number as i64, message, next, self.now().0],
+            )
+            .map_err(self.sql("stop a trial"))?;
+            Ok(true)
+        })
+    }
+
     fn abandon_worker(&self, sweep_id: &str, worker: &str, max_attempts: u32) -> Result<Vec<u64>, StoreError> {
         self.write_tx_with(Durability::SurvivesProcessDeath, "release a dead worker's trials", |tx, _| {
             let sql = self.sql("release a dead worker's trials");
