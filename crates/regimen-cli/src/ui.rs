@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use regimen_ui::{Server, TOKEN_ENV, UiOptions};
+use regimen_ui::{Analyses, Server, TOKEN_ENV, UiOptions};
 
 use crate::commands::{StoreArg, open};
 
@@ -31,11 +31,22 @@ pub fn run(args: &UiArgs) -> anyhow::Result<ExitCode> {
     let root = std::path::absolute(&args.store.store)
         .with_context(|| format!("cannot resolve {}", args.store.store.display()))?;
     let options = UiOptions { host: args.host, port: args.port, token: args.token.clone() };
-    let server = Server::bind(store, root, &options)?;
+    let analyses = Analyses {
+        diagnosis: std::sync::Arc::new(|store, run| {
+            Ok(crate::commands::diagnose::Diagnosis::of(store, run, None)?.json())
+        }),
+        sweep_report: std::sync::Arc::new(crate::sweep::report::json),
+    };
+    let server = Server::bind(store, analyses, root, &options)?;
+    let address = server.address();
+    let page = match &args.token {
+        // The page keeps the token for its requests and drops it from the address bar.
+        Some(token) => format!("http://{address}/?token={token}"),
+        None => format!("http://{address}/"),
+    };
     say!(
-        "regimen ui · store {} · API at http://{}/api/ (described at /api/openapi.json) · Ctrl-C stops it",
+        "regimen ui · store {} · open {page} · API at /api/ (described at /api/openapi.json) · Ctrl-C stops it",
         args.store.store.display(),
-        server.address()
     );
     server.run(async {
         let _ = tokio::signal::ctrl_c().await;

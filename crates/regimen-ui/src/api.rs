@@ -36,6 +36,14 @@ pub(crate) fn router(state: State) -> axum::Router {
         .route("/api/runs/{run}/artifacts/{index}", get(artifact))
         .route("/api/compare", get(compare_runs))
         .route("/api/runs/{run}/stream", get(stream))
+        .route("/api/runs/{run}/diagnosis", get(diagnosis))
+        .route("/api/keys", get(keys))
+        .route("/api/sweeps", get(sweeps))
+        .route("/api/sweeps/{sweep}", get(sweep))
+        .route("/api/sweeps/{sweep}/stop", post(stop_sweep))
+        .route("/api/sweeps/{sweep}/trials/{number}/stop", post(stop_trial))
+        .route("/", get(crate::assets::index))
+        .route("/assets/{file}", get(crate::assets::asset))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint; see /api/openapi.json") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
@@ -57,7 +65,7 @@ async fn blocking<T: Send + 'static>(
 
 fn store_response(store_error: &StoreError) -> Response {
     let status = match store_error {
-        StoreError::RunNotFound { .. } => StatusCode::NOT_FOUND,
+        StoreError::RunNotFound { .. } | StoreError::SweepNotFound { .. } => StatusCode::NOT_FOUND,
         StoreError::AmbiguousRun { .. } | StoreError::Query(_) | StoreError::Invalid { .. } => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -70,7 +78,7 @@ async fn openapi() -> Response {
     response
 }
 
-/// `?filter=&sort=&offset=&limit=` of `/api/runs`.
+/// `?filter=&sort=&offset=&limit=&fields=&group=` of `/api/runs`.
 #[derive(Debug, Deserialize)]
 struct RunsQuery {
     filter: Option<String>,
@@ -78,9 +86,14 @@ struct RunsQuery {
     #[serde(default)]
     offset: usize,
     limit: Option<usize>,
+    fields: Option<String>,
+    group: Option<String>,
 }
 
-/// One page of runs, filtered and sorted with `regimen runs`' language.
+/// One page of runs, filtered and sorted with `regimen runs`' language. `fields` (comma-separated
+/// `params.KEY` and `metrics.KEY`) keeps only those parameters and metrics of each run, so that a
+/// table asks for the columns it shows; `group` (`params.KEY` or `tags.KEY`) adds how many runs
+/// of the whole filtered list have each value, in order of first appearance.
 async fn runs(Shared(state): Shared<State>, UrlQuery(query): UrlQuery<RunsQuery>) -> Response {
     let parsed = match Query::parse(query.filter.as_deref(), query.sort.as_deref(), None) {
         Ok(parsed) => parsed,
@@ -88,10 +101,71 @@ async fn runs(Shared(state): Shared<State>, UrlQuery(query): UrlQuery<RunsQuery>
     };
     let limit = query.limit.unwrap_or(100).min(MAX_PAGE);
     let offset = query.offset;
-    match blocking(&state, move |s| s.store.list_runs(&parsed)).await {
+    let rows = match blocking(&state, move |s| s.store.list_runs(&parsed)).await {
+        Ok(rows) => rows,
+        Err(response) => return response,
+    };
+    let fields: Option<Vec<&str>> = query.fields.as_deref().map(|f| f.split(',').map(str::trim).collect());
+    let page: Vec<Value> = rows
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|row| {
+            let mut value = regimen_export::run_json(row);
+            if let Some(fields) = &fields {
+                for (section, prefix) in [("params", "params."), ("metrics", "metrics.")] {
+                    if let Some(map) = value[section].as_object_mut() {
+                        map.retain(|key, _| fields.iter().any(|f| f.strip_prefix(prefix) == Some(key.as_str())));
+                    }
+                }
+            }
+            value
+        })
+        .collect();
+    let mut body = json!({ "total": rows.len(), "offset": offset, "runs": page });
+    if let Some(group) = &query.group {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for row in &rows {
+            let value = group_value(row, group);
+            match counts.iter_mut().find(|(v, _)| *v == value) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((value, 1)),
+            }
+        }
+        body["groups"] = counts.into_iter().map(|(value, count)| json!({ "value": value, "count": count })).collect();
+    }
+    Json(body).into_response()
+}
+
+/// The value a run has for `params.KEY` or `tags.KEY`, as text ("" when it has none).
+fn group_value(row: &regimen_store::RunRow, field: &str) -> String {
+    if let Some(key) = field.strip_prefix("params.") {
+        return row
+            .params
+            .get(key)
+            .map(|v| match v {
+                regimen_store::ParamValue::Number(n) => n.to_string(),
+                regimen_store::ParamValue::Text(t) => t.clone(),
+            })
+            .unwrap_or_default();
+    }
+    field.strip_prefix("tags.").and_then(|key| row.tags.get(key).cloned()).unwrap_or_default()
+}
+
+/// Every parameter, metric and tag key of the store's runs, for choosing columns.
+async fn keys(Shared(state): Shared<State>) -> Response {
+    let all = Query::default();
+    match blocking(&state, move |s| s.store.list_runs(&all)).await {
         Ok(rows) => {
-            let page: Vec<Value> = rows.iter().skip(offset).take(limit).map(regimen_export::run_json).collect();
-            Json(json!({ "total": rows.len(), "offset": offset, "runs": page })).into_response()
+            let mut params = std::collections::BTreeSet::new();
+            let mut metrics = std::collections::BTreeSet::new();
+            let mut tags = std::collections::BTreeSet::new();
+            for row in &rows {
+                params.extend(row.params.keys());
+                metrics.extend(row.metrics.keys());
+                tags.extend(row.tags.keys());
+            }
+            Json(json!({ "params": params, "metrics": metrics, "tags": tags })).into_response()
         }
         Err(response) => response,
     }
@@ -123,10 +197,13 @@ fn detail_json(detail: &RunDetail) -> Value {
             "index": index, "kind": a.kind, "bytes": a.bytes, "checksum": a.checksum,
         })).collect::<Vec<_>>(),
         "series": detail.series.iter().map(|(key, points)| (key.clone(), json!(points.len()))).collect::<serde_json::Map<_, _>>(),
+        "reports": detail.reports.iter().map(|r| json!({
+            "split": r.split, "step": r.step, "epoch": r.epoch, "wall": r.wall.to_string(), "body": r.body,
+        })).collect::<Vec<_>>(),
     })
 }
 
-/// `?key=&x=step|epoch|wall&from=&to=&buckets=` of `/api/runs/{run}/series`.
+/// `?key=&x=step|epoch|wall&from=&to=&buckets=&smooth=` of `/api/runs/{run}/series`.
 #[derive(Debug, Deserialize)]
 struct SeriesQuery {
     key: String,
@@ -134,6 +211,7 @@ struct SeriesQuery {
     from: Option<f64>,
     to: Option<f64>,
     buckets: Option<usize>,
+    smooth: Option<f64>,
 }
 
 /// One series over the visible range, downsampled so that every extreme stays.
@@ -147,17 +225,71 @@ async fn series(
         return error(StatusCode::BAD_REQUEST, "x must be step, epoch or wall");
     }
     let key = query.key.clone();
-    let points = match blocking(&state, move |s| s.store.series(&id, &key)).await {
-        Ok(points) => points,
+    let buckets = query.buckets.unwrap_or(1000).clamp(1, 10_000);
+    let (from, to) = (query.from, query.to);
+    let smooth = query.smooth.filter(|w| *w > 0.0);
+    if smooth.is_some_and(|w| w >= 1.0 || w.is_nan()) {
+        return error(StatusCode::BAD_REQUEST, "smooth must be a weight in [0, 1), e.g. 0.6");
+    }
+    let read = blocking(&state, move |s| {
+        // Smoothing reads every point: an average of extremes would be wrong.
+        if x != "step" || smooth.is_some() {
+            let points = s.store.series(&id, &key)?;
+            let xy: Vec<(f64, f64)> = points.iter().map(|p| (x_of(p, &x), p.value)).collect();
+            return Ok((x, xy, None));
+        }
+        // Steps: only the blocks in range are read, and a stretch narrower than a bucket as its
+        // extremes. An open end is found from the coarsest read, which is block summaries only.
+        let (low, high) = match (from, to) {
+            (Some(from), Some(to)) => (from.max(0.0) as u64, to.max(0.0) as u64),
+            _ => {
+                let coarse = s.store.series_range(&id, &key, 0, u64::MAX, u64::MAX)?;
+                let first = coarse.points.first().map_or(0, |p| p.step);
+                let last = coarse.points.last().map_or(0, |p| p.step);
+                (from.map_or(first, |f| f.max(0.0) as u64), to.map_or(last, |t| t.max(0.0) as u64))
+            }
+        };
+        let span = high.saturating_sub(low) / buckets as u64;
+        let view = s.store.series_range(&id, &key, low, high, span)?;
+        let xy: Vec<(f64, f64)> = view.points.iter().map(|p| (p.step as f64, p.value)).collect();
+        Ok((x, xy, Some((low as f64, high as f64, view.total))))
+    })
+    .await;
+    let (x, xy, range) = match read {
+        Ok(read) => read,
         Err(response) => return response,
     };
-    let xy: Vec<(f64, f64)> = points.iter().map(|p| (x_of(p, &x), p.value)).collect();
-    let from = query.from.or(xy.first().map(|p| p.0)).unwrap_or(0.0);
-    let to = query.to.or(xy.last().map(|p| p.0)).unwrap_or(0.0);
-    let buckets = query.buckets.unwrap_or(1000).clamp(1, 10_000);
-    let down = downsample(&xy, from, to, buckets);
-    Json(json!({ "key": query.key, "x": x, "from": from, "to": to, "total": down.total, "points": down.points, "bands": down.bands }))
-        .into_response()
+    let (from, to) = match range {
+        Some((low, high, _)) => (low, high),
+        None => (from.or(xy.first().map(|p| p.0)).unwrap_or(0.0), to.or(xy.last().map(|p| p.0)).unwrap_or(0.0)),
+    };
+    let mut down = downsample(&xy, from, to, buckets);
+    if let Some((_, _, total)) = range {
+        down.total = usize::try_from(total).unwrap_or(usize::MAX);
+    }
+    let mut body = json!({ "key": query.key, "x": x, "from": from, "to": to, "total": down.total, "points": down.points, "bands": down.bands });
+    if let Some(weight) = smooth {
+        body["smoothed"] = json!(downsample(&debiased_ema(&xy, weight), from, to, buckets).points);
+    }
+    Json(body).into_response()
+}
+
+/// TensorBoard's smoothing: an exponential moving average with `weight` on the past, divided by
+/// `1 - weight^n` so that the first points are not pulled towards zero. Over every point of the
+/// series (not the downsampled ones); a NaN stays NaN and does not enter the average.
+fn debiased_ema(points: &[(f64, f64)], weight: f64) -> Vec<(f64, f64)> {
+    let (mut average, mut count) = (0.0, 0i32);
+    points
+        .iter()
+        .map(|&(x, y)| {
+            if !y.is_finite() {
+                return (x, y);
+            }
+            average = average * weight + (1.0 - weight) * y;
+            count += 1;
+            (x, average / (1.0 - weight.powi(count)))
+        })
+        .collect()
 }
 
 /// How often a live stream looks for writes: one cheap `changes()` call per tick.
@@ -378,4 +510,79 @@ fn inside(root: &Path, path: &Path) -> Option<std::path::PathBuf> {
     let root = root.canonicalize().ok()?;
     let path = path.canonicalize().ok()?;
     (path.starts_with(&root) && path.is_file()).then_some(path)
+}
+
+/// Runs an [`crate::Analysis`] off the async threads; a store error keeps its status.
+async fn analysis(state: &State, which: fn(&crate::Analyses) -> &crate::Analysis, id: String) -> Response {
+    let state = state.clone();
+    let result = tokio::task::spawn_blocking(move || which(&state.analyses)(state.store.as_ref(), &id)).await;
+    match result {
+        Ok(Ok(value)) => Json(value).into_response(),
+        Ok(Err(problem)) => match problem.downcast_ref::<StoreError>() {
+            Some(store_error) => store_response(store_error),
+            None => error(StatusCode::UNPROCESSABLE_ENTITY, &format!("{problem:#}")),
+        },
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the request failed"),
+    }
+}
+
+/// The run's diagnosis, as `regimen diagnose RUN --json` prints it.
+async fn diagnosis(Shared(state): Shared<State>, UrlPath(id): UrlPath<String>) -> Response {
+    analysis(&state, |a| &a.diagnosis, id).await
+}
+
+/// Every sweep, newest first, with its trial counts.
+async fn sweeps(Shared(state): Shared<State>) -> Response {
+    match blocking(&state, |s| s.store.list_sweeps()).await {
+        Ok(rows) => Json(json!({ "sweeps": rows })).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// A sweep's report, as `regimen sweep report SWEEP --json` prints it.
+async fn sweep(Shared(state): Shared<State>, UrlPath(id): UrlPath<String>) -> Response {
+    analysis(&state, |a| &a.sweep_report, id).await
+}
+
+/// Stops a sweep, as `regimen sweep stop` does: its running trials checkpoint and stop.
+async fn stop_sweep(Shared(state): Shared<State>, UrlPath(id): UrlPath<String>, Json(_): Json<Value>) -> Response {
+    let stopped = blocking(&state, move |s| {
+        let row = s.store.get_sweep(&id)?;
+        s.store.set_sweep_status(&row.sweep_id, regimen_store::SweepStatus::Stopped)
+    });
+    match stopped.await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Stops one trial: it ends pruned, and its worker stops training it at its next lease renewal.
+async fn stop_trial(
+    Shared(state): Shared<State>,
+    UrlPath((id, number)): UrlPath<(String, u64)>,
+    Json(_): Json<Value>,
+) -> Response {
+    let stopped = blocking(&state, move |s| {
+        let row = s.store.get_sweep(&id)?;
+        s.store.stop_trial(&row.sweep_id, number, "stopped from the dashboard")
+    });
+    match stopped.await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => error(StatusCode::CONFLICT, "the trial has already ended"),
+        Err(response) => response,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::debiased_ema;
+
+    #[test]
+    fn smoothing_starts_at_the_first_value_and_skips_nan() {
+        let smoothed = debiased_ema(&[(0.0, 4.0), (1.0, f64::NAN), (2.0, 0.0)], 0.5);
+        assert_eq!(smoothed[0], (0.0, 4.0), "debiased: not pulled towards zero");
+        assert!(smoothed[1].1.is_nan());
+        // (0.5 * 2 + 0.5 * 0) / (1 - 0.25)
+        assert!((smoothed[2].1 - 4.0 / 3.0).abs() < 1e-12);
+    }
 }

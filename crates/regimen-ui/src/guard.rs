@@ -45,7 +45,12 @@ fn check(state: &State, request: &Request<Body>) -> Result<(), Refusal> {
     if !state.hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(host)) {
         return Err((StatusCode::FORBIDDEN, "unknown Host header; open the address `regimen ui` printed"));
     }
-    if let Some(token) = &state.token {
+    // The page and its scripts hold no data: a browser loads them before it can send the token.
+    let public = request.method() == Method::GET && {
+        let path = request.uri().path();
+        path == "/" || path.starts_with("/assets/")
+    };
+    if let Some(token) = state.token.as_ref().filter(|_| !public) {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())

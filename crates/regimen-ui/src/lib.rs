@@ -13,10 +13,12 @@
 //! - files are served only by looking up a run's recorded artifact by index, then checking that the
 //!   resolved path lies inside the store (MLflow's path-traversal CVEs came from joining user paths).
 //!
-//! Read-only except notes and tags. The API is described by the OpenAPI document at
-//! `/api/openapi.json`.
+//! Read-only except notes, tags and stopping sweeps and trials. The API is described by the
+//! OpenAPI document at `/api/openapi.json`. The front end (TypeScript, in `web/`) is bundled into
+//! `assets/` and embedded in the binary, so the dashboard needs nothing else at run time.
 
 mod api;
+mod assets;
 pub mod compare;
 pub mod downsample;
 mod guard;
@@ -62,10 +64,25 @@ pub enum UiError {
     Serve(std::io::Error),
 }
 
+/// An analysis that lives above this crate (it needs the training crates' definitions): the
+/// diagnosis of a run, or the report of a sweep, as the JSON its `--json` command prints, for the
+/// run or sweep id given.
+pub type Analysis = Arc<dyn Fn(&dyn RunStore, &str) -> anyhow::Result<serde_json::Value> + Send + Sync>;
+
+/// The analyses the dashboard shows beside the store's own data.
+#[derive(Clone)]
+pub struct Analyses {
+    /// `regimen diagnose RUN --json`.
+    pub diagnosis: Analysis,
+    /// `regimen sweep report SWEEP --json`.
+    pub sweep_report: Analysis,
+}
+
 /// What every request handler can reach.
 #[derive(Clone)]
 pub(crate) struct State {
     pub store: Arc<dyn RunStore>,
+    pub analyses: Analyses,
     /// The store's folder: every file served lies inside it.
     pub root: PathBuf,
     pub token: Option<String>,
@@ -82,7 +99,12 @@ pub struct Server {
 impl Server {
     /// Binds the address of `options` for the store at `root`; refuses a non-loopback address
     /// without a token.
-    pub fn bind(store: Arc<dyn RunStore>, root: PathBuf, options: &UiOptions) -> Result<Server, UiError> {
+    pub fn bind(
+        store: Arc<dyn RunStore>,
+        analyses: Analyses,
+        root: PathBuf,
+        options: &UiOptions,
+    ) -> Result<Server, UiError> {
         if !options.host.is_loopback() && options.token.is_none() {
             return Err(UiError::TokenRequired(options.host));
         }
@@ -97,7 +119,7 @@ impl Server {
         if !hosts.contains(&own) {
             hosts.push(own);
         }
-        Ok(Server { listener, state: State { store, root, token: options.token.clone(), hosts } })
+        Ok(Server { listener, state: State { store, analyses, root, token: options.token.clone(), hosts } })
     }
 
     /// The address it listens on.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use regimen_store::conformance::sample_run;
 use regimen_store::{RunStore, SqliteStore, Timestamp, Write};
-use regimen_ui::{Server, UiError, UiOptions};
+use regimen_ui::{Analyses, Server, UiError, UiOptions};
 use serde_json::Value;
 
 /// A store with two runs; `r1` has a `train.loss` series of `points` points with one spike, and
@@ -38,10 +38,18 @@ fn store(points: usize, spike: usize) -> (tempfile::TempDir, Arc<dyn RunStore>) 
     (dir, Arc::new(store))
 }
 
+/// The real analyses live in the CLI (its browser tests use them); here, what the store holds.
+fn analyses() -> Analyses {
+    Analyses {
+        diagnosis: Arc::new(|store, run| Ok(serde_json::json!({ "run_id": store.resolve(run)? }))),
+        sweep_report: Arc::new(|store, sweep| Ok(serde_json::json!({ "sweep_id": store.get_sweep(sweep)?.sweep_id }))),
+    }
+}
+
 /// Starts a server on a free loopback port; it stops with the test process.
 fn serve(store: Arc<dyn RunStore>, root: &std::path::Path, token: Option<&str>) -> SocketAddr {
     let options = UiOptions { host: IpAddr::V4(Ipv4Addr::LOCALHOST), port: 0, token: token.map(str::to_string) };
-    let server = Server::bind(store, root.to_path_buf(), &options).unwrap();
+    let server = Server::bind(store, analyses(), root.to_path_buf(), &options).unwrap();
     let address = server.address();
     std::thread::spawn(move || server.run(std::future::pending()));
     address
@@ -131,6 +139,50 @@ fn runs_series_notes_and_tags_through_the_api() {
     assert_eq!((status, body.as_str()), (200, "weights"));
     let (_, _, openapi) = get(address, "/api/openapi.json", "");
     assert_eq!(json(&openapi)["openapi"], "3.1.0");
+
+    // Only the columns asked for, and how many runs each group has.
+    let (_, _, body) = get(address, "/api/runs?fields=params.lr,metrics.train.loss&group=params.model&limit=5", "");
+    let page = json(&body);
+    let first = &page["runs"][0];
+    assert_eq!(first["params"].as_object().unwrap().keys().collect::<Vec<_>>(), ["lr"]);
+    assert_eq!(first["metrics"]["train.loss"]["max"], 50.0, "{first}");
+    assert_eq!(page["groups"], serde_json::json!([{ "value": "mlp", "count": 2 }]));
+    let (_, _, body) = get(address, "/api/keys", "");
+    assert!(json(&body)["params"].as_array().unwrap().iter().any(|k| k == "lr"), "{body}");
+    // The page and its scripts, from the binary.
+    let (status, head, body) = get(address, "/", "");
+    assert!(status == 200 && head.contains("content-type: text/html") && body.contains("/assets/app.js"), "{body}");
+    let (status, head, _) = get(address, "/assets/app.js", "");
+    assert!(status == 200 && head.contains("content-type: text/javascript"), "{head}");
+    assert_eq!(get(address, "/assets/..%2fCargo.toml", "").0, 404);
+}
+
+#[test]
+fn sweeps_are_listed_reported_and_stopped() {
+    let (dir, store) = store(10, 5);
+    let sweep = regimen_store::NewSweep {
+        sweep_id: "sw1".into(),
+        name: "lr-search".into(),
+        spec: serde_json::json!({}),
+        parent: None,
+        created_at: Timestamp(0),
+    };
+    store.create_sweep(&sweep).unwrap();
+    let claim = regimen_store::Claim::New { number: 0, params: serde_json::json!({ "lr": 0.1 }), target: 3 };
+    store.claim_trial("sw1", &claim, "w1", std::time::Duration::from_secs(60)).unwrap();
+    let address = serve(Arc::clone(&store), dir.path(), None);
+    let (_, _, body) = get(address, "/api/sweeps", "");
+    assert_eq!(json(&body)["sweeps"][0]["name"], "lr-search");
+    let (status, _, body) = get(address, "/api/sweeps/lr-search", "");
+    assert_eq!((status, json(&body)["sweep_id"].clone()), (200, Value::from("sw1")));
+    assert_eq!(get(address, "/api/sweeps/nope", "").0, 404);
+    assert_eq!(post(address, "/api/sweeps/sw1/trials/0/stop", "application/json", "{}", "").0, 204);
+    assert_eq!(post(address, "/api/sweeps/sw1/trials/0/stop", "application/json", "{}", "").0, 409, "already ended");
+    let (trials, _) = store.trials_since("sw1", 0).unwrap();
+    assert_eq!(trials[0].state, regimen_store::TrialState::Pruned);
+    assert_eq!(post(address, "/api/sweeps/sw1/stop", "application/json", "{}", "").0, 204);
+    assert_eq!(store.get_sweep("sw1").unwrap().status, regimen_store::SweepStatus::Stopped);
+    assert_eq!(post(address, "/api/sweeps/sw1/stop", "text/plain", "{}", "").0, 415);
 }
 
 #[test]
@@ -138,14 +190,24 @@ fn a_spike_in_a_million_points_is_in_every_zoomed_response() {
     let spike = 777_777;
     let (dir, store) = store(1_000_000, spike);
     let address = serve(store, dir.path(), None);
-    for (from, to) in [(0, 999_999), (500_000, 900_000), (770_000, 790_000), (777_700, 777_900)] {
-        let (status, _, body) =
-            get(address, &format!("/api/runs/r1/series?key=train.loss&from={from}&to={to}&buckets=400"), "");
-        assert_eq!(status, 200, "{body}");
-        let series = json(&body);
-        let points = series["points"].as_array().unwrap();
-        assert!(points.len() <= 1600, "{} points", points.len());
-        assert!(points.iter().any(|p| p[0] == spike as f64 && p[1] == 50.0), "spike missing in [{from}, {to}]");
+    // From the whole series, where stretches come back as their block summaries, to 200 steps.
+    let ranges =
+        ["", "&from=0&to=999999", "&from=500000&to=900000", "&from=770000&to=790000", "&from=777700&to=777900"];
+    for range in ranges {
+        for buckets in [20, 400, 2000] {
+            let (status, _, body) =
+                get(address, &format!("/api/runs/r1/series?key=train.loss{range}&buckets={buckets}"), "");
+            assert_eq!(status, 200, "{body}");
+            let series = json(&body);
+            let points = series["points"].as_array().unwrap();
+            assert!(points.len() <= 4 * buckets + 8, "{} points for {buckets} buckets", points.len());
+            assert!(
+                points.iter().any(|p| p[0] == spike as f64 && p[1] == 50.0),
+                "spike missing in range `{range}` with {buckets} buckets"
+            );
+            let (from, to) = (series["from"].as_f64().unwrap(), series["to"].as_f64().unwrap());
+            assert_eq!(series["total"].as_f64().unwrap(), to - from + 1.0, "every point in `{range}` counted");
+        }
     }
 }
 
@@ -154,6 +216,7 @@ fn the_guards_refuse_what_a_hostile_page_or_network_would_send() {
     let (dir, store) = store(10, 5);
     let refused = Server::bind(
         Arc::clone(&store),
+        analyses(),
         dir.path().to_path_buf(),
         &UiOptions { host: IpAddr::V4(Ipv4Addr::UNSPECIFIED), port: 0, token: None },
     );

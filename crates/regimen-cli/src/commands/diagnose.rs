@@ -14,7 +14,7 @@ use clap::Args;
 use regimen_doctor::diagnose::{DiagnoseOptions, MetricSeries, PREDICTIONS_REPORT, TaskInfo, diagnose};
 use regimen_doctor::gradients::GRAD_NORM_KEY;
 use regimen_doctor::{CheckReport, CheckStatus};
-use regimen_store::RunDetail;
+use regimen_store::{RunDetail, RunStore};
 use serde_json::{Value, json};
 
 use super::{StoreArg, emit, metric_text, open};
@@ -47,44 +47,66 @@ pub fn run(args: &DiagnoseArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--target-error {target} is not a fraction in [0, 1), e.g. 0.02 for 2% error");
     }
     let store = open(&args.store.store)?;
-    let detail = store.get_run(&args.run)?;
-    let base_error = match &detail.row.dataset {
-        Some(name) => store.base_error(name)?,
-        None => None,
-    }
-    .or_else(|| detail.dataset.pointer("/lineage/manifest/base_error").and_then(Value::as_f64));
-    let series: MetricSeries = detail
-        .series
-        .iter()
-        .map(|(key, points)| (key.clone(), points.iter().map(|p| (p.step, p.epoch, p.value)).collect()))
-        .collect();
-    let task = task_of(&detail);
-    let options = DiagnoseOptions {
-        target_error: args.target_error.or(base_error).unwrap_or(0.0),
-        base_error_known: args.target_error.is_none() && base_error.is_some(),
-        ..DiagnoseOptions::default()
-    };
-    let report = CheckReport::new(diagnose(&series, &task, &options));
-    let predictions = prediction_dynamics(&detail);
+    let diagnosis = Diagnosis::of(store.as_ref(), &args.run, args.target_error)?;
     if args.json {
-        let value = json!({
-            "run_id": detail.row.run_id,
-            "name": detail.row.name,
-            "run_status": detail.row.status.to_string(),
-            "status": report.status().as_str(),
-            "monitor": monitor_json(&detail),
-            "checks": report.checks,
-            "evidence": {
-                "epochs": epoch_table(&series),
-                "grad_norms": grad_summary(&series),
-                "predictions": predictions,
-            },
-        });
-        emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
+        emit(&format!("{}\n", serde_json::to_string_pretty(&diagnosis.json())?))?;
     } else {
-        emit(&render(&detail, &series, &report, &predictions))?;
+        emit(&render(&diagnosis.detail, &diagnosis.series, &diagnosis.report, &diagnosis.predictions))?;
     }
-    Ok(if report.status() == CheckStatus::Fail { ExitCode::from(crate::EXIT_CHECK_FAILED) } else { ExitCode::SUCCESS })
+    let failed = diagnosis.report.status() == CheckStatus::Fail;
+    Ok(if failed { ExitCode::from(crate::EXIT_CHECK_FAILED) } else { ExitCode::SUCCESS })
+}
+
+/// A run's diagnosis and the evidence for it: what `regimen diagnose` prints, and what the
+/// dashboard shows on a run's page.
+pub struct Diagnosis {
+    detail: RunDetail,
+    series: MetricSeries,
+    report: CheckReport,
+    predictions: Vec<Value>,
+}
+
+impl Diagnosis {
+    /// Diagnoses run `run` of `store`, against `target_error` or else the dataset's base error.
+    pub fn of(store: &dyn RunStore, run: &str, target_error: Option<f64>) -> anyhow::Result<Diagnosis> {
+        let detail = store.get_run(run)?;
+        let base_error = match &detail.row.dataset {
+            Some(name) => store.base_error(name)?,
+            None => None,
+        }
+        .or_else(|| detail.dataset.pointer("/lineage/manifest/base_error").and_then(Value::as_f64));
+        let series: MetricSeries = detail
+            .series
+            .iter()
+            .map(|(key, points)| (key.clone(), points.iter().map(|p| (p.step, p.epoch, p.value)).collect()))
+            .collect();
+        let task = task_of(&detail);
+        let options = DiagnoseOptions {
+            target_error: target_error.or(base_error).unwrap_or(0.0),
+            base_error_known: target_error.is_none() && base_error.is_some(),
+            ..DiagnoseOptions::default()
+        };
+        let report = CheckReport::new(diagnose(&series, &task, &options));
+        let predictions = prediction_dynamics(&detail);
+        Ok(Diagnosis { detail, series, report, predictions })
+    }
+
+    /// As `regimen diagnose --json` prints it.
+    pub fn json(&self) -> Value {
+        json!({
+            "run_id": self.detail.row.run_id,
+            "name": self.detail.row.name,
+            "run_status": self.detail.row.status.to_string(),
+            "status": self.report.status().as_str(),
+            "monitor": monitor_json(&self.detail),
+            "checks": self.report.checks,
+            "evidence": {
+                "epochs": epoch_table(&self.series),
+                "grad_norms": grad_summary(&self.series),
+                "predictions": self.predictions,
+            },
+        })
+    }
 }
 
 /// The task and its trivial baseline as the run recorded them, so that this verdict and the one the

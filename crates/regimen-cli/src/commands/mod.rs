@@ -9,7 +9,7 @@
 mod annotate;
 mod compare;
 mod datasets;
-mod diagnose;
+pub mod diagnose;
 mod export;
 mod plot;
 mod remove;

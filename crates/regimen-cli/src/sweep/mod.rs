@@ -5,7 +5,7 @@
 //! control sweeps. Every trial is a normal run, linked to its sweep through its provenance.
 
 mod heaviest;
-mod report;
+pub mod report;
 mod spec;
 mod worker;
 

@@ -298,6 +298,48 @@ pub fn list(args: &LsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Sweep `id`'s report as `regimen sweep report --json` prints it (without plots): what the
+/// dashboard's sweep page shows.
+pub fn json(store: &dyn RunStore, id: &str) -> anyhow::Result<serde_json::Value> {
+    let loaded = Loaded::load(store, id)?;
+    Ok(report_json(&loaded, &importance(&loaded)))
+}
+
+/// The summary, every trial, the top five, each parameter's importance and the space searched.
+fn report_json(loaded: &Loaded, importance: &[Mattering]) -> serde_json::Value {
+    let sensitive: Vec<&str> =
+        importance.iter().filter(|m| m.explained >= SENSITIVE).map(|m| m.name.as_str()).collect();
+    let mut value = loaded.summary_json();
+    value["trials_by_state"] = value["trials"].take();
+    value["trials"] = loaded.trials.iter().map(|t| loaded.trial_json(t)).collect();
+    value["top"] = loaded.ranked().iter().take(5).map(|t| loaded.trial_json(t)).collect();
+    let by_name = |f: fn(&Mattering) -> f64| -> serde_json::Value {
+        importance.iter().map(|m| (m.name.clone(), json!(f(m)))).collect::<serde_json::Map<_, _>>().into()
+    };
+    value["importance"] = by_name(|m| m.importance);
+    value["variance_explained"] = by_name(|m| m.explained);
+    value["sensitive"] = json!(sensitive);
+    value["space"] = loaded
+        .sweep
+        .space
+        .params()
+        .iter()
+        .map(|param| {
+            let scale = match &param.domain {
+                Domain::Float { low, high, log } => json!({ "kind": "float", "low": low, "high": high, "log": log }),
+                Domain::Int { low, high, log, .. } => json!({ "kind": "int", "low": low, "high": high, "log": log }),
+                Domain::Categorical(choices) => {
+                    json!({ "kind": "categorical", "choices": choices.iter().map(ToString::to_string).collect::<Vec<_>>() })
+                }
+                Domain::Fixed(value) => json!({ "kind": "fixed", "value": value.to_string() }),
+            };
+            (param.name.clone(), scale)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    value
+}
+
 /// `regimen sweep report`.
 pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let store = crate::commands::open(&store_root(&args.store.store)?)?;
@@ -307,19 +349,8 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => plots(&loaded, dir)?,
         None => Vec::new(),
     };
-    let sensitive: Vec<&str> =
-        importance.iter().filter(|m| m.explained >= SENSITIVE).map(|m| m.name.as_str()).collect();
     if args.json {
-        let mut value = loaded.summary_json();
-        value["trials_by_state"] = value["trials"].take();
-        value["trials"] = loaded.trials.iter().map(|t| loaded.trial_json(t)).collect();
-        value["top"] = loaded.ranked().iter().take(5).map(|t| loaded.trial_json(t)).collect();
-        let by_name = |f: fn(&Mattering) -> f64| -> serde_json::Value {
-            importance.iter().map(|m| (m.name.clone(), json!(f(m)))).collect::<serde_json::Map<_, _>>().into()
-        };
-        value["importance"] = by_name(|m| m.importance);
-        value["variance_explained"] = by_name(|m| m.explained);
-        value["sensitive"] = json!(sensitive);
+        let mut value = report_json(&loaded, &importance);
         value["plots"] = json!(pictures);
         emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))?;
         return Ok(ExitCode::SUCCESS);
