@@ -1,7 +1,11 @@
 // Bundles src/main.ts (and the CSS it imports) into ../assets/app.js and ../assets/app.css, which
-// the server embeds. Deterministic: the same sources and lockfile give the same bytes, so that CI
-// can rebuild and compare with the committed copies.
+// the server embeds; `node build.mjs DIR` writes them into DIR instead. Deterministic: the same
+// sources and lockfile give the same bytes, so that CI can rebuild and compare with the committed
+// copies.
+import { join } from 'node:path';
 import { build } from 'esbuild';
+
+const out = process.argv[2] ?? '../assets';
 
 await build({
   entryPoints: ['src/main.ts'],
@@ -9,7 +13,7 @@ await build({
   minify: true,
   format: 'esm',
   target: ['es2022'],
-  outfile: '../assets/app.js',
+  outfile: join(out, 'app.js'),
   legalComments: 'none',
   logLevel: 'warning',
 });

@@ -5,7 +5,7 @@
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { h, num } from './util';
+import { PALETTE, h, num } from './util';
 
 export type Points = [number, number | null][];
 
@@ -48,6 +48,7 @@ export class Chart {
   readonly element: HTMLElement;
   private readonly body: HTMLElement;
   private readonly note: HTMLElement;
+  private readonly legend: HTMLElement;
   private plot: uPlot | null = null;
   private range: { from?: number; to?: number } = {};
   private request = 0;
@@ -57,8 +58,9 @@ export class Chart {
   constructor(private options: ChartOptions) {
     this.body = h('div', { class: 'plot' });
     this.note = h('span', { class: 'chart-note' });
+    this.legend = h('span', { class: 'legend' });
     this.element = h('figure', { class: 'chart', 'data-title': options.title },
-      h('figcaption', {}, h('strong', {}, options.title), this.note),
+      h('figcaption', {}, h('strong', {}, options.title), this.note, this.legend),
       this.body);
     this.body.style.height = `${options.height ?? 220}px`;
     (this.element as HTMLElement & { chart?: Chart }).chart = this;
@@ -118,19 +120,23 @@ export class Chart {
         return index++;
       };
       if (line.band) {
-        const high = add(line.band.high, { label: `${line.label} max`, stroke: line.color, width: 0, points: { show: false } });
-        const low = add(line.band.low, { label: `${line.label} min`, stroke: line.color, width: 0, points: { show: false } });
+        const high = add(line.band.high, { label: `${line.label} max`, stroke: `${line.color}66`, width: 0.5, points: { show: false } });
+        const low = add(line.band.low, { label: `${line.label} min`, stroke: `${line.color}66`, width: 0.5, points: { show: false } });
         bands.push({ series: [high, low], fill: `${line.color}33` });
       }
       if (line.smoothed) {
-        add(line.points, { label: `${line.label} (raw)`, stroke: `${line.color}40`, width: 1, points: { show: false }, spanGaps: true });
-        add(line.smoothed, { label: line.label, stroke: line.color, width: 2, points: { show: false }, spanGaps: true });
+        add(line.points, { label: `${line.label} (raw)`, stroke: `${line.color}40`, width: 1, spanGaps: true });
+        add(line.smoothed, { label: line.label, stroke: line.color, width: 2, spanGaps: true });
       } else {
-        add(line.points, { label: line.label, stroke: line.color, width: 1.5, points: { show: false }, spanGaps: true });
+        add(line.points, { label: line.label, stroke: line.color, width: 1.5, spanGaps: true });
       }
     }
     const total = this.lines.reduce((n, l) => n + l.points.length, 0);
     this.note.textContent = total ? '' : ' · no points yet';
+    // One entry per line (its raw and smoothed versions, or mean and band, are one line).
+    this.legend.replaceChildren(...this.lines.map((line) =>
+      h('span', { class: 'entry', 'data-line': line.label }, h('i', { class: `c${PALETTE.indexOf(line.color)}` }), line.label,
+        line.band ? ' (mean, min–max band)' : '')));
     const data = tables.length ? uPlot.join(tables) : ([[]] as unknown as uPlot.AlignedData);
     this.plot?.destroy();
     this.plot = null;
@@ -142,7 +148,7 @@ export class Chart {
       bands,
       scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
       axes: [{ label: undefined }, { values: (_u, ticks) => ticks.map(num), size: 60 }],
-      legend: { live: true },
+      legend: { show: false },
       cursor: { drag: { x: true, y: false } },
       hooks: {
         setSelect: [

@@ -44,7 +44,14 @@ export async function compareView(root: HTMLElement, query: URLSearchParams): Pr
   legendSelect.value = legend;
 
   const labelOf = (line: CompareLine) => {
-    if (group || legend === 'name') return line.label;
+    if (group) {
+      // A group is named by what sets it apart from the other groups, not every shared value.
+      const first = runs.find((r) => r.run_id === line.runs[0]);
+      const apart = differing.filter((k) => `params.${k}` !== group);
+      const name = first && apart.length ? apart.map((k) => `${k}=${num(first.params[k])}`).join(' ') : 'all runs';
+      return `${name} · ${line.runs.length} runs`;
+    }
+    if (legend === 'name') return line.label;
     const run = runs.find((r) => r.run_id === line.runs[0]);
     return run ? `${legend}=${num(run.params[legend])}` : line.label;
   };

@@ -120,16 +120,13 @@ export async function sweepView(root: HTMLElement, id: string): Promise<void> {
     progress.element,
     h('h2', {}, 'Which parameters matter'),
     h('div', { class: 'importance' }, ...importance.map(([name, share]) =>
-      h('div', { class: 'bar' }, h('span', {}, name), h('span', { class: 'fill', style: '' }, num(share))))),
+      h('div', { class: 'bar' }, h('span', {}, name), h('meter', { min: 0, max: 1, value: String(share) }), h('span', {}, num(share))))),
     h('h2', {}, 'Parameters against the objective'),
     parallelCoordinates(axes, items, report.objective, higher),
     h('div', { class: 'scatters' }, ...searched.map(([name, scale]) => scatter(name, scale, report.trials, higher))),
     h('h2', {}, 'Trials'),
     trialsTable(report),
   ));
-  root.querySelectorAll<HTMLElement>('.importance .fill').forEach((bar, i) => {
-    bar.style.width = `${Math.max(2, 100 * importance[i][1])}%`;
-  });
   document.body.dataset.ready = 'sweep';
 }
 

@@ -109,6 +109,10 @@ export async function runsView(root: HTMLElement): Promise<void> {
 
   function renderHeader() {
     header.style.gridTemplateColumns = template();
+    // Wide tables scroll sideways as one: the header and the rows share a minimum width.
+    const width = `${2 + state.columns.reduce((sum, c) => sum + (c === 'name' ? 12 : 7), 0)}rem`;
+    header.style.minWidth = width;
+    body.style.minWidth = width;
     header.replaceChildren(h('span', {}),
       ...state.columns.map((column) => {
         const field = sortField(column);
