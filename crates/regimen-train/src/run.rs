@@ -256,6 +256,7 @@ where
     for warning in data.identity.lineage.iter().flat_map(|l| &l.warnings) {
         Reporter { sink: &mut *sink, observer: &mut *observer }.notice("warn", warning)?;
     }
+    first_batch_picture(&config, &data, &dir, &mut Reporter { sink: &mut *sink, observer: &mut *observer })?;
     if let Some((source, report)) = &init {
         let mut reporter = Reporter { sink: &mut *sink, observer: &mut *observer };
         let origin = match &source.run_id {
@@ -269,6 +270,30 @@ where
     }
     run_fit(model, &config, &data, device, (&dir, &name), None, &mut *sink, observer)
 }
+
+/// Draws the first training batch as the network sees it (image data only) into the run's folder
+/// and records it as the run's `first_batch` artifact; a picture that cannot be drawn is a warning
+/// in the run's notes, never a failed run.
+fn first_batch_picture(
+    config: &TrainConfig,
+    data: &PreparedData,
+    dir: &RunDir,
+    reporter: &mut Reporter<'_>,
+) -> Result<(), TrainError> {
+    let path = dir.path().join(FIRST_BATCH_FILE);
+    let check = crate::check::first_batch_grid(config, data, &path);
+    match std::fs::metadata(&path) {
+        Ok(meta) => {
+            let path = path.display().to_string();
+            Ok(reporter.sink.record(&Event::Artifact { kind: "first_batch", path: &path, bytes: meta.len() })?)
+        }
+        Err(_) if check.status == regimen_doctor::CheckStatus::Warn => reporter.notice("warn", &check.message),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The picture of the first batch in a run's folder.
+pub const FIRST_BATCH_FILE: &str = "first_batch.png";
 
 /// Loads the pretrained weights `config.init_from` names into `model`, when it names any.
 pub(crate) fn initialize<M: Network>(

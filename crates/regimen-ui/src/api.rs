@@ -480,7 +480,8 @@ async fn set_tag(Shared(state): Shared<State>, UrlPath(id): UrlPath<String>, Jso
 }
 
 /// A run's recorded artifact, by its index in the run's list: never a path from the request. The
-/// recorded path must still resolve inside the store.
+/// recorded path must still resolve inside the store. A checkpoint (a folder) is served as its
+/// weights file; a picture with its image type.
 async fn artifact(Shared(state): Shared<State>, UrlPath((id, index)): UrlPath<(String, String)>) -> Response {
     let Ok(index) = index.parse::<usize>() else {
         return error(StatusCode::BAD_REQUEST, "an artifact is named by its index in the run's list");
@@ -493,17 +494,26 @@ async fn artifact(Shared(state): Shared<State>, UrlPath((id, index)): UrlPath<(S
         return error(StatusCode::NOT_FOUND, "no such artifact");
     };
     let root = state.root.clone();
-    let path = record.path.clone();
-    let read = tokio::task::spawn_blocking(move || inside(&root, Path::new(&path)).and_then(|p| std::fs::read(p).ok()));
+    let path = Path::new(&record.path).to_path_buf();
+    let read = tokio::task::spawn_blocking(move || {
+        let file = if path.is_dir() { path.join(WEIGHTS_FILE) } else { path };
+        let file = inside(&root, &file)?;
+        let png = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        std::fs::read(&file).ok().map(|bytes| (bytes, png))
+    });
     match read.await {
-        Ok(Some(bytes)) => {
+        Ok(Some((bytes, png))) => {
             let mut response = bytes.into_response();
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+            let kind = if png { "image/png" } else { "application/octet-stream" };
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
             response
         }
         _ => error(StatusCode::NOT_FOUND, "the artifact's file is gone or outside the store"),
     }
 }
+
+/// The weights file in a checkpoint folder, the part of a checkpoint worth downloading.
+const WEIGHTS_FILE: &str = "model.safetensors";
 
 /// `path` resolved, when it is a file inside `root` (symbolic links followed on both).
 fn inside(root: &Path, path: &Path) -> Option<std::path::PathBuf> {

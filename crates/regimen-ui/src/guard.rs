@@ -12,7 +12,7 @@ use crate::State;
 pub const TOKEN_ENV: &str = "REGIMEN_UI_TOKEN";
 
 /// Only the server's own scripts, styles, images and API; no framing, no forms elsewhere.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
                    connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// A JSON error response.

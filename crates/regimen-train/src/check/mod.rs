@@ -379,8 +379,9 @@ pub(crate) fn load(config: &TrainConfig) -> TrainResult<(PreparedData, PreparedD
 }
 
 /// `sample_grid` of the first training batch, built as `fit` builds it (epoch 1's order, the
-/// run's augmentation); a picture that cannot be written is a WARN, not an error.
-fn first_batch_grid(config: &TrainConfig, data: &PreparedData, path: &Path) -> Check {
+/// run's augmentation); a picture that cannot be written is a WARN, not an error. Training draws
+/// it too, into the run's folder, for the dashboard.
+pub(crate) fn first_batch_grid(config: &TrainConfig, data: &PreparedData, path: &Path) -> Check {
     let order = epoch_order(config.seed, 1, data.train.len());
     let augment = config.augment();
     let (mut features, mut targets) = (Vec::new(), BatchTargets::default());

@@ -68,6 +68,12 @@ export async function download(path: string, name: string): Promise<void> {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
+/** A file fetched with the token, as an object URL for an <img> (the page's CSP allows blob:). */
+export async function objectUrl(path: string): Promise<string> {
+  const response = await check(await fetch(path, { headers: headers() }));
+  return URL.createObjectURL(await response.blob());
+}
+
 /** Reads server-sent events with fetch (EventSource cannot send the token), reconnecting with
  *  `Last-Event-ID` after a dropped connection until `stop` aborts or an `end` event arrives. */
 export function events(

@@ -143,7 +143,7 @@ export class Chart {
     this.body.replaceChildren();
     const opts: uPlot.Options = {
       width,
-      height: (this.options.height ?? 220) - 30,
+      height: (this.options.height ?? 220) - 8,
       series,
       bands,
       scales: { x: { time: false }, y: log ? { distr: 3 } : {} },

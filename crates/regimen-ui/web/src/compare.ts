@@ -108,7 +108,7 @@ export async function compareView(root: HTMLElement, query: URLSearchParams): Pr
   root.replaceChildren(h('section', { class: 'compare-page' },
     h('h1', {}, `Comparing ${runs.length} runs`),
     h('div', { class: 'toolbar' }, metricSelect, groupSelect, legendSelect),
-    viewControls(view, redraw),
+    viewControls(view, redraw, false),
     chart.element,
     h('h2', {}, 'Hyperparameters that differ'),
     diffTable(runs, differing),

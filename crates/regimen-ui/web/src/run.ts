@@ -2,7 +2,7 @@
 // metrics, gradient norms per layer, predictions on the fixed batch per epoch, diagnosis,
 // configuration, dataset, checkpoints and notes; live while the run trains.
 
-import { type Run, type Series, download, events, get, post } from './api';
+import { type Run, type Series, download, events, get, objectUrl, post } from './api';
 import { Chart, type Line, type Source, refreshMounted } from './chart';
 import { PALETTE, badge, bytes, h, markdown, num, when } from './util';
 
@@ -50,8 +50,9 @@ export function loadView(): View {
   return { smooth: 0.6, log: false, x: 'step' };
 }
 
-/** Smoothing, log scale and x axis controls; `changed` runs after each change. */
-export function viewControls(view: View, changed: () => void): HTMLElement {
+/** Smoothing (unless `smoothing` is false), log scale and x axis controls; `changed` runs after
+ *  each change. */
+export function viewControls(view: View, changed: () => void, smoothing = true): HTMLElement {
   const save = () => {
     localStorage.setItem(VIEW_KEY, JSON.stringify(view));
     changed();
@@ -75,7 +76,7 @@ export function viewControls(view: View, changed: () => void): HTMLElement {
     save();
   });
   return h('div', { class: 'controls' },
-    h('label', {}, 'smoothing ', smooth, shown),
+    smoothing ? h('label', {}, 'smoothing ', smooth, shown) : null,
     h('label', {}, log, ' log scale'),
     h('label', {}, 'x: ', x));
 }
@@ -169,6 +170,7 @@ export async function runView(root: HTMLElement, runId: string, stop: AbortSigna
       h('h2', {}, 'Gradients'), sections.gradients,
       diagnosis,
       predictions,
+      firstBatch(run.run_id, detail.artifacts),
       h('section', { class: 'side' },
         h('div', {}, h('h2', {}, 'Hyperparameters'), keyValues(run.params)),
         h('div', {}, h('h2', {}, 'Dataset'), keyValues(flatten(detail.dataset)),
@@ -225,6 +227,17 @@ async function showDiagnosis(runId: string, into: HTMLElement, predictions: HTML
   }
 }
 
+/** The first training batch as the network saw it (after normalization and augmentation). */
+function firstBatch(runId: string, list: Detail['artifacts']): HTMLElement | null {
+  const picture = [...list].reverse().find((a) => a.kind === 'first_batch');
+  if (!picture) return null;
+  const image = h('img', { class: 'first-batch', alt: 'the first training batch as the network sees it' });
+  void objectUrl(`/api/runs/${encodeURIComponent(runId)}/artifacts/${picture.index}`).then((url) => {
+    image.src = url;
+  });
+  return h('section', { class: 'first-batch' }, h('h2', {}, 'The first batch, as the network sees it'), image);
+}
+
 function flatten(value: Record<string, unknown>, prefix = ''): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value ?? {})) {
@@ -240,7 +253,7 @@ function keyValues(values: Record<string, unknown>): HTMLElement {
 
 function artifacts(runId: string, list: Detail['artifacts']): HTMLElement {
   if (!list.length) return h('p', { class: 'muted' }, 'none');
-  return h('ul', { class: 'artifacts' }, ...list.map((a) =>
+  return h('ul', { class: 'artifacts' }, ...list.filter((a) => a.kind !== 'checkpoint.deleted').map((a) =>
     h('li', {}, h('button', {
       class: 'link', onclick: () => void download(`/api/runs/${encodeURIComponent(runId)}/artifacts/${a.index}`, `${runId}-${a.kind}-${a.index}`),
     }, `${a.kind} #${a.index}`), ` ${bytes(a.bytes)}`)));
