@@ -121,7 +121,17 @@ fn sources_that_do_not_fit_together_are_an_error_and_a_lopsided_source_a_warning
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("warning: source `lab-b`: 1 of its 1 samples are in "), "{stderr}");
-    let check = regimen(&["check", "--dataset-file", manifest.to_str().unwrap(), "--model", "mlp", "--json"]);
+    let checks = dir.path().join("checks-store");
+    let check = regimen(&[
+        "check",
+        "--dataset-file",
+        manifest.to_str().unwrap(),
+        "--model",
+        "mlp",
+        "--json",
+        "--store",
+        checks.to_str().unwrap(),
+    ]);
     let report: serde_json::Value = serde_json::from_slice(&check.stdout).unwrap();
     let sources = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "sources").unwrap();
     assert_eq!(sources["status"], "warn", "{sources}");
