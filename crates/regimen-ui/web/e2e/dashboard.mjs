@@ -1,6 +1,6 @@
 // Drives the real dashboard in Debian's headless Chromium (playwright-core pointed at the system
 // browser; no browser is downloaded): open the runs table, filter, sort, open a run, see its
-// curves, save a note, compare two runs, group three seeds into a band, open a sweep. Saves a
+// curves, write and edit a note, compare two runs, group three seeds into a band, open a sweep. Saves a
 // screenshot after each step into OUT. Exits non-zero, naming the step, at the first failure, or
 // when the page logs an error (a script error or a Content-Security-Policy violation).
 //
@@ -97,10 +97,17 @@ try {
   await page.evaluate(() => window.scrollTo(0, 0));
   await shot('4-run');
 
-  step = 'save a note';
+  step = 'write and edit a note';
+  await page.fill('textarea.note-editor', 'a first draft');
+  await page.click('button.save-note');
+  await page.waitForFunction(() => document.querySelector('.notes .note.current')?.textContent.includes('a first draft'));
+  await page.click('.notes .note.current button.edit-note');
+  check((await page.inputValue('textarea.note-editor')) === 'a first draft', 'edit loads the note into the editor');
   await page.fill('textarea.note-editor', note);
   await page.click('button.save-note');
-  await page.waitForFunction((text) => [...document.querySelectorAll('.notes .note')].some((n) => n.textContent.includes(text)), note);
+  await page.waitForFunction((text) => document.querySelector('.notes .note.current')?.textContent.includes(text), note);
+  const earlier = await page.$$eval('.notes .note', (notes) => notes.some((n) => !n.classList.contains('current') && n.textContent.includes('a first draft')));
+  check(earlier, 'the first draft stays as an earlier version');
   await page.locator('.notes').scrollIntoViewIfNeeded();
   await shot('5-note');
 

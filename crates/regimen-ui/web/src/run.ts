@@ -259,12 +259,25 @@ function artifacts(runId: string, list: Detail['artifacts']): HTMLElement {
     }, `${a.kind} #${a.index}`), ` ${bytes(a.bytes)}`)));
 }
 
+/** The run's notes: what training said (info, warnings) and what people wrote. A person's
+ *  latest note can be edited: saving keeps the earlier text as a previous version (notes are
+ *  never overwritten in the store), so nothing written is lost. */
 function notesSection(runId: string, initial: Detail['notes']): HTMLElement {
   const list = h('div', { class: 'notes-list' });
-  const draw = (notes: Detail['notes']) =>
-    list.replaceChildren(...notes.map((n) => h('div', { class: `note ${n.kind}` }, h('div', { class: 'muted' }, `${when(n.created_at)} · ${n.kind}`), markdown(n.body))));
-  draw(initial);
   const text = h('textarea', { rows: 3, placeholder: 'Write a note (Markdown)…', class: 'note-editor' });
+  const draw = (notes: Detail['notes']) => {
+    const written = notes.filter((n) => n.kind === 'note');
+    const latest = written[written.length - 1];
+    list.replaceChildren(...notes.filter((n) => n !== latest || !latest).map((n) =>
+      h('div', { class: `note ${n.kind}` }, h('div', { class: 'muted' }, `${when(n.created_at)} · ${n.kind === 'note' ? 'earlier version' : n.kind}`), markdown(n.body))));
+    if (latest) {
+      list.append(h('div', { class: 'note current' },
+        h('div', { class: 'muted' }, `${when(latest.created_at)} · note `,
+          h('button', { class: 'link edit-note', onclick: () => { text.value = latest.body; text.focus(); } }, 'edit')),
+        markdown(latest.body)));
+    }
+  };
+  draw(initial);
   const status = h('span', { class: 'muted' });
   const save = h('button', {
     class: 'save-note',
