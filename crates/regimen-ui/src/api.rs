@@ -101,9 +101,13 @@ async fn runs(Shared(state): Shared<State>, UrlQuery(query): UrlQuery<RunsQuery>
     };
     let limit = query.limit.unwrap_or(100).min(MAX_PAGE);
     let offset = query.offset;
-    let rows = match blocking(&state, move |s| s.store.list_runs(&parsed)).await {
-        Ok(rows) => rows,
+    let all = match blocking(&state, all_runs).await {
+        Ok(all) => all,
         Err(response) => return response,
+    };
+    let rows = match parsed.select(&all) {
+        Ok(rows) => rows,
+        Err(problem) => return error(StatusCode::BAD_REQUEST, &problem.to_string()),
     };
     let fields: Option<Vec<&str>> = query.fields.as_deref().map(|f| f.split(',').map(str::trim).collect());
     let page: Vec<Value> = rows
@@ -125,16 +129,51 @@ async fn runs(Shared(state): Shared<State>, UrlQuery(query): UrlQuery<RunsQuery>
     let mut body = json!({ "total": rows.len(), "offset": offset, "runs": page });
     if let Some(group) = &query.group {
         let mut counts: Vec<(String, usize)> = Vec::new();
+        let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for row in &rows {
             let value = group_value(row, group);
-            match counts.iter_mut().find(|(v, _)| *v == value) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((value, 1)),
+            match index.get(&value) {
+                Some(&at) => counts[at].1 += 1,
+                None => {
+                    index.insert(value.clone(), counts.len());
+                    counts.push((value, 1));
+                }
             }
         }
         body["groups"] = counts.into_iter().map(|(value, count)| json!({ "value": value, "count": count })).collect();
     }
     Json(body).into_response()
+}
+
+/// Every run of the store, as last listed.
+pub(crate) struct Listing {
+    /// [`regimen_store::RunStore::changes`] when it was read.
+    changes: u64,
+    /// When it was read: crash detection runs with each listing, so a listing is reused for a
+    /// few seconds at most even when nothing was written.
+    at: std::time::Instant,
+    rows: std::sync::Arc<Vec<regimen_store::RunRow>>,
+}
+
+/// How long a listing is reused while the store reports no write.
+const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Every run of the store: the last listing while the store reports no write since (a table
+/// scrolling through ten thousand runs asks for a page at a time, and each page is cut from it),
+/// else a fresh one.
+pub(crate) fn all_runs(state: &State) -> Result<std::sync::Arc<Vec<regimen_store::RunRow>>, StoreError> {
+    let changes = state.store.changes()?;
+    let cached = state.listing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(listing) = cached.as_ref().filter(|l| l.changes == changes && l.at.elapsed() < LISTING_TTL) {
+        return Ok(std::sync::Arc::clone(&listing.rows));
+    }
+    drop(cached);
+    let rows = std::sync::Arc::new(state.store.list_runs(&Query::default())?);
+    // Crash detection may itself have written: key the listing by the count after it.
+    let changes = state.store.changes()?;
+    let listing = Listing { changes, at: std::time::Instant::now(), rows: std::sync::Arc::clone(&rows) };
+    *state.listing.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(listing);
+    Ok(rows)
 }
 
 /// The value a run has for `params.KEY` or `tags.KEY`, as text ("" when it has none).
@@ -154,13 +193,12 @@ fn group_value(row: &regimen_store::RunRow, field: &str) -> String {
 
 /// Every parameter, metric and tag key of the store's runs, for choosing columns.
 async fn keys(Shared(state): Shared<State>) -> Response {
-    let all = Query::default();
-    match blocking(&state, move |s| s.store.list_runs(&all)).await {
+    match blocking(&state, all_runs).await {
         Ok(rows) => {
             let mut params = std::collections::BTreeSet::new();
             let mut metrics = std::collections::BTreeSet::new();
             let mut tags = std::collections::BTreeSet::new();
-            for row in &rows {
+            for row in rows.iter() {
                 params.extend(row.params.keys());
                 metrics.extend(row.metrics.keys());
                 tags.extend(row.tags.keys());

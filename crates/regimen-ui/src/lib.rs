@@ -88,6 +88,9 @@ pub(crate) struct State {
     pub token: Option<String>,
     /// `Host` values accepted (`127.0.0.1:7070`, `localhost:7070`, ...).
     pub hosts: Vec<String>,
+    /// The last listing of every run, reused while the store reports no write (see
+    /// [`api::all_runs`]).
+    pub listing: Arc<std::sync::Mutex<Option<api::Listing>>>,
 }
 
 /// A bound server, ready to [`Server::run`].
@@ -119,7 +122,8 @@ impl Server {
         if !hosts.contains(&own) {
             hosts.push(own);
         }
-        Ok(Server { listener, state: State { store, analyses, root, token: options.token.clone(), hosts } })
+        let listing = Arc::default();
+        Ok(Server { listener, state: State { store, analyses, root, token: options.token.clone(), hosts, listing } })
     }
 
     /// The address it listens on.

@@ -134,6 +134,9 @@ fn runs_series_notes_and_tags_through_the_api() {
         post(address, "/api/runs/r2/tags", "application/json", r#"{"key":"stage","value":"baseline"}"#, "");
     assert_eq!(status, 204, "{body}");
     assert_eq!(store.get_run("r2").unwrap().row.tags["stage"], "baseline");
+    // The listing the table pages through is read again after a write.
+    let (status, _, body) = get(address, "/api/runs?filter=tags.stage%20%3D%20%27baseline%27", "");
+    assert_eq!((status, json(&body)["runs"][0]["run_id"].clone()), (200, Value::from("r2")), "{body}");
 
     let (status, _, body) = get(address, &format!("/api/runs/r1/artifacts/{model}"), "");
     assert_eq!((status, body.as_str()), (200, "weights"));

@@ -94,13 +94,24 @@ impl<'a> Known<'a> {
 }
 
 /// Checks every key of the query against the rows, then evaluates, sorts and limits.
-pub(super) fn apply(query: &Query, mut rows: Vec<RunRow>) -> Result<Vec<RunRow>, QueryError> {
+pub(super) fn apply(query: &Query, rows: Vec<RunRow>) -> Result<Vec<RunRow>, QueryError> {
+    let order = order(query, &rows)?;
+    let mut slots: Vec<Option<RunRow>> = rows.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect())
+}
+
+pub(super) fn select<'a>(query: &Query, rows: &'a [RunRow]) -> Result<Vec<&'a RunRow>, QueryError> {
+    Ok(order(query, rows)?.into_iter().filter_map(|i| rows.get(i)).collect())
+}
+
+/// The positions of the rows the query keeps, in its order.
+fn order(query: &Query, rows: &[RunRow]) -> Result<Vec<usize>, QueryError> {
     {
-        let known = Known::new(&rows);
+        let known = Known::new(rows);
         let empty = rows.is_empty();
         if let Some(filter) = &query.filter {
             check_keys(filter.expr(), &known, filter.source(), empty)?;
-            check_types(filter.expr(), &rows, filter.source())?;
+            check_types(filter.expr(), rows, filter.source())?;
         }
         if let Some(sort) = &query.sort {
             for key in sort.keys() {
@@ -108,10 +119,12 @@ pub(super) fn apply(query: &Query, mut rows: Vec<RunRow>) -> Result<Vec<RunRow>,
             }
         }
     }
-    if let Some(filter) = &query.filter {
-        rows.retain(|row| eval(filter.expr(), row) == Some(true));
-    }
-    rows.sort_by(|a, b| {
+    let mut kept: Vec<usize> = match &query.filter {
+        Some(filter) => (0..rows.len()).filter(|&i| eval(filter.expr(), &rows[i]) == Some(true)).collect(),
+        None => (0..rows.len()).collect(),
+    };
+    kept.sort_by(|&a, &b| {
+        let (a, b) = (&rows[a], &rows[b]);
         let keys = query.sort.as_ref().map_or(&[][..], |s| s.keys());
         keys.iter()
             .map(|key| compare_by(key, a, b))
@@ -121,9 +134,9 @@ pub(super) fn apply(query: &Query, mut rows: Vec<RunRow>) -> Result<Vec<RunRow>,
             .then_with(|| a.run_id.cmp(&b.run_id))
     });
     if let Some(limit) = query.limit {
-        rows.truncate(limit);
+        kept.truncate(limit);
     }
-    Ok(rows)
+    Ok(kept)
 }
 
 fn check_keys(expr: &Expr, known: &Known<'_>, source: &str, empty: bool) -> Result<(), QueryError> {

@@ -135,4 +135,10 @@ impl Query {
     pub fn apply(&self, rows: Vec<RunRow>) -> Result<Vec<RunRow>, QueryError> {
         eval::apply(self, rows)
     }
+
+    /// [`apply`](Query::apply) over borrowed rows: the ones kept, in order, without copying any
+    /// (a server that keeps the listing answers each page from it).
+    pub fn select<'a>(&self, rows: &'a [RunRow]) -> Result<Vec<&'a RunRow>, QueryError> {
+        eval::select(self, rows)
+    }
 }
