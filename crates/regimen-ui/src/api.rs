@@ -150,30 +150,41 @@ pub(crate) struct Listing {
     /// [`regimen_store::RunStore::changes`] when it was read.
     changes: u64,
     /// When it was read: crash detection runs with each listing, so a listing is reused for a
-    /// few seconds at most even when nothing was written.
+    /// ten seconds at most even when nothing was written (runs are marked crashed after 30).
     at: std::time::Instant,
     rows: std::sync::Arc<Vec<regimen_store::RunRow>>,
 }
 
 /// How long a listing is reused while the store reports no write.
-const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Every run of the store: the last listing while the store reports no write since (a table
-/// scrolling through ten thousand runs asks for a page at a time, and each page is cut from it),
-/// else a fresh one.
+/// How long a listing is reused even while other processes write (a run training logs every
+/// second): the table may lag the store by this much, the run pages stream live.
+const LISTING_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Every run of the store: the last listing while it is fresh (a table scrolling through ten
+/// thousand runs asks for a page at a time, and each page is cut from it), else a new one. One
+/// request lists at a time; the others wait for its result instead of listing too.
 pub(crate) fn all_runs(state: &State) -> Result<std::sync::Arc<Vec<regimen_store::RunRow>>, StoreError> {
+    let mut cached = state.listing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let changes = state.store.changes()?;
-    let cached = state.listing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(listing) = cached.as_ref().filter(|l| l.changes == changes && l.at.elapsed() < LISTING_TTL) {
+    let fresh = |l: &Listing| {
+        let age = l.at.elapsed();
+        age < LISTING_FRESH || (l.changes == changes && age < LISTING_TTL)
+    };
+    if let Some(listing) = cached.as_ref().filter(|l| fresh(l)) {
         return Ok(std::sync::Arc::clone(&listing.rows));
     }
-    drop(cached);
     let rows = std::sync::Arc::new(state.store.list_runs(&Query::default())?);
     // Crash detection may itself have written: key the listing by the count after it.
     let changes = state.store.changes()?;
-    let listing = Listing { changes, at: std::time::Instant::now(), rows: std::sync::Arc::clone(&rows) };
-    *state.listing.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(listing);
+    *cached = Some(Listing { changes, at: std::time::Instant::now(), rows: std::sync::Arc::clone(&rows) });
     Ok(rows)
+}
+
+/// Drops the listing after this server wrote, so that the next page shows the write.
+fn forget_listing(state: &State) {
+    *state.listing.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
 }
 
 /// The value a run has for `params.KEY` or `tags.KEY`, as text ("" when it has none).
@@ -494,7 +505,12 @@ async fn add_note(Shared(state): Shared<State>, UrlPath(id): UrlPath<String>, Js
     if note.markdown.trim().is_empty() {
         return error(StatusCode::BAD_REQUEST, "the note is empty");
     }
-    match blocking(&state, move |s| s.store.add_note(&id, &note.markdown)).await {
+    let added = blocking(&state, move |s| {
+        s.store.add_note(&id, &note.markdown)?;
+        forget_listing(s);
+        Ok(())
+    });
+    match added.await {
         Ok(()) => StatusCode::CREATED.into_response(),
         Err(response) => response,
     }
@@ -511,7 +527,12 @@ async fn set_tag(Shared(state): Shared<State>, UrlPath(id): UrlPath<String>, Jso
     if tag.key.trim().is_empty() {
         return error(StatusCode::BAD_REQUEST, "the tag has no key");
     }
-    match blocking(&state, move |s| s.store.set_tag(&id, &tag.key, &tag.value)).await {
+    let set = blocking(&state, move |s| {
+        s.store.set_tag(&id, &tag.key, &tag.value)?;
+        forget_listing(s);
+        Ok(())
+    });
+    match set.await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(response) => response,
     }

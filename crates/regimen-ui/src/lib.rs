@@ -141,6 +141,9 @@ impl Server {
         runtime.block_on(async move {
             self.listener.set_nonblocking(true).map_err(UiError::Serve)?;
             let listener = tokio::net::TcpListener::from_std(self.listener).map_err(UiError::Serve)?;
+            // List the runs now, so that the first page to open finds them listed.
+            let warm = self.state.clone();
+            tokio::task::spawn_blocking(move || api::all_runs(&warm));
             let app = api::router(self.state);
             axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(UiError::Serve)
         })
