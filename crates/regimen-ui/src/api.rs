@@ -149,7 +149,7 @@ async fn runs(Shared(state): Shared<State>, UrlQuery(query): UrlQuery<RunsQuery>
 pub(crate) struct Listing {
     /// [`regimen_store::RunStore::changes`] when it was read.
     changes: u64,
-    /// When it was read: crash detection runs with each listing, so a listing is reused for a
+    /// When it was read: crash detection runs with each listing, so a listing is reused for
     /// ten seconds at most even when nothing was written (runs are marked crashed after 30).
     at: std::time::Instant,
     rows: std::sync::Arc<Vec<regimen_store::RunRow>>,
