@@ -27,6 +27,10 @@ pub mod time;
 pub mod conformance;
 
 pub use error::StoreError;
+
+/// A `running` run whose heartbeat is older than this is considered crashed (see
+/// [`RunStore::reconcile`]); the runs write a heartbeat every few seconds.
+pub const CRASH_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 pub use layout::{RunDir, open, open_existing};
 pub use model::{
     ArtifactRecord, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,

@@ -149,34 +149,29 @@ async fn runs(Shared(state): Shared<State>, UrlQuery(query): UrlQuery<RunsQuery>
 pub(crate) struct Listing {
     /// [`regimen_store::RunStore::changes`] when it was read.
     changes: u64,
-    /// When it was read: crash detection runs with each listing, so a listing is reused for
-    /// ten seconds at most even when nothing was written (runs are marked crashed after 30).
+    /// When it was read.
     at: std::time::Instant,
     rows: std::sync::Arc<Vec<regimen_store::RunRow>>,
 }
-
-/// How long a listing is reused while the store reports no write.
-const LISTING_TTL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long a listing is reused even while other processes write (a run training logs every
 /// second): the table may lag the store by this much, the run pages stream live.
 const LISTING_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Every run of the store: the last listing while it is fresh (a table scrolling through ten
-/// thousand runs asks for a page at a time, and each page is cut from it), else a new one. One
+/// Every run of the store: the last listing while the store reports no write since, or it is
+/// under a second old (a table scrolling through ten thousand runs asks for a page at a time, and
+/// each page is cut from it), else a new one. Crash detection runs first, as a listing would run
+/// it; it writes, and so refreshes the listing, only when a run stopped sending heartbeats. One
 /// request lists at a time; the others wait for its result instead of listing too.
 pub(crate) fn all_runs(state: &State) -> Result<std::sync::Arc<Vec<regimen_store::RunRow>>, StoreError> {
+    use regimen_store::Clock as _;
     let mut cached = state.listing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    state.store.reconcile(regimen_store::SystemClock.now(), regimen_store::CRASH_AFTER)?;
     let changes = state.store.changes()?;
-    let fresh = |l: &Listing| {
-        let age = l.at.elapsed();
-        age < LISTING_FRESH || (l.changes == changes && age < LISTING_TTL)
-    };
-    if let Some(listing) = cached.as_ref().filter(|l| fresh(l)) {
+    if let Some(listing) = cached.as_ref().filter(|l| l.changes == changes || l.at.elapsed() < LISTING_FRESH) {
         return Ok(std::sync::Arc::clone(&listing.rows));
     }
     let rows = std::sync::Arc::new(state.store.list_runs(&Query::default())?);
-    // Crash detection may itself have written: key the listing by the count after it.
     let changes = state.store.changes()?;
     *cached = Some(Listing { changes, at: std::time::Instant::now(), rows: std::sync::Arc::clone(&rows) });
     Ok(rows)

@@ -47,35 +47,43 @@ fn value_of<'a>(row: &'a RunRow, field: &Field) -> Option<Value<'a>> {
     }
 }
 
-/// Every key of each kind found in the rows, to report unknown keys against.
+/// The rows, to check a query's keys against: a key is known when some run has it. Every key of
+/// its kind is gathered only to word the error for one that no run has.
 struct Known<'a> {
-    params: BTreeSet<&'a str>,
-    metrics: BTreeSet<&'a str>,
-    tags: BTreeSet<&'a str>,
+    rows: &'a [RunRow],
 }
 
 impl<'a> Known<'a> {
     fn new(rows: &'a [RunRow]) -> Known<'a> {
-        let mut known = Known { params: BTreeSet::new(), metrics: BTreeSet::new(), tags: BTreeSet::new() };
-        for row in rows {
-            known.params.extend(row.params.keys().map(String::as_str));
-            known.metrics.extend(row.metrics.keys().map(String::as_str));
-            known.tags.extend(row.tags.keys().map(String::as_str));
+        Known { rows }
+    }
+
+    /// Every key of the kind of `field` that the rows have, sorted.
+    fn keys_like(&self, field: &Field) -> BTreeSet<&'a str> {
+        let mut keys = BTreeSet::new();
+        for row in self.rows {
+            match field {
+                Field::Param(_) => keys.extend(row.params.keys().map(String::as_str)),
+                Field::Metric { .. } => keys.extend(row.metrics.keys().map(String::as_str)),
+                Field::Tag(_) => keys.extend(row.tags.keys().map(String::as_str)),
+                _ => {}
+            }
         }
-        known
+        keys
     }
 
     /// An error when no run has the field's key; nothing to check when the store is empty.
     fn check(&self, field: &Field, source: &str, part: QueryPart, span: Span, empty: bool) -> Result<(), QueryError> {
-        let (kind, key, keys) = match field {
-            Field::Param(key) => ("param", key, &self.params),
-            Field::Metric { key, .. } => ("metric", key, &self.metrics),
-            Field::Tag(key) => ("tag", key, &self.tags),
+        let (kind, key, has): (_, _, fn(&RunRow, &str) -> bool) = match field {
+            Field::Param(key) => ("param", key, |row, key| row.params.contains_key(key)),
+            Field::Metric { key, .. } => ("metric", key, |row, key| row.metrics.contains_key(key)),
+            Field::Tag(key) => ("tag", key, |row, key| row.tags.contains_key(key)),
             _ => return Ok(()),
         };
-        if empty || keys.contains(key.as_str()) {
+        if empty || self.rows.iter().any(|row| has(row, key)) {
             return Ok(());
         }
+        let keys = self.keys_like(field);
         let listed: Vec<&str> = keys.iter().copied().take(30).collect();
         let help = if listed.is_empty() {
             format!("no run has any {kind}")
@@ -119,20 +127,25 @@ fn order(query: &Query, rows: &[RunRow]) -> Result<Vec<usize>, QueryError> {
             }
         }
     }
-    let mut kept: Vec<usize> = match &query.filter {
+    let kept: Vec<usize> = match &query.filter {
         Some(filter) => (0..rows.len()).filter(|&i| eval(filter.expr(), &rows[i]) == Some(true)).collect(),
         None => (0..rows.len()).collect(),
     };
-    kept.sort_by(|&a, &b| {
-        let (a, b) = (&rows[a], &rows[b]);
-        let keys = query.sort.as_ref().map_or(&[][..], |s| s.keys());
+    // Each row's sort values are looked up once, not at every comparison.
+    let keys = query.sort.as_ref().map_or(&[][..], |s| s.keys());
+    let mut decorated: Vec<(Vec<Option<Value<'_>>>, usize)> =
+        kept.into_iter().map(|i| (keys.iter().map(|key| value_of(&rows[i], &key.field)).collect(), i)).collect();
+    decorated.sort_by(|(x, a), (y, b)| {
+        let (a, b) = (&rows[*a], &rows[*b]);
         keys.iter()
-            .map(|key| compare_by(key, a, b))
+            .zip(x.iter().zip(y))
+            .map(|(key, (x, y))| compare_values(key, *x, *y))
             .find(|o| o.is_ne())
             .unwrap_or(Ordering::Equal)
             .then_with(|| b.started_at.cmp(&a.started_at))
             .then_with(|| a.run_id.cmp(&b.run_id))
     });
+    let mut kept: Vec<usize> = decorated.into_iter().map(|(_, i)| i).collect();
     if let Some(limit) = query.limit {
         kept.truncate(limit);
     }
@@ -224,8 +237,9 @@ fn eval(expr: &Expr, row: &RunRow) -> Option<bool> {
 
 /// Orders two runs by one key; runs without a value go last whichever the direction, and numbers
 /// come before strings when a param has both.
-fn compare_by(key: &SortKey, a: &RunRow, b: &RunRow) -> Ordering {
-    match (value_of(a, &key.field), value_of(b, &key.field)) {
+/// The order of two runs' values of a sort key: missing values last, numbers before text.
+fn compare_values(key: &SortKey, a: Option<Value<'_>>, b: Option<Value<'_>>) -> Ordering {
+    match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Greater,
         (Some(_), None) => Ordering::Less,

@@ -79,7 +79,7 @@ impl Default for SqliteOptions {
     fn default() -> SqliteOptions {
         SqliteOptions {
             clock: Arc::new(SystemClock),
-            stale_after: Duration::from_secs(30),
+            stale_after: crate::CRASH_AFTER,
             busy_wait: Duration::from_secs(60),
         }
     }
