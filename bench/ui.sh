@@ -11,8 +11,8 @@
 #   (a) runs-table API: first page of 200 runs sorted by val.acc, median of R requests (default 10);
 #   (b) page-ready in headless Chromium: navigation start to the runs table showing rows, median of
 #       K first-visit loads (default 5);
-#   (a) and (b) again after S seconds without requests (default 10.5: Regimen's server reuses its
-#       listing of the runs for 10 s), median of --idle-repeat (default 5);
+#   (a) and (b) again after S seconds without requests (default 10.5), median of --idle-repeat
+#       (default 5);
 #   (c) curve API for the P-point series at 2,000 buckets, whole range and zoomed, and whether the
 #       planted spike is in the response.
 #

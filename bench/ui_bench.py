@@ -47,10 +47,9 @@ Each API number is the median of `--repeat` requests after one warm-up request, 
 keep-alive connection, timed from sending the request to having read the whole body (parsing is
 not timed). Page numbers are the median of `--page-repeat` loads after one warm-up load. The
 "after idle" rows repeat the runs-table request and the page load `--idle-repeat` times, each
-after `--idle` seconds (10.5) without requests: Regimen's dashboard reuses its listing of the
-runs for up to 10 s, so back-to-back numbers show a table being scrolled or re-sorted, and the
-after-idle ones a person opening the page later (the listing read again from the store). The
-same protocol runs on every tool.
+after `--idle` seconds (10.5) without requests: a person opening the page later, against a table
+being scrolled or re-sorted (a server that kept its listing only for a while, as Regimen's did
+before 9646228, reads it again). The same protocol runs on every tool.
 
 Raw JSON lines (one per measurement, with every sample) go to OUT/ui.jsonl.
 """
@@ -670,8 +669,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=10, help="timed requests per API measurement")
     parser.add_argument("--history-repeat", type=int, default=3, help="timed requests of MLflow's whole history")
     parser.add_argument("--idle", type=float, default=10.5,
-                        help="seconds without requests before each 'after idle' measurement (Regimen's dashboard "
-                             "reuses its listing of the runs for 10 s)")
+                        help="seconds without requests before each 'after idle' measurement")
     parser.add_argument("--idle-repeat", type=int, default=5, help="timed requests and page loads after idle")
     parser.add_argument("--page-repeat", type=int, default=5, help="timed page loads")
     parser.add_argument("--page-timeout", type=int, default=180, help="seconds one page load may take")
