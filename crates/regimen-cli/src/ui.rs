@@ -48,8 +48,21 @@ pub fn run(args: &UiArgs) -> anyhow::Result<ExitCode> {
         "regimen ui · store {} · open {page} · API at /api/ (described at /api/openapi.json) · Ctrl-C stops it",
         args.store.store.display(),
     );
+    // Ctrl-C, or SIGTERM (a service manager, `kill`): the CLI's own handler only flags SIGTERM for
+    // training to checkpoint, so the server listens for it too.
     server.run(async {
-        let _ = tokio::signal::ctrl_c().await;
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -118,3 +118,24 @@ fn the_dashboard_works_in_a_real_browser() {
         assert!(screenshots.join(format!("{shot}.png")).is_file(), "no screenshot {shot}");
     }
 }
+
+#[test]
+fn the_server_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    train_tiny(&store, &["--epochs", "1"]);
+    let (mut server, _) = serve(&store);
+    let pid = server.0.id().to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs");
+    assert!(sent.success());
+    // A service manager waits a while, then kills: stopping must not need a second signal.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "regimen ui ignored SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+}
