@@ -48,20 +48,11 @@ pub fn run(args: &UiArgs) -> anyhow::Result<ExitCode> {
         "regimen ui · store {} · open {page} · API at /api/ (described at /api/openapi.json) · Ctrl-C stops it",
         args.store.store.display(),
     );
-    // Ctrl-C, or SIGTERM (a service manager, `kill`): the CLI's own handler only flags SIGTERM for
-    // training to checkpoint, so the server listens for it too.
+    // Ctrl-C or SIGTERM (a service manager, `kill`) set the CLI's interrupt flag, also when they
+    // arrive before the server runs; a second one ends the process at once.
     server.run(async {
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = terminate => {}
+        while !regimen_train::interrupt::requested() {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     })?;
     Ok(ExitCode::SUCCESS)

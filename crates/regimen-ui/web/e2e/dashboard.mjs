@@ -69,19 +69,20 @@ try {
   step = 'filter';
   await page.fill('input.filter', "experiment = 'seeds'");
   await page.press('input.filter', 'Enter');
-  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '3 runs');
+  await ready('runs');
+  check(await page.textContent('.count') === '3 runs', `the count says ${await page.textContent('.count')}`);
   check((await page.$$('.tbody .row')).length === 3, 'the filter keeps three rows');
   await shot('2-filtered');
 
   step = 'sort';
   await page.click('.thead span[data-column="params.seed"]');
-  await page.waitForFunction(() => document.querySelector('.thead span[data-column="params.seed"]')?.textContent.includes('▲'));
-  await page.waitForFunction(() => [...document.querySelectorAll('.tbody .row')].length === 3);
+  await ready('runs');
+  check((await page.textContent('.thead span[data-column="params.seed"]')).includes('▲'), 'the header shows ascending');
   let seeds = await columnValues('params.seed');
   check(seeds.join() === '1,2,3', `ascending seeds: ${seeds}`);
   await page.click('.thead span[data-column="params.seed"]');
-  await page.waitForFunction(() => document.querySelector('.thead span[data-column="params.seed"]')?.textContent.includes('▼'));
-  await page.waitForFunction(() => document.querySelector('.tbody .row')?.children.length > 0);
+  await ready('runs');
+  check((await page.textContent('.thead span[data-column="params.seed"]')).includes('▼'), 'the header shows descending');
   seeds = await columnValues('params.seed');
   check(seeds.join() === '3,2,1', `descending seeds: ${seeds}`);
   await shot('3-sorted');
@@ -114,7 +115,7 @@ try {
   step = 'compare two runs';
   await page.goto(`${url}#/`);
   await ready('runs');
-  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '3 runs');
+  check(await page.textContent('.count') === '3 runs', 'the saved filter is back');
   const boxes = page.locator('.tbody .row input[type=checkbox]');
   await boxes.nth(0).check();
   await boxes.nth(1).check();
@@ -127,7 +128,7 @@ try {
   step = 'group three seeds into a band';
   await page.goto(`${url}#/`);
   await ready('runs');
-  await page.waitForFunction(() => document.querySelector('.count')?.textContent === '3 runs');
+  check(await page.textContent('.count') === '3 runs', 'the saved filter is back');
   for (let i = 0; i < 3; i++) await page.locator('.tbody .row input[type=checkbox]').nth(i).check();
   await page.click('button.compare');
   await ready('compare');

@@ -205,7 +205,10 @@ export async function runsView(root: HTMLElement): Promise<void> {
     location.hash = `#/compare?runs=${[...selected].map(encodeURIComponent).join(',')}`;
   });
 
+  // `data-ready` is off while the table reloads, so that a test (or a script) waits for the rows of
+  // the new query, not the old ones.
   async function reload() {
+    delete document.body.dataset.ready;
     pages.clear();
     drawn = -1;
     error.textContent = '';
@@ -223,6 +226,7 @@ export async function runsView(root: HTMLElement): Promise<void> {
     spacer.style.height = `${total * ROW}px`;
     body.scrollTop = 0;
     await render();
+    document.body.dataset.ready = 'runs';
   }
 
   let timer: number | undefined;
@@ -258,7 +262,6 @@ export async function runsView(root: HTMLElement): Promise<void> {
   });
   renderHeader();
   await reload();
-  document.body.dataset.ready = 'runs';
 }
 
 function columnChooser(
