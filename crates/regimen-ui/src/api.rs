@@ -185,14 +185,7 @@ fn forget_listing(state: &State) {
 /// The value a run has for `params.KEY` or `tags.KEY`, as text ("" when it has none).
 fn group_value(row: &regimen_store::RunRow, field: &str) -> String {
     if let Some(key) = field.strip_prefix("params.") {
-        return row
-            .params
-            .get(key)
-            .map(|v| match v {
-                regimen_store::ParamValue::Number(n) => n.to_string(),
-                regimen_store::ParamValue::Text(t) => t.clone(),
-            })
-            .unwrap_or_default();
+        return row.params.get(key).map(ToString::to_string).unwrap_or_default();
     }
     field.strip_prefix("tags.").and_then(|key| row.tags.get(key).cloned()).unwrap_or_default()
 }

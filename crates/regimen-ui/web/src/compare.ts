@@ -98,7 +98,11 @@ export async function compareView(root: HTMLElement, query: URLSearchParams): Pr
       const spread = positive ? Math.max(...(values as number[])) / Math.min(...(values as number[])) : 1;
       return numeric ? { name, log: spread >= 100 } : { name, categories: [...new Set(values.map(String))].sort() };
     });
-    const higher = /acc|f1|r2|auc/.test(metric);
+    // The store decided each metric's direction: its best is its max when higher is better.
+    const higher = runs.some((r) => {
+      const s = r.metrics[metric];
+      return s !== undefined && s.best !== null && s.best === s.max && s.best !== s.min;
+    });
     parallel.replaceChildren(parallelCoordinates(axes, runs.map((r) => ({
       values: r.params, metric: r.metrics[metric]?.best ?? r.metrics[metric]?.last ?? null,
     })), metric, higher));
