@@ -34,8 +34,8 @@ pub struct EnsembleArgs {
 
 /// Runs `regimen ensemble`.
 pub fn run(args: &EnsembleArgs) -> anyhow::Result<ExitCode> {
-    let root = std::path::absolute(&args.store.store).context("cannot resolve the store folder")?;
-    let store = crate::commands::open(&root)?;
+    let store = crate::commands::open(&args.store.store)?;
+    let root = crate::commands::files_root(store.as_ref(), &args.store.store)?;
     let mut runs = args.runs.clone();
     if let Some(sweep) = &args.sweep {
         runs.extend(crate::sweep::best_runs(store.as_ref(), sweep, args.top_k)?);

@@ -89,12 +89,12 @@ fn catch_interrupts() {
     }
 }
 
-/// Where runs are recorded: the store that `--store` names, with run folders beside it. The folder
-/// is made absolute, so the paths a run records (checkpoints, the final model) resolve from
-/// anywhere.
+/// Where runs are recorded: the store that `--store` names, with run folders beside it (or in a
+/// team store's artifact folder). The folder is absolute, so the paths a run records (checkpoints,
+/// the final model) resolve from anywhere.
 pub(crate) fn recorder(store: &std::path::Path) -> anyhow::Result<Recorder> {
     let opened = regimen_store::open(store)?;
-    let root = std::path::absolute(store).with_context(|| format!("cannot resolve {}", store.display()))?;
+    let root = commands::files_root(opened.as_ref(), store)?;
     Ok(Recorder::new(root, Some(opened)))
 }
 

@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 use regimen_ui::{Analyses, Server, TOKEN_ENV, UiOptions};
 
@@ -28,8 +27,7 @@ pub struct UiArgs {
 /// Serves until Ctrl-C.
 pub fn run(args: &UiArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store.store)?;
-    let root = std::path::absolute(&args.store.store)
-        .with_context(|| format!("cannot resolve {}", args.store.store.display()))?;
+    let root = crate::commands::files_root(store.as_ref(), &args.store.store)?;
     let options = UiOptions { host: args.host, port: args.port, token: args.token.clone() };
     let analyses = Analyses {
         diagnosis: std::sync::Arc::new(|store, run| {

@@ -23,6 +23,17 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The database server failed, or stayed unreachable for as long as the store retries.
+    #[error("the run store {store} failed while trying to {action}: {source}")]
+    Server {
+        /// The store's URL, without its password.
+        store: String,
+        /// What the store was doing, as a verb phrase.
+        action: &'static str,
+        /// What the server or the connection said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Another process held the database's write lock for longer than the store is willing to wait.
     #[error(
         "the run store at {path} stayed locked by another process for {waited_ms} ms while trying to {action}; \
@@ -55,7 +66,7 @@ pub enum StoreError {
     /// A store URL of a kind this build has no backend for.
     #[error(
         "cannot open the run store `{spec}`: this build has no `{scheme}` backend; give a folder path for the \
-         embedded SQLite store"
+         embedded SQLite store, or a postgres:// URL for a team store"
     )]
     UnsupportedStore {
         /// What was given.

@@ -13,9 +13,12 @@
 //! The store knows nothing about training, Burn or the command line: it records events and answers
 //! queries.
 
+mod blocks;
 pub mod error;
 pub mod layout;
 pub mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod query;
 pub mod sink;
 pub mod sqlite;
@@ -31,7 +34,7 @@ pub use error::StoreError;
 /// A `running` run whose heartbeat is older than this is considered crashed (see
 /// [`RunStore::reconcile`]); the runs write a heartbeat every few seconds.
 pub const CRASH_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
-pub use layout::{RunDir, open, open_existing};
+pub use layout::{ARTIFACTS_ENV, RunDir, artifacts_folder, open, open_existing, resolve_spec};
 pub use model::{
     ArtifactRecord, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
     RunDetail, RunRow, RunState, SeriesView, Write, flatten_params,

@@ -511,6 +511,22 @@ pub struct GcReport {
     pub vacuumed: bool,
 }
 
+/// A tag key that works as `tags.KEY` in a filter, or why not.
+pub(crate) fn check_tag_key(key: &str) -> Result<(), crate::StoreError> {
+    if key.is_empty()
+        || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+        || key.starts_with('.')
+        || key.ends_with('.')
+    {
+        return Err(crate::StoreError::Invalid {
+            what: "tag key",
+            value: key.to_string(),
+            why: "a tag key is letters, digits, `_` and inner dots, so that `tags.KEY` works in filters",
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,7 @@ fn parse_tag(text: &str) -> Result<(String, String), String> {
 pub fn note(args: &NoteArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store.store)?;
     let id = store.resolve(&args.run)?;
-    let draft = args.store.store.join(format!("note-{id}.md"));
+    let draft = super::files_root(store.as_ref(), &args.store.store)?.join(format!("note-{id}.md"));
     let text = match &args.text {
         Some(text) => text.clone(),
         None => edit_note(&id, &draft)?,

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use regimen_store::{QueryError, RunStore, StoreError};
 
@@ -95,6 +96,15 @@ pub fn open(root: &Path) -> anyhow::Result<Arc<dyn RunStore>> {
             root.display()
         )
     })
+}
+
+/// The folder that holds a store's files (run folders, sweep folders, drafts), absolute: the store
+/// folder itself, or a team store's artifact folder.
+pub fn files_root(store: &dyn RunStore, spec: &Path) -> anyhow::Result<PathBuf> {
+    match store.root() {
+        Some(folder) => Ok(folder.to_path_buf()),
+        None => std::path::absolute(spec).with_context(|| format!("cannot resolve {}", spec.display())),
+    }
 }
 
 /// Writes `text` to stdout; a reader that went away (`regimen runs | head`) is not an error.

@@ -39,7 +39,8 @@ pub fn rm(args: &RmArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.store.store)?;
     let detail = store.get_run(&args.run)?;
     let id = &detail.row.run_id;
-    let folder = args.store.store.join("runs").join(id);
+    let folder =
+        regimen_store::RunDir::of(&super::files_root(store.as_ref(), &args.store.store)?, id).path().to_path_buf();
     if !args.yes {
         if !std::io::stdin().is_terminal() {
             anyhow::bail!(

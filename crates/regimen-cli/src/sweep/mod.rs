@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use regimen_store::{NewSweep, RunStore, StoreError, SweepStatus, Timestamp};
 
-use crate::commands::StoreArg;
+use crate::commands::{StoreArg, files_root};
 use spec::Recorded;
 
 /// `regimen sweep ...`.
@@ -211,9 +211,10 @@ pub fn dispatch(command: SweepCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The store folder, absolute, so that workers and trials started elsewhere find it.
+/// The store as workers and trials started elsewhere must name it: a folder made absolute, a URL
+/// as is.
 fn store_root(store: &Path) -> anyhow::Result<PathBuf> {
-    std::path::absolute(store).with_context(|| format!("cannot resolve {}", store.display()))
+    Ok(regimen_store::resolve_spec(store)?)
 }
 
 /// The id of the sweep of this definition: its name and a hash of what it runs, so that running
@@ -243,7 +244,7 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             Some(limit) => limit.as_u64(),
             None => crate::find::default_limit(args.jobs)?,
         };
-        let folder = write_files(&root, &id, &recorded.parse()?)?;
+        let folder = write_files(&files_root(store.as_ref(), &root)?, &id, &recorded.parse()?)?;
         heaviest::choose_batch_size(&mut recorded, &folder, &root, limit)?;
     }
     let code = launch(
@@ -298,12 +299,14 @@ fn launch(store: &dyn RunStore, root: &Path, launch: Launch<'_>) -> anyhow::Resu
         }
         Err(error) => return Err(error.into()),
     }
-    write_files(root, id, &sweep)?;
+    let files = files_root(store, root)?;
+    write_files(&files, id, &sweep)?;
     let exe = std::env::current_exe().context("cannot find the regimen executable")?;
     let mut workers = Vec::new();
     for k in 0..jobs {
         let mut command = Command::new(&exe);
         command.args(["sweep", "worker", id, "--store"]).arg(root).env_remove("REGIMEN_STORE");
+        command.env(regimen_store::ARTIFACTS_ENV, &files);
         if !devices.is_empty() {
             command.args(["--device", &devices[k % devices.len()]]);
         }
@@ -346,7 +349,7 @@ fn work(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     let recorded: Recorded = serde_json::from_value(row.spec.clone())
         .with_context(|| format!("sweep {} has a definition this Regimen cannot read", row.sweep_id))?;
     let sweep = recorded.parse()?;
-    let folder = write_files(&root, &row.sweep_id, &sweep)?;
+    let folder = write_files(&files_root(store.as_ref(), &root)?, &row.sweep_id, &sweep)?;
     let parent = match recorded.zoom.as_ref().and_then(|z| z["from"].as_str()) {
         Some(from) => Some(report::Loaded::load(store.as_ref(), from)?),
         None => None,

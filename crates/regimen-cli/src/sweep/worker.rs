@@ -36,6 +36,7 @@ const POLL: Duration = Duration::from_millis(500);
 /// One worker of one sweep.
 pub struct Worker {
     store: Arc<dyn RunStore>,
+    /// The store as the trials' `--store` names it (a folder or a URL).
     store_root: PathBuf,
     sweep_id: String,
     sweep: SweepFile,
@@ -73,6 +74,11 @@ struct Stretch {
 }
 
 impl Worker {
+    /// The folder that holds the run folders: the store folder, or a team store's artifact folder.
+    fn runs_root(&self) -> &Path {
+        self.store.root().unwrap_or(&self.store_root)
+    }
+
     /// A worker for `sweep_id`, whose definition is `sweep`, with its files in `folder`.
     pub fn new(
         store: Arc<dyn RunStore>,
@@ -361,7 +367,7 @@ impl Worker {
         target: u64,
     ) -> anyhow::Result<Option<Stretch>> {
         let resumable = run_id.filter(|id| {
-            let dir = RunDir::of(&self.store_root, id);
+            let dir = RunDir::of(self.runs_root(), id);
             regimen_train::checkpoint::latest(&dir.checkpoints()).is_ok()
         });
         let exe = std::env::current_exe().context("cannot find the regimen executable")?;
@@ -379,6 +385,7 @@ impl Worker {
             }
         }
         command.arg("--store").arg(&self.store_root).arg("--json");
+        command.env(regimen_store::ARTIFACTS_ENV, self.runs_root());
         if target < self.sweep.scheduler.max {
             command.args(["--pause-after-epoch", &target.to_string()]);
         }

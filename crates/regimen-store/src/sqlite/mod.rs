@@ -20,7 +20,6 @@
 //!   each open their own store, so the mutex is never contended in practice, and `&self` methods
 //!   stay simple.
 
-mod blocks;
 mod schema;
 mod sweeps;
 
@@ -36,16 +35,16 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 
+use crate::blocks::{self, BLOCK_POINTS, BlockEncoder, Summary, columns, finite_or_null, ms, unsigned};
 use crate::error::StoreError;
-use crate::layout::RUNS_DIR;
+use crate::layout::{RUNS_DIR, is_safe_component, remove_orphan_folders, remove_run_folder};
 use crate::model::{
     ArtifactRecord, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
-    RunDetail, RunRow, RunState, SeriesView, Write, flatten_params,
+    RunDetail, RunRow, RunState, SeriesView, Write, check_tag_key, flatten_params,
 };
 use crate::query::Query;
 use crate::store::RunStore;
 use crate::time::{Clock, SystemClock, Timestamp};
-use blocks::{BLOCK_POINTS, BlockEncoder};
 use regimen_fs::FileError;
 
 /// How durable a write's commit is.
@@ -100,45 +99,6 @@ type ListedRun = (
     Option<String>,
     Option<String>,
 );
-
-/// A finite extreme of a series and where it was first reached: (value, step, epoch).
-type Extreme = (f64, i64, i64);
-
-/// What one batch adds to a metric series' summary.
-struct Summary {
-    count: i64,
-    min: Option<Extreme>,
-    max: Option<Extreme>,
-    last_step: i64,
-    last_epoch: i64,
-    last: f64,
-}
-
-impl Summary {
-    /// An empty summary whose last point starts as the series' first.
-    fn new(step: i64, epoch: i64, value: f64) -> Summary {
-        Summary { count: 0, min: None, max: None, last_step: step, last_epoch: epoch, last: value }
-    }
-
-    fn add(&mut self, step: i64, epoch: i64, value: f64) {
-        self.count += 1;
-        if value.is_finite() {
-            // The earliest point wins a tie, as in `regimen_metrics::best`.
-            let replaces = |extreme: Option<Extreme>, better: fn(f64, f64) -> bool| {
-                extreme.is_none_or(|(v, s, _)| better(value, v) || (value == v && step < s))
-            };
-            if replaces(self.min, |a, b| a < b) {
-                self.min = Some((value, step, epoch));
-            }
-            if replaces(self.max, |a, b| a > b) {
-                self.max = Some((value, step, epoch));
-            }
-        }
-        if step >= self.last_step {
-            (self.last_step, self.last_epoch, self.last) = (step, epoch, value);
-        }
-    }
-}
 
 struct Inner {
     conn: Connection,
@@ -199,20 +159,7 @@ fn retry<T>(
     }
 }
 
-/// Whether a run id can name a folder: not empty, no path separators, not `.` or `..`, no NUL.
-fn is_safe_component(run_id: &str) -> bool {
-    !run_id.is_empty() && run_id != "." && run_id != ".." && !run_id.contains(['/', '\\', '\0'])
-}
-
-/// The value, step and epoch columns of an extreme.
-fn columns(extreme: Option<Extreme>) -> (Option<f64>, Option<i64>, Option<i64>) {
-    match extreme {
-        Some((value, step, epoch)) => (Some(value), Some(step), Some(epoch)),
-        None => (None, None, None),
-    }
-}
-
-/// Stores one block of a series with its summary (see [`blocks::BlockSummary`]).
+/// Stores one block of a series with its summary (see [`crate::blocks::BlockSummary`]).
 fn insert_block(tx: &Transaction<'_>, run: i64, key: i64, block: &BlockEncoder) -> rusqlite::Result<()> {
     let summary = block.summary();
     tx.prepare_cached(
@@ -230,19 +177,6 @@ fn insert_block(tx: &Transaction<'_>, run: i64, key: i64, block: &BlockEncoder) 
         summary.as_ref().map(|s| s.extremes.as_slice()),
     ])?;
     Ok(())
-}
-
-fn ms(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn unsigned(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-/// SQLite has no NaN: store it as NULL.
-fn finite_or_null(value: f64) -> Option<f64> {
-    (!value.is_nan()).then_some(value)
 }
 
 impl SqliteStore {
@@ -985,11 +919,6 @@ impl SqliteStore {
             artifacts,
         })
     }
-
-    fn run_dir(&self, run_id: &str) -> Option<PathBuf> {
-        let root = self.root.as_ref()?;
-        is_safe_component(run_id).then(|| root.join(RUNS_DIR).join(run_id))
-    }
 }
 
 impl RunStore for SqliteStore {
@@ -1023,17 +952,7 @@ impl RunStore for SqliteStore {
     }
 
     fn set_tag(&self, id_or_prefix: &str, key: &str, value: &str) -> Result<(), StoreError> {
-        if key.is_empty()
-            || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-            || key.starts_with('.')
-            || key.ends_with('.')
-        {
-            return Err(StoreError::Invalid {
-                what: "tag key",
-                value: key.to_string(),
-                why: "a tag key is letters, digits, `_` and inner dots, so that `tags.KEY` works in filters",
-            });
-        }
+        check_tag_key(key)?;
         self.write_tx("set a tag", |tx, _| {
             let (pk, _) = self.find(tx, id_or_prefix)?;
             tx.execute("INSERT INTO tags (run, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (run, key) DO UPDATE SET value = excluded.value", params![pk, key, value])
@@ -1121,13 +1040,7 @@ impl RunStore for SqliteStore {
                 let count: i64 = r.get(0).map_err(&sql)?;
                 let range: (Option<i64>, Option<i64>) = (r.get(1).map_err(&sql)?, r.get(2).map_err(&sql)?);
                 let extremes: Option<i64> = r.get(3).map_err(&sql)?;
-                let summarized = match (range, extremes) {
-                    ((Some(low), Some(high)), Some(kept)) => {
-                        let (low, high) = (unsigned(low), unsigned(high));
-                        low >= from && high <= to && high - low < span && kept < count
-                    }
-                    _ => false,
-                };
+                let summarized = blocks::read_as_extremes(from, to, span, range, extremes, count);
                 let (column, points) = if summarized { (4, extremes.unwrap_or(0)) } else { (5, count) };
                 decoded.clear();
                 let ok = match r.get_ref(column).map_err(&sql)? {
@@ -1137,15 +1050,7 @@ impl RunStore for SqliteStore {
                     _ => None,
                 };
                 ok.ok_or_else(|| corrupt(count))?;
-                if summarized {
-                    view.total += unsigned(count);
-                    view.points.append(&mut decoded);
-                } else {
-                    let inside = decoded.iter().filter(|p| (from..=to).contains(&p.step));
-                    let before = view.points.len();
-                    view.points.extend(inside);
-                    view.total += (view.points.len() - before) as u64;
-                }
+                blocks::add_to_view(&mut view, &mut decoded, summarized, count, from, to);
             }
             // Blocks are in arrival order; a stable sort puts points in step order, ties by arrival.
             view.points.sort_by_key(|p| p.step);
@@ -1175,9 +1080,8 @@ impl RunStore for SqliteStore {
             tx.execute("DELETE FROM runs WHERE id = ?1", [pk]).map_err(self.sql("delete a run"))?;
             Ok(run_id)
         })?;
-        if let Some(dir) = self.run_dir(&run_id).filter(|d| d.exists()) {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|source| StoreError::Io(FileError { path: dir, action: "remove the run folder", source }))?;
+        if let Some(root) = &self.root {
+            remove_run_folder(root, &run_id)?;
         }
         Ok(run_id)
     }
@@ -1211,30 +1115,12 @@ impl RunStore for SqliteStore {
     fn gc(&self, options: &GcOptions) -> Result<GcReport, StoreError> {
         let mut report = GcReport::default();
         if let Some(root) = &self.root {
-            let runs_dir = root.join(RUNS_DIR);
-            let io =
-                |path: &Path, action, source| StoreError::Io(FileError { path: path.to_path_buf(), action, source });
-            let known: std::collections::HashSet<String> = self.read_tx("list run ids", |tx| {
+            let known = self.read_tx("list run ids", |tx| {
                 let sql = self.sql("list run ids");
                 let mut stmt = tx.prepare("SELECT run_id FROM runs").map_err(&sql)?;
                 stmt.query_map([], |r| r.get(0)).map_err(&sql)?.collect::<Result<_, _>>().map_err(&sql)
             })?;
-            let now = std::time::SystemTime::now();
-            for entry in std::fs::read_dir(&runs_dir).map_err(|e| io(&runs_dir, "list the run folders in", e))? {
-                let entry = entry.map_err(|e| io(&runs_dir, "list the run folders in", e))?;
-                let path = entry.path();
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let metadata = entry.metadata().map_err(|e| io(&path, "inspect", e))?;
-                let age = metadata.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
-                if !metadata.is_dir() || known.contains(&name) || age < options.orphan_grace {
-                    continue;
-                }
-                if !options.dry_run {
-                    std::fs::remove_dir_all(&path).map_err(|e| io(&path, "remove the orphan run folder", e))?;
-                }
-                report.removed.push(path);
-            }
-            report.removed.sort();
+            report.removed = remove_orphan_folders(root, &known, options)?;
         }
         if options.vacuum && !options.dry_run {
             let inner = self.lock();
@@ -1265,12 +1151,12 @@ mod tests {
     const ON_DISK: Factory = |clock| {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("no temporary folder: {e}"));
         let store = SqliteStore::open_with(dir.path().join("store"), options(clock)).unwrap_or_else(|e| panic!("{e}"));
-        (Arc::new(store), Box::new(dir))
+        Some((Arc::new(store), Box::new(dir)))
     };
 
     const IN_MEMORY: Factory = |clock| {
         let store = SqliteStore::in_memory(options(clock)).unwrap_or_else(|e| panic!("{e}"));
-        (Arc::new(store), Box::new(()))
+        Some((Arc::new(store), Box::new(())))
     };
 
     crate::conformance_suite!(conformance_on_disk, ON_DISK);

@@ -8,15 +8,15 @@
 //!
 //! Times are integer milliseconds since the Unix epoch. NaN values in summaries are stored as NULL
 //! (SQLite has no NaN) and read back as NaN. Metric keys are interned in `metric_keys`. Metric
-//! points live in `metric_blocks`, packed by [`super::blocks`] (version 2; version 1 kept a row per
+//! points live in `metric_blocks`, packed by [`crate::blocks`] (version 2; version 1 kept a row per
 //! point in `metrics`).
 
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior, params};
 
+use crate::blocks::{BLOCK_POINTS, BlockEncoder};
 use crate::error::StoreError;
-use crate::sqlite::blocks::{BLOCK_POINTS, BlockEncoder};
 use crate::time::Timestamp;
 
 /// One step of the schema's history.
@@ -155,7 +155,7 @@ CREATE TABLE artifacts (
 ) WITHOUT ROWID;
 ";
 
-/// Metric points packed into blocks, one row per series per batch (see [`super::blocks`]); the
+/// Metric points packed into blocks, one row per series per batch (see [`crate::blocks`]); the
 /// rows of `metrics` are moved into blocks by [`pack_points_v2`], which then drops that table.
 const V2: &str = "
 -- `id` orders a series' blocks by arrival: a new row's id is above every existing one. The index
@@ -254,7 +254,7 @@ CREATE TABLE datasets (
 ) WITHOUT ROWID;
 ";
 
-/// Each metric block's step range and extremes (see [`super::blocks::BlockSummary`]), so that a
+/// Each metric block's step range and extremes (see [`crate::blocks::BlockSummary`]), so that a
 /// zoomed-out chart reads a few points per block instead of decoding every point, and a zoomed-in
 /// one skips the blocks outside its range; filled for existing blocks by [`summarize_blocks_v8`].
 const V8: &str = "
@@ -278,7 +278,7 @@ fn summarize_blocks_v8(conn: &Connection) -> rusqlite::Result<()> {
         let (id, count, bytes): (i64, i64, Vec<u8>) = (row.get(0)?, row.get(1)?, row.get(2)?);
         points.clear();
         block.clear();
-        if usize::try_from(count).ok().and_then(|count| super::blocks::decode(&bytes, count, &mut points)).is_none() {
+        if usize::try_from(count).ok().and_then(|count| crate::blocks::decode(&bytes, count, &mut points)).is_none() {
             continue;
         }
         for p in &points {
@@ -287,8 +287,8 @@ fn summarize_blocks_v8(conn: &Connection) -> rusqlite::Result<()> {
         if let Some(s) = block.summary() {
             update.execute(params![
                 id,
-                super::ms(s.low_step),
-                super::ms(s.high_step),
+                crate::blocks::ms(s.low_step),
+                crate::blocks::ms(s.high_step),
                 s.extremes_count as i64,
                 s.extremes
             ])?;

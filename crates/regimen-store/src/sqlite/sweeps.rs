@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::{Durability, SqliteStore, finite_or_null, unsigned};
+use super::{Durability, SqliteStore};
+use crate::blocks::{finite_or_null, unsigned};
 use crate::error::StoreError;
 use crate::sweep::{Claim, NewSweep, SweepRow, SweepStatus, SweepStore, TrialRecord, TrialState, TrialUpdate};
 use crate::time::Timestamp;

@@ -61,8 +61,8 @@ impl Worker {
         let params = params_of(&trial.params)?;
         say!("{} trial {number} · {}", self.id, describe(&params));
         let stamp: String = Timestamp::now().to_string().chars().filter(char::is_ascii_digit).take(14).collect();
-        let (run_id, dir) = RunDir::create(&self.store_root, &format!("{}-{}", &stamp[..8], &stamp[8..]))
-            .with_context(|| format!("could not create a run folder in {}", self.store_root.display()))?;
+        let (run_id, dir) = RunDir::create(self.runs_root(), &format!("{}-{}", &stamp[..8], &stamp[8..]))
+            .with_context(|| format!("could not create a run folder in {}", self.runs_root().display()))?;
         let command = self.sweep.command_for(
             &params,
             &[("trial", number.to_string()), ("run_id", run_id.clone()), ("run_dir", dir.path().display().to_string())],

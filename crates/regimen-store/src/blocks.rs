@@ -14,7 +14,7 @@
 //! round-trips), then the value's 8 bytes, little-endian. A point at the next step of the same
 //! epoch a few milliseconds later takes 11 bytes, against 37 for the old row; NaN keeps its bits.
 
-use crate::model::MetricPoint;
+use crate::model::{MetricPoint, SeriesView};
 use crate::time::Timestamp;
 
 /// The most points in one block; a series with more in one batch gets several blocks.
@@ -167,6 +167,113 @@ fn take_delta(bytes: &mut &[u8]) -> Option<i64> {
         }
     }
     None
+}
+
+// What both SQL backends share around the blocks: a batch's summary of each series it touches and
+// the conversions between Rust values and integer or nullable columns.
+
+/// A finite extreme of a series and where it was first reached: (value, step, epoch).
+pub(crate) type Extreme = (f64, i64, i64);
+
+/// What one batch adds to a metric series' summary.
+pub(crate) struct Summary {
+    pub count: i64,
+    pub min: Option<Extreme>,
+    pub max: Option<Extreme>,
+    pub last_step: i64,
+    pub last_epoch: i64,
+    pub last: f64,
+}
+
+impl Summary {
+    /// An empty summary whose last point starts as the series' first.
+    pub(crate) fn new(step: i64, epoch: i64, value: f64) -> Summary {
+        Summary { count: 0, min: None, max: None, last_step: step, last_epoch: epoch, last: value }
+    }
+
+    pub(crate) fn add(&mut self, step: i64, epoch: i64, value: f64) {
+        self.count += 1;
+        if value.is_finite() {
+            // The earliest point wins a tie, as in `regimen_metrics::best`.
+            let replaces = |extreme: Option<Extreme>, better: fn(f64, f64) -> bool| {
+                extreme.is_none_or(|(v, s, _)| better(value, v) || (value == v && step < s))
+            };
+            if replaces(self.min, |a, b| a < b) {
+                self.min = Some((value, step, epoch));
+            }
+            if replaces(self.max, |a, b| a > b) {
+                self.max = Some((value, step, epoch));
+            }
+        }
+        if step >= self.last_step {
+            (self.last_step, self.last_epoch, self.last) = (step, epoch, value);
+        }
+    }
+}
+
+/// The value, step and epoch columns of an extreme.
+pub(crate) fn columns(extreme: Option<Extreme>) -> (Option<f64>, Option<i64>, Option<i64>) {
+    match extreme {
+        Some((value, step, epoch)) => (Some(value), Some(step), Some(epoch)),
+        None => (None, None, None),
+    }
+}
+
+/// A step, count or size as an integer column.
+pub(crate) fn ms(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// An integer column as a step, count or size (negative reads as 0).
+pub(crate) fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+/// NaN is stored as NULL: SQLite has no NaN, and PostgreSQL's would sort above every number.
+pub(crate) fn finite_or_null(value: f64) -> Option<f64> {
+    (!value.is_nan()).then_some(value)
+}
+
+/// Whether a stored block may be read as its extremes alone for a chart of steps `from..=to` in
+/// buckets `span` steps wide (see [`crate::RunStore::series_range`]): it lies inside the range,
+/// within less than a bucket, and its extremes are fewer than its points. `range` and
+/// `extremes_count` are the block's summary columns, NULL for blocks stored without them.
+pub(crate) fn read_as_extremes(
+    from: u64,
+    to: u64,
+    span: u64,
+    range: (Option<i64>, Option<i64>),
+    extremes_count: Option<i64>,
+    count: i64,
+) -> bool {
+    match (range, extremes_count) {
+        ((Some(low), Some(high)), Some(kept)) => {
+            let (low, high) = (unsigned(low), unsigned(high));
+            low >= from && high <= to && high - low < span && kept < count
+        }
+        _ => false,
+    }
+}
+
+/// Adds a decoded block of `count` stored points to a ranged view: all of `decoded` when it is the
+/// block's extremes, else the points with steps in `from..=to`. The caller sorts the view by step
+/// once every block is in.
+pub(crate) fn add_to_view(
+    view: &mut SeriesView,
+    decoded: &mut Vec<MetricPoint>,
+    extremes_only: bool,
+    count: i64,
+    from: u64,
+    to: u64,
+) {
+    if extremes_only {
+        view.total += unsigned(count);
+        view.points.append(decoded);
+    } else {
+        let before = view.points.len();
+        view.points.extend(decoded.iter().filter(|p| (from..=to).contains(&p.step)));
+        view.total += (view.points.len() - before) as u64;
+    }
 }
 
 #[cfg(test)]

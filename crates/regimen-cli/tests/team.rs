@@ -1,0 +1,113 @@
+//! The team store end to end: the real binary against a real PostgreSQL server (started by
+//! `.ci/run`; see `regimen_store::postgres::testing`), with run folders in an artifact folder.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use regimen_store::postgres::testing::TestDatabase;
+use serde_json::Value;
+
+/// Runs `regimen` in folder `cwd` with run folders in `artifacts`.
+fn regimen_at(cwd: &Path, artifacts: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("REGIMEN_STORE")
+        .env(regimen_store::ARTIFACTS_ENV, artifacts)
+        .output()
+        .expect("the regimen binary runs")
+}
+
+fn json_at(cwd: &Path, artifacts: &Path, args: &[&str]) -> Value {
+    let out = regimen_at(cwd, artifacts, args);
+    assert!(out.status.success(), "regimen {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn a_run_trains_into_postgres_resumes_and_reads_back_from_another_folder() {
+    let Some(database) = TestDatabase::create() else { return };
+    let url = database.url();
+    let (laptop, elsewhere, artifacts) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let tiny = ["--dataset", "spirals", "--dataset-size", "300", "--model", "mlp", "--hidden", "16"];
+    let mut args = vec!["train"];
+    args.extend(tiny);
+    args.extend(["--epochs", "2", "--store", url, "--json"]);
+    let trained = json_at(laptop.path(), artifacts.path(), &args);
+    assert_eq!(trained["status"], "finished", "{trained}");
+    let run_id = trained["run_id"].as_str().unwrap();
+    let run_dir = artifacts.path().join("runs").join(run_id);
+    assert!(run_dir.join("checkpoints").is_dir(), "checkpoints go to the artifact folder");
+    assert!(!laptop.path().join(".regimen").exists() && !artifacts.path().join("store.sqlite").exists());
+
+    // Another folder (another machine with the same database and artifact folder) sees everything.
+    let listed = json_at(elsewhere.path(), artifacts.path(), &["runs", "--store", url, "--json"]);
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!(rows[0]["run_id"], run_id);
+    assert!(rows[0]["metrics"]["val.acc"]["best"].as_f64().unwrap() > 0.0, "{listed}");
+
+    let resumed = json_at(
+        elsewhere.path(),
+        artifacts.path(),
+        &["train", "--resume", run_id, "--epochs", "3", "--store", url, "--json"],
+    );
+    assert_eq!(resumed["status"], "finished", "{resumed}");
+    assert_eq!(resumed["run_id"], run_id, "a resume continues the same run");
+    assert!(resumed["steps"].as_u64() > trained["steps"].as_u64(), "{resumed}");
+
+    let tagged = regimen_at(elsewhere.path(), artifacts.path(), &["tag", run_id, "team=vision", "--store", url]);
+    assert!(tagged.status.success(), "{}", String::from_utf8_lossy(&tagged.stderr));
+    let shown = regimen_at(laptop.path(), artifacts.path(), &["show", run_id, "--store", url]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.status.success() && text.contains("team") && text.contains("vision"), "{text}");
+    assert!(text.contains("finished"), "{text}");
+}
+
+#[test]
+fn two_workers_share_a_sweep_through_postgres() {
+    let Some(database) = TestDatabase::create() else { return };
+    let url = database.url();
+    let (dir, artifacts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let file = dir.path().join("tiny.toml");
+    std::fs::write(
+        &file,
+        r#"
+[sweep]
+trials = 4
+sampler = "random"
+scheduler = "asha"
+objective = "val.acc"
+seed = 5
+
+[train]
+dataset = "spirals"
+dataset_size = 300
+model = "mlp"
+hidden = [16]
+epochs = 3
+log_every = 5
+
+[params]
+lr = "loguniform(1e-3, 1e-1)"
+"#,
+    )
+    .unwrap();
+    let outcome = json_at(
+        dir.path(),
+        artifacts.path(),
+        &["sweep", "run", file.to_str().unwrap(), "-j", "2", "--store", url, "--json"],
+    );
+    assert_eq!(outcome["status"], "finished", "{outcome}");
+    let counts = outcome["trials"].as_object().unwrap();
+    assert_eq!(counts.values().map(|n| n.as_u64().unwrap()).sum::<u64>(), 4, "{outcome}");
+    assert!(counts.keys().all(|state| state == "complete" || state == "pruned"), "{outcome}");
+    let best = outcome["best"]["run_id"].as_str().unwrap();
+    assert!(artifacts.path().join("runs").join(best).join("checkpoints").is_dir(), "{outcome}");
+    let listed = json_at(dir.path(), artifacts.path(), &["runs", "--store", url, "--json"]);
+    assert!(listed.as_array().unwrap().len() >= 4, "every trial is a run in the team store: {listed}");
+}
