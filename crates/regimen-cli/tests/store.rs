@@ -246,24 +246,27 @@ fn every_reader_reports_the_same_best_value_and_epoch_of_the_monitored_metric() 
 #[test]
 fn a_store_url_this_build_cannot_open_is_a_clear_error_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_regimen"))
-        .args([
-            "train",
-            "--dataset",
-            "spirals",
-            "--dataset-size",
-            "200",
-            "--epochs",
-            "1",
-            "--store",
-            "postgres://host/db",
-        ])
-        .current_dir(dir.path())
-        .env_remove("REGIMEN_STORE")
-        .output()
-        .unwrap();
+    let train = |store: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_regimen"))
+            .args(["train", "--dataset", "spirals", "--dataset-size", "200", "--epochs", "1", "--store", store])
+            .current_dir(dir.path())
+            .env_remove("REGIMEN_STORE")
+            .env_remove(regimen_store::ARTIFACTS_ENV)
+            .output()
+            .unwrap()
+    };
+    let out = train("s3://bucket/runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("no `postgres` backend"), "{stderr}");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no folder named after the scheme");
+    assert!(stderr.contains("no `s3` backend") && stderr.contains("postgres:// URL"), "{stderr}");
+    // A team store that cannot be reached names itself, without its password, and gives up.
+    let out = train("postgres://ann:s3cret@127.0.0.1:1/runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("postgres://ann:***@127.0.0.1:1/runs") && !stderr.contains("s3cret"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no folder named after the scheme, no artifact folder"
+    );
 }

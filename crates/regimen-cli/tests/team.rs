@@ -62,6 +62,18 @@ fn a_run_trains_into_postgres_resumes_and_reads_back_from_another_folder() {
 
     let tagged = regimen_at(elsewhere.path(), artifacts.path(), &["tag", run_id, "team=vision", "--store", url]);
     assert!(tagged.status.success(), "{}", String::from_utf8_lossy(&tagged.stderr));
+    // The team's run comes home with its folder, and a second copy does nothing.
+    let home = laptop.path().join("home");
+    let home_arg = home.to_str().unwrap();
+    let copied = json_at(laptop.path(), artifacts.path(), &["store", "copy", url, home_arg, "--json"]);
+    assert_eq!(copied["copied"], serde_json::json!([run_id]), "{copied}");
+    assert!(home.join("runs").join(run_id).join("checkpoints").is_dir());
+    let again = json_at(laptop.path(), artifacts.path(), &["store", "copy", url, home_arg, "--json"]);
+    assert_eq!((again["copied"].as_array().unwrap().len(), again["files"].as_u64()), (0, Some(0)), "{again}");
+    let home_runs = json_at(laptop.path(), artifacts.path(), &["runs", "--store", home_arg, "--json"]);
+    let team_runs = json_at(laptop.path(), artifacts.path(), &["runs", "--store", url, "--json"]);
+    assert_eq!(home_runs[0]["metrics"], team_runs[0]["metrics"], "the copy lists as the original");
+
     let shown = regimen_at(laptop.path(), artifacts.path(), &["show", run_id, "--store", url]);
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(shown.status.success() && text.contains("team") && text.contains("vision"), "{text}");

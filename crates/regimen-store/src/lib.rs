@@ -14,6 +14,7 @@
 //! queries.
 
 mod blocks;
+pub mod copy;
 pub mod error;
 pub mod layout;
 pub mod model;
@@ -29,6 +30,7 @@ pub mod time;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use copy::{CopyReport, copy_runs};
 pub use error::StoreError;
 
 /// A `running` run whose heartbeat is older than this is considered crashed (see

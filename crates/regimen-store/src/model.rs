@@ -190,9 +190,10 @@ pub enum Write<'a> {
         /// When it was recorded.
         wall: Timestamp,
     },
-    /// A notice from the training loop, kept as a note of kind `info` or `warn`.
+    /// A notice from the training loop, kept as a note of kind `info` or `warn`; or a person's
+    /// note with its original time (`note`), as a copy between stores writes it.
     Notice {
-        /// `info` or `warn` (anything else counts as `info`).
+        /// `info`, `warn` or `note` (anything else counts as `info`).
         level: &'a str,
         /// The message.
         message: &'a str,
@@ -419,10 +420,12 @@ impl NoteKind {
         [NoteKind::Note, NoteKind::Info, NoteKind::Warn].into_iter().find(|k| k.as_str() == name)
     }
 
-    /// The kind a training notice of this level becomes.
+    /// The kind a notice of this level becomes.
     pub fn of_level(level: &str) -> NoteKind {
         if level.eq_ignore_ascii_case("warn") || level.eq_ignore_ascii_case("warning") {
             NoteKind::Warn
+        } else if level == "note" {
+            NoteKind::Note
         } else {
             NoteKind::Info
         }

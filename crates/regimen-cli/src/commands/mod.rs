@@ -8,6 +8,7 @@
 
 mod annotate;
 mod compare;
+mod copy;
 mod datasets;
 pub mod diagnose;
 mod export;
@@ -53,12 +54,16 @@ pub enum StoreCommand {
     Rm(remove::RmArgs),
     /// Remove run folders that no run owns (older than an hour), and compact the store.
     Gc(remove::GcArgs),
+    /// Whole stores: `regimen store copy SRC DST` publishes runs to a team store and back.
+    #[command(subcommand)]
+    Store(copy::StoreAdminCommand),
 }
 
 /// The `--store` flag shared by every store command.
 #[derive(Debug, Args)]
 pub struct StoreArg {
-    /// Folder of the run store.
+    /// Folder of the run store, or a postgres:// URL of a team store (run folders then go to
+    /// REGIMEN_ARTIFACTS, default .regimen).
     #[arg(long, default_value = ".regimen", env = "REGIMEN_STORE", value_name = "PATH")]
     pub store: PathBuf,
 }
@@ -78,6 +83,7 @@ pub fn dispatch(command: StoreCommand) -> anyhow::Result<ExitCode> {
         StoreCommand::Tag(args) => annotate::tag(&args),
         StoreCommand::Rm(args) => remove::rm(&args),
         StoreCommand::Gc(args) => remove::gc(&args),
+        StoreCommand::Store(command) => copy::dispatch(&command),
     }
 }
 

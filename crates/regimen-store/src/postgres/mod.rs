@@ -51,6 +51,9 @@ use crate::time::{Clock, Timestamp};
 
 type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
 
+/// How long opening a store retries an unreachable server.
+const OPEN_RETRY: Duration = Duration::from_secs(10);
+
 /// Where a [`PostgresStore`] reads "now" from.
 #[derive(Debug, Clone)]
 pub enum TimeSource {
@@ -178,21 +181,16 @@ impl PostgresStore {
             action: "read the store URL",
             source: Box::new(source),
         })?;
-        if let Some(folder) = &options.artifacts {
-            let runs = folder.join(RUNS_DIR);
-            std::fs::create_dir_all(&runs).map_err(|source| {
-                StoreError::Io(regimen_fs::FileError { path: runs, action: "create the artifact folder", source })
-            })?;
-        }
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(0))
-            .connection_timeout(options.retry_for.clamp(Duration::from_millis(100), Duration::from_secs(10)))
+            .connection_timeout(options.retry_for.clamp(Duration::from_millis(100), OPEN_RETRY))
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
         let store = PostgresStore { name, options, pool, key_ids: Mutex::new(HashMap::new()) };
-        let found = store.retry("migrate the schema", || {
+        // A server that cannot be reached at the start is most likely a wrong URL: say so sooner.
+        let found = store.retry_within(OPEN_RETRY.min(store.options.retry_for), "migrate the schema", || {
             let mut client = store.pool.get().map_err(Failure::Pool)?;
             Ok(schema::migrate(&mut *client, schema::MIGRATIONS)?)
         })?;
@@ -202,6 +200,12 @@ impl PostgresStore {
                 found,
                 supported: schema::latest(),
             });
+        }
+        if let Some(folder) = &store.options.artifacts {
+            let runs = folder.join(RUNS_DIR);
+            std::fs::create_dir_all(&runs).map_err(|source| {
+                StoreError::Io(regimen_fs::FileError { path: runs, action: "create the artifact folder", source })
+            })?;
         }
         Ok(store)
     }
@@ -221,7 +225,17 @@ impl PostgresStore {
 
     /// Runs `f` until it succeeds, fails for good, or transient failures have lasted
     /// [`PostgresOptions::retry_for`], backing off between tries.
-    fn retry<T>(&self, action: &'static str, mut f: impl FnMut() -> Result<T, Failure>) -> Result<T, StoreError> {
+    fn retry<T>(&self, action: &'static str, f: impl FnMut() -> Result<T, Failure>) -> Result<T, StoreError> {
+        self.retry_within(self.options.retry_for, action, f)
+    }
+
+    /// [`PostgresStore::retry`] for at most `limit`.
+    fn retry_within<T>(
+        &self,
+        limit: Duration,
+        action: &'static str,
+        mut f: impl FnMut() -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
@@ -235,7 +249,7 @@ impl PostgresStore {
             if let Ok(mut ids) = self.key_ids.lock() {
                 ids.clear();
             }
-            if started.elapsed() >= self.options.retry_for {
+            if started.elapsed() >= limit {
                 return Err(error);
             }
             std::thread::sleep(pause);

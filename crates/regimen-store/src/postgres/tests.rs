@@ -196,3 +196,43 @@ fn many_openers_migrate_once_and_a_newer_schema_is_refused() -> Result<(), Store
     assert!(matches!(refused, StoreError::SchemaTooNew { found: 999, .. }), "{refused}");
     Ok(())
 }
+
+#[test]
+fn runs_copy_to_postgres_and_back_unchanged() -> Result<(), StoreError> {
+    let Some(database) = TestDatabase::create() else { return Ok(()) };
+    let dirs = [tempfile::tempdir(), tempfile::tempdir(), tempfile::tempdir()]
+        .map(|d| d.unwrap_or_else(|e| panic!("no temporary folder: {e}")));
+    let laptop = crate::SqliteStore::open(dirs[0].path())?;
+    let team = PostgresStore::open(
+        database.url(),
+        PostgresOptions { artifacts: Some(dirs[1].path().to_path_buf()), ..PostgresOptions::default() },
+    )?;
+    let home = crate::SqliteStore::open(dirs[2].path())?;
+    let run = crate::conformance::sample_run("r1", 0.01, "mlp");
+    let body = serde_json::json!({"acc": 0.75});
+    let wall = Timestamp(1_000);
+    let mut batch = vec![Write::Start(&run)];
+    batch.extend((0..5000).map(|step| Write::Scalar {
+        key: "loss",
+        step,
+        epoch: 1,
+        wall,
+        value: 1.0 / (step + 1) as f64,
+    }));
+    batch.push(Write::Scalar { key: "loss", step: 5000, epoch: 1, wall, value: f64::NAN });
+    batch.push(Write::Report { split: "test", step: 5000, epoch: 1, wall, body: &body });
+    batch.push(Write::End { status: RunState::Finished, reason: None, at: Timestamp(2_000) });
+    laptop.write("r1", &batch)?;
+    laptop.add_note("r1", "first try")?;
+    laptop.set_tag("r1", "stage", "baseline")?;
+    let all = Query::parse(None, None, None)?;
+    assert_eq!(crate::copy_runs(&laptop, &team, &all)?.copied, ["r1"]);
+    assert_eq!(crate::copy_runs(&team, &home, &all)?.copied, ["r1"]);
+    assert_eq!(crate::copy_runs(&laptop, &team, &all)?.present, ["r1"], "a second copy changes nothing");
+    let (before, after) = (laptop.get_run("r1")?, home.get_run("r1")?);
+    assert_eq!(format!("{:?}", after.row), format!("{:?}", before.row), "the last loss is NaN");
+    assert_eq!((&after.config, &after.provenance, after.seed), (&before.config, &before.provenance, before.seed));
+    assert_eq!(format!("{:?}", after.series), format!("{:?}", before.series));
+    assert_eq!((&after.reports, &after.notes), (&before.reports, &before.notes));
+    Ok(())
+}
