@@ -217,7 +217,7 @@ pub struct TrainArgs {
     /// Report top-k accuracy for this k [default: 3].
     #[arg(long, value_name = "K", help_heading = "Logging")]
     pub top_k: Option<usize>,
-    /// Folder of the run store [default: .regimen].
+    /// Folder of the run store, or a postgres:// URL of a team store [default: .regimen].
     #[arg(long, value_name = "PATH", env = "REGIMEN_STORE", help_heading = "Logging")]
     pub store: Option<PathBuf>,
     /// Experiment name grouping runs [default: default].

@@ -95,7 +95,7 @@ fn catch_interrupts() {
 pub(crate) fn recorder(store: &std::path::Path) -> anyhow::Result<Recorder> {
     let opened = regimen_store::open(store)?;
     let root = commands::files_root(opened.as_ref(), store)?;
-    Ok(Recorder::new(root, Some(opened)))
+    Ok(Recorder::new(root, Some(opened)).with_mirror(commands::mirror()?))
 }
 
 /// The error and its causes on one line, each cause once: library errors already quote the

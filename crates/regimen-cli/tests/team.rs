@@ -6,6 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use regimen_artifacts::conformance::TestBucket;
 use regimen_store::postgres::testing::TestDatabase;
 use serde_json::Value;
 
@@ -54,7 +55,7 @@ fn a_run_trains_into_postgres_resumes_and_reads_back_from_another_folder() {
     let resumed = json_at(
         elsewhere.path(),
         artifacts.path(),
-        &["train", "--resume", run_id, "--epochs", "3", "--store", url, "--json"],
+        &["train", "--resume", run_id, "--epochs", "5", "--store", url, "--json"],
     );
     assert_eq!(resumed["status"], "finished", "{resumed}");
     assert_eq!(resumed["run_id"], run_id, "a resume continues the same run");
@@ -122,4 +123,71 @@ lr = "loguniform(1e-3, 1e-1)"
     assert!(artifacts.path().join("runs").join(best).join("checkpoints").is_dir(), "{outcome}");
     let listed = json_at(dir.path(), artifacts.path(), &["runs", "--store", url, "--json"]);
     assert!(listed.as_array().unwrap().len() >= 4, "every trial is a run in the team store: {listed}");
+}
+
+/// Runs `regimen` as a machine whose run folders are in `cache`, with checkpoints shared on S3.
+fn regimen_on(machine: &Path, bucket: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args(args)
+        .current_dir(machine)
+        .env_remove("REGIMEN_STORE")
+        .env(regimen_store::ARTIFACTS_ENV, bucket)
+        .env(regimen_store::CACHE_ENV, machine.join("cache"))
+        .output()
+        .expect("the regimen binary runs")
+}
+
+#[test]
+fn a_run_continues_on_a_machine_that_did_not_write_its_checkpoints() {
+    let (Some(database), Some(bucket)) = (TestDatabase::create(), TestBucket::create()) else { return };
+    let (url, bucket_url) = (database.url(), bucket.url());
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let json = |out: Output| -> Value {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let tiny = ["train", "--dataset", "spirals", "--dataset-size", "300", "--model", "mlp", "--hidden", "16"];
+    let mut args = tiny.to_vec();
+    args.extend(["--epochs", "3", "--checkpoint-every-steps", "3", "--store", url, "--json"]);
+    let trained = json(regimen_on(first.path(), &bucket_url, &args));
+    let run_id = trained["run_id"].as_str().unwrap();
+
+    // The first machine's checkpoints are on S3, published with their index, pruned ones gone.
+    let store = regimen_artifacts::open(&bucket_url).unwrap();
+    let listed = store.list(&format!("runs/{run_id}/checkpoints")).unwrap();
+    let published: Vec<&str> =
+        listed.iter().filter_map(|(key, _)| key.strip_suffix(&format!("/{}", regimen_artifacts::INDEX))).collect();
+    let local: Vec<String> = std::fs::read_dir(first.path().join("cache/runs").join(run_id).join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(published.len(), local.len(), "S3 keeps what the local folder keeps: {listed:?} vs {local:?}");
+    assert!(!published.is_empty());
+
+    // The second machine has nothing local; it continues the run from S3.
+    let resumed = json(regimen_on(
+        second.path(),
+        &bucket_url,
+        &["train", "--resume", run_id, "--epochs", "5", "--store", url, "--json"],
+    ));
+    assert_eq!((resumed["status"].as_str(), resumed["run_id"].as_str()), (Some("finished"), Some(run_id)), "{resumed}");
+    assert!(resumed["steps"].as_u64() > trained["steps"].as_u64(), "{resumed}");
+    assert!(second.path().join("cache/runs").join(run_id).join("checkpoints").is_dir());
+
+    // A damaged object on S3 is refused with a message naming it, and nothing half-fetched stays.
+    let third = tempfile::tempdir().unwrap();
+    let index_key = store
+        .list(&format!("runs/{run_id}/checkpoints"))
+        .unwrap()
+        .into_iter()
+        .find(|(key, _)| key.ends_with("model.safetensors"))
+        .map(|(key, _)| key)
+        .unwrap();
+    store.put(&index_key, b"not the weights").unwrap();
+    let out = regimen_on(third.path(), &bucket_url, &["train", "--resume", run_id, "--epochs", "6", "--store", url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("does not match") && stderr.contains("model.safetensors"),
+        "{stderr}"
+    );
 }

@@ -155,12 +155,19 @@ pub const ARTIFACTS_ENV: &str = "REGIMEN_ARTIFACTS";
 
 /// Where a team store keeps run folders (checkpoints, exports, pictures): `REGIMEN_ARTIFACTS`, or
 /// `.regimen` in the working folder, made absolute so that child processes agree. Machines that
-/// share a sweep need it on a file system they all see.
+/// share a sweep need it on a file system they all see, or `REGIMEN_ARTIFACTS` set to an `s3://`
+/// URL: run folders are then written locally (to `REGIMEN_CACHE`, default `.regimen`) and their
+/// checkpoints copied there.
 pub fn artifacts_folder() -> Result<PathBuf, StoreError> {
-    let folder = std::env::var_os(ARTIFACTS_ENV).map_or_else(|| PathBuf::from(".regimen"), PathBuf::from);
+    let shared = std::env::var(ARTIFACTS_ENV).ok().filter(|value| !value.contains("://"));
+    let folder =
+        shared.or_else(|| std::env::var(CACHE_ENV).ok()).map_or_else(|| PathBuf::from(".regimen"), PathBuf::from);
     std::path::absolute(&folder)
         .map_err(|source| StoreError::Io(FileError { path: folder, action: "resolve the artifact folder", source }))
 }
+
+/// The variable naming the local folder for run folders when `REGIMEN_ARTIFACTS` is a URL.
+pub const CACHE_ENV: &str = "REGIMEN_CACHE";
 
 /// `spec` as child processes and other folders must see it: a folder made absolute, a URL as is.
 pub fn resolve_spec(spec: &Path) -> Result<PathBuf, StoreError> {

@@ -36,7 +36,7 @@ pub use error::StoreError;
 /// A `running` run whose heartbeat is older than this is considered crashed (see
 /// [`RunStore::reconcile`]); the runs write a heartbeat every few seconds.
 pub const CRASH_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
-pub use layout::{ARTIFACTS_ENV, RunDir, artifacts_folder, open, open_existing, resolve_spec};
+pub use layout::{ARTIFACTS_ENV, CACHE_ENV, RunDir, artifacts_folder, open, open_existing, resolve_spec};
 pub use model::{
     ArtifactRecord, GcOptions, GcReport, MetricPoint, MetricSummary, NewRun, Note, NoteKind, ParamValue, ReportRecord,
     RunDetail, RunRow, RunState, SeriesView, Write, flatten_params,

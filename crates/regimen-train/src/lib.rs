@@ -26,6 +26,7 @@ mod find;
 mod grads;
 pub mod interrupt;
 mod latency;
+pub mod mirror;
 pub mod model;
 mod naming;
 mod observer;

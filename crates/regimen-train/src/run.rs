@@ -42,12 +42,25 @@ use regimen_fs::FileError;
 pub struct Recorder {
     root: PathBuf,
     store: Option<Arc<dyn RunStore>>,
+    mirror: Option<Arc<dyn regimen_artifacts::ArtifactStore>>,
 }
 
 impl Recorder {
     /// Run folders under `root`, events also recorded in `store` (when given).
     pub fn new(root: impl Into<PathBuf>, store: Option<Arc<dyn RunStore>>) -> Recorder {
-        Recorder { root: root.into(), store }
+        Recorder { root: root.into(), store, mirror: None }
+    }
+
+    /// Also copies each run's checkpoints to `mirror` as they are saved (shared storage such as
+    /// S3), and fetches them from it to continue a run this machine has no folder of.
+    pub fn with_mirror(mut self, mirror: Option<Arc<dyn regimen_artifacts::ArtifactStore>>) -> Recorder {
+        self.mirror = mirror;
+        self
+    }
+
+    /// Where checkpoints are mirrored, when they are.
+    pub fn mirror(&self) -> Option<&Arc<dyn regimen_artifacts::ArtifactStore>> {
+        self.mirror.as_ref()
     }
 
     /// The folder that holds `runs/`.
@@ -64,7 +77,7 @@ impl Recorder {
     /// a run the store already holds.
     fn sink(&self, dir: &RunDir, attach: bool) -> Result<Box<dyn EventSink>, TrainError> {
         let file = JsonLinesSink::open(dir.events())?;
-        Ok(match &self.store {
+        let sink: Box<dyn EventSink> = match &self.store {
             Some(store) => {
                 let store = Arc::clone(store);
                 let sink = if attach {
@@ -75,6 +88,10 @@ impl Recorder {
                 Box::new(regimen_events::Tee(file, sink))
             }
             None => Box::new(file),
+        };
+        Ok(match &self.mirror {
+            Some(mirror) => Box::new(crate::mirror::MirrorSink::new(sink, Arc::clone(mirror), self.root.clone())),
+            None => sink,
         })
     }
 
@@ -103,6 +120,10 @@ impl Recorder {
             None => target.to_string(),
         };
         let run = RunDir::of(&self.root, &id);
+        if let Some(mirror) = &self.mirror {
+            // A run another machine trained: its checkpoints come from the shared storage.
+            crate::mirror::fetch_checkpoints(mirror.as_ref(), &self.root, &id)?;
+        }
         if !run.path().is_dir() {
             return Err(TrainError::RunNotFound { name: target.to_string(), store: self.root.clone() });
         }

@@ -113,6 +113,24 @@ pub fn files_root(store: &dyn RunStore, spec: &Path) -> anyhow::Result<PathBuf> 
     }
 }
 
+/// The shared storage that run folders' checkpoints are copied to: `REGIMEN_ARTIFACTS` when it is
+/// an `s3://` URL (a folder there is where run folders live, not a copy of them).
+pub fn mirror() -> anyhow::Result<Option<Arc<dyn regimen_artifacts::ArtifactStore>>> {
+    match std::env::var(regimen_store::ARTIFACTS_ENV) {
+        Ok(spec) if spec.contains("://") => Ok(Some(regimen_artifacts::open(&spec)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Tells a child process (a sweep worker, a trial) where this process keeps run folders, so that
+/// both agree whatever their working folders: as the artifact folder, or as the local cache when
+/// `REGIMEN_ARTIFACTS` is a URL (which the child inherits).
+pub fn share_run_folders(command: &mut std::process::Command, folder: &Path) {
+    let mirrored = std::env::var(regimen_store::ARTIFACTS_ENV).is_ok_and(|spec| spec.contains("://"));
+    let variable = if mirrored { regimen_store::CACHE_ENV } else { regimen_store::ARTIFACTS_ENV };
+    command.env(variable, folder);
+}
+
 /// Writes `text` to stdout; a reader that went away (`regimen runs | head`) is not an error.
 pub fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::Write;

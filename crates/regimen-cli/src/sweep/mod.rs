@@ -306,7 +306,7 @@ fn launch(store: &dyn RunStore, root: &Path, launch: Launch<'_>) -> anyhow::Resu
     for k in 0..jobs {
         let mut command = Command::new(&exe);
         command.args(["sweep", "worker", id, "--store"]).arg(root).env_remove("REGIMEN_STORE");
-        command.env(regimen_store::ARTIFACTS_ENV, &files);
+        crate::commands::share_run_folders(&mut command, &files);
         if !devices.is_empty() {
             command.args(["--device", &devices[k % devices.len()]]);
         }
@@ -356,6 +356,7 @@ fn work(args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     };
     let mut worker = worker::Worker::new(store, root, row.sweep_id, sweep, recorded.plan, folder);
     worker.device = args.device.clone();
+    worker.mirror = crate::commands::mirror()?;
     if let Some(parent) = parent {
         worker.inherit(&parent.trials, &parent.sweep)?;
     }

@@ -38,6 +38,8 @@ pub struct Worker {
     store: Arc<dyn RunStore>,
     /// The store as the trials' `--store` names it (a folder or a URL).
     store_root: PathBuf,
+    /// Shared storage of checkpoints, when run folders are not shared.
+    pub mirror: Option<Arc<dyn regimen_artifacts::ArtifactStore>>,
     sweep_id: String,
     sweep: SweepFile,
     folder: PathBuf,
@@ -97,6 +99,7 @@ impl Worker {
         Worker {
             store,
             store_root,
+            mirror: None,
             sweep_id,
             sweep,
             folder,
@@ -366,6 +369,10 @@ impl Worker {
         run_id: Option<&str>,
         target: u64,
     ) -> anyhow::Result<Option<Stretch>> {
+        if let (Some(mirror), Some(id)) = (&self.mirror, run_id) {
+            // Another machine may have trained it so far: its checkpoints come from shared storage.
+            regimen_train::mirror::fetch_checkpoints(mirror.as_ref(), self.runs_root(), id)?;
+        }
         let resumable = run_id.filter(|id| {
             let dir = RunDir::of(self.runs_root(), id);
             regimen_train::checkpoint::latest(&dir.checkpoints()).is_ok()
@@ -385,7 +392,7 @@ impl Worker {
             }
         }
         command.arg("--store").arg(&self.store_root).arg("--json");
-        command.env(regimen_store::ARTIFACTS_ENV, self.runs_root());
+        crate::commands::share_run_folders(&mut command, self.runs_root());
         if target < self.sweep.scheduler.max {
             command.args(["--pause-after-epoch", &target.to_string()]);
         }
