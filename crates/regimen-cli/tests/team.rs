@@ -191,3 +191,146 @@ fn a_run_continues_on_a_machine_that_did_not_write_its_checkpoints() {
         "{stderr}"
     );
 }
+
+/// A process of one "machine" of the test: its own working folder and cache, the shared database
+/// and bucket; its ` trial ` lines on stderr are forwarded to `events`.
+fn start_on(
+    machine: &Path,
+    bucket: &str,
+    args: &[&str],
+    events: &std::sync::mpsc::Sender<String>,
+) -> std::process::Child {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args(args)
+        .current_dir(machine)
+        .env_remove("REGIMEN_STORE")
+        .env(regimen_store::ARTIFACTS_ENV, bucket)
+        .env(regimen_store::CACHE_ENV, machine.join("cache"))
+        .env("REGIMEN_SWEEP_LEASE_SECONDS", "5")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let events = events.clone();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains(" trial ") {
+                let _ = events.send(line);
+            }
+        }
+    });
+    child
+}
+
+fn kill_machine(child: &mut std::process::Child) {
+    let group = format!("-{}", child.id());
+    assert!(Command::new("kill").args(["-KILL", "--", &group]).status().unwrap().success());
+    let _ = child.wait();
+}
+
+#[test]
+fn sixteen_trials_on_four_machines_killed_at_random_finish_with_nothing_lost_or_doubled() {
+    let (Some(database), Some(bucket)) = (TestDatabase::create(), TestBucket::create()) else { return };
+    let (url, bucket_url) = (database.url(), bucket.url());
+    let machines: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let file = machines[0].path().join("sweep.toml");
+    std::fs::write(
+        &file,
+        r#"
+[sweep]
+trials = 16
+sampler = "random"
+scheduler = "asha"
+objective = "val.acc"
+seed = 11
+max_retries = 5
+
+[train]
+dataset = "spirals"
+dataset_size = 300
+model = "mlp"
+hidden = [16]
+epochs = 4
+log_every = 5
+
+[params]
+lr = "loguniform(1e-3, 1e-1)"
+"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let (events, seen) = std::sync::mpsc::channel();
+    let wait_for = |count: usize| {
+        for _ in 0..count {
+            seen.recv_timeout(std::time::Duration::from_secs(120)).expect("the sweep goes on");
+        }
+    };
+    // Machine 0 creates the sweep and works on it; the others join as workers.
+    let mut children: Vec<Option<std::process::Child>> = vec![None, None, None, None];
+    children[0] =
+        Some(start_on(machines[0].path(), &bucket_url, &["sweep", "run", file, "-j", "1", "--store", url], &events));
+    wait_for(1);
+    let listed = json_at(machines[0].path(), machines[0].path(), &["sweep", "ls", "--store", url, "--json"]);
+    let sweep_id = listed[0]["sweep_id"].as_str().unwrap().to_string();
+    let worker = ["sweep", "worker", sweep_id.as_str(), "--store", url];
+    for m in 1..4 {
+        children[m] = Some(start_on(machines[m].path(), &bucket_url, &worker, &events));
+    }
+    // Kills at fixed trial events, so that a failure replays: two workers mid-flight, then the
+    // machine that created the sweep and another; each killed worker comes back.
+    for (after, victims) in [(6, [1, 2]), (6, [0, 3])] {
+        wait_for(after);
+        for m in victims {
+            kill_machine(children[m].as_mut().unwrap());
+            children[m] = (m != 0).then(|| start_on(machines[m].path(), &bucket_url, &worker, &events));
+        }
+    }
+    let finished =
+        regimen_on(machines[0].path(), &bucket_url, &["sweep", "run", file, "-j", "1", "--store", url, "--json"]);
+    assert!(finished.status.success(), "{}", String::from_utf8_lossy(&finished.stderr));
+    let outcome: Value = serde_json::from_slice(&finished.stdout).unwrap();
+    assert_eq!(outcome["status"], "finished", "{outcome}");
+    for child in children.iter_mut().flatten() {
+        let status = child.wait().unwrap();
+        assert!(status.success(), "a worker ends cleanly once the sweep is finished: {status}");
+    }
+
+    let report =
+        json_at(machines[1].path(), machines[1].path(), &["sweep", "report", &sweep_id, "--store", url, "--json"]);
+    let trials = report["trials"].as_array().unwrap();
+    let numbers: Vec<u64> = trials.iter().map(|t| t["number"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, (0..16).collect::<Vec<_>>(), "every trial once: {report}");
+    for trial in trials {
+        assert!(
+            ["complete", "pruned"].contains(&trial["state"].as_str().unwrap()),
+            "nothing lost or left running: {trial}"
+        );
+    }
+    let status =
+        json_at(machines[1].path(), machines[1].path(), &["sweep", "status", &sweep_id, "--store", url, "--json"]);
+    assert_eq!(status["running"], Value::Array(vec![]), "no zombie trials");
+    // Some run trained on one machine and went on, from its S3 checkpoints, on another.
+    let folders = |m: usize| -> std::collections::BTreeSet<String> {
+        std::fs::read_dir(machines[m].path().join("cache/runs"))
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap())
+                    .filter(|e| e.path().join("checkpoints").is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let per_machine: Vec<_> = (0..4).map(folders).collect();
+    let shared =
+        (0..4).any(|a| (0..4).any(|b| a != b && per_machine[a].intersection(&per_machine[b]).next().is_some()));
+    assert!(shared, "a trial continued on another machine from S3: {per_machine:?}");
+    let promoted = trials.iter().filter(|t| t["state"] == "complete" && t["epochs"] == 4).count();
+    assert!(promoted >= 1, "{report}");
+    let retried: Vec<u64> = trials.iter().filter_map(|t| t["attempts"].as_u64()).collect();
+    assert!(retried.iter().any(|&a| a >= 2), "a killed machine's trial was retried elsewhere: {report}");
+}
