@@ -2,12 +2,13 @@
 # A throwaway PostgreSQL cluster for the team-store tests: Debian's server (installed when missing),
 # a cluster made by initdb in a folder of the caller's, listening on loopback only.
 #
-#   bash .ci/postgres.sh start DIR   # prints the URL to connect to, e.g. postgres://postgres@127.0.0.1:41234/postgres
+#   bash .ci/postgres.sh start DIR [durable]   # prints the URL, e.g. postgres://postgres@127.0.0.1:41234/postgres
 #   bash .ci/postgres.sh stop DIR
 #
 # PostgreSQL refuses to run as root, so as root (CI) the cluster belongs to the `postgres` user that
 # Debian's package creates. Durability is switched off (fsync, synchronous_commit): the cluster is
-# deleted after the tests, and its speed is not what the tests measure.
+# deleted after the tests, and its speed is not what the tests measure. `durable` keeps PostgreSQL's
+# defaults, for benchmarks.
 set -euo pipefail
 action="${1:?start or stop}"
 dir="${2:?a folder for the cluster}"
@@ -43,9 +44,12 @@ start)
     port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     as_owner "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-        start >&2 || { cat "$dir/server.log" >&2; exit 1; }
+    settings="-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if [ "${3:-}" != durable ]; then
+        settings="$settings -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    fi
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$settings" start >&2 ||
+        { cat "$dir/server.log" >&2; exit 1; }
     echo "postgres://postgres@127.0.0.1:$port/postgres"
     ;;
 stop)
