@@ -24,6 +24,9 @@ use regimen_store::{
 };
 use serde_json::json;
 
+/// Opens a new store object on the backend under test, as another worker process would.
+type Opener = dyn Fn() -> Arc<dyn RunStore> + Sync;
+
 #[derive(Parser)]
 struct Args {
     /// Folder for the SQLite store (created; should be empty).
@@ -123,7 +126,7 @@ fn query_ms(store: &dyn RunStore) -> (f64, usize) {
     (times[2], rows)
 }
 
-fn claims(open: &(dyn Fn() -> Arc<dyn RunStore> + Sync), workers: u64, seconds: f64) -> (f64, u64) {
+fn claims(open: &Opener, workers: u64, seconds: f64) -> (f64, u64) {
     let setup = open();
     let sweep = NewSweep {
         sweep_id: "bench".into(),
@@ -181,7 +184,7 @@ fn main() {
                 .expect("open PostgreSQL"),
         )
     };
-    let backends: [(&str, &(dyn Fn() -> Arc<dyn RunStore> + Sync)); 2] = [("sqlite", &sqlite), ("postgres", &postgres)];
+    let backends: [(&str, &Opener); 2] = [("sqlite", &sqlite), ("postgres", &postgres)];
     for (name, open) in backends {
         let store = open();
         let rate = ingest(store.as_ref(), args.points);
