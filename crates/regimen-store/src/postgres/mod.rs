@@ -32,7 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
-use postgres::{GenericClient, IsolationLevel, NoTls, Row, Transaction};
+use postgres::types::ToSql;
+use postgres::{Client, IsolationLevel, NoTls, Row, Statement, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 use regimen_events::Provenance;
 use regimen_metrics::{Monitored, TaskInfo};
@@ -49,7 +50,7 @@ use crate::query::Query;
 use crate::store::RunStore;
 use crate::time::{Clock, Timestamp};
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<Manager>;
 
 /// How long opening a store retries an unreachable server.
 const OPEN_RETRY: Duration = Duration::from_secs(10);
@@ -169,7 +170,106 @@ impl From<postgres::Error> for Failure {
     }
 }
 
-type Tx<'a> = Transaction<'a>;
+/// A pooled connection and the statements it has prepared, by SQL text. The `postgres` client
+/// parses a query given as text on every call, one round trip before the one that runs it; with the
+/// cache each statement is parsed once per connection, which halves the round trips of a claim.
+pub(crate) struct Connection {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+/// Opens [`Connection`]s for the pool.
+struct Manager(PostgresConnectionManager<NoTls>);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Connection;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Connection, postgres::Error> {
+        Ok(Connection { client: self.0.connect()?, statements: HashMap::new() })
+    }
+
+    fn is_valid(&self, connection: &mut Connection) -> Result<(), postgres::Error> {
+        connection.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, connection: &mut Connection) -> bool {
+        connection.client.is_closed()
+    }
+}
+
+/// Something a [`Tx`] can run: SQL text (prepared once per connection) or a prepared statement.
+pub(crate) trait Sql {
+    /// The prepared statement.
+    fn prepared(&self, tx: &mut Tx<'_>) -> Result<Statement, postgres::Error>;
+}
+
+impl Sql for str {
+    fn prepared(&self, tx: &mut Tx<'_>) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = tx.statements.get(self) {
+            return Ok(statement.clone());
+        }
+        let statement = tx.tx.prepare(self)?;
+        tx.statements.insert(self.to_string(), statement.clone());
+        Ok(statement)
+    }
+}
+
+impl Sql for String {
+    fn prepared(&self, tx: &mut Tx<'_>) -> Result<Statement, postgres::Error> {
+        self.as_str().prepared(tx)
+    }
+}
+
+impl Sql for Statement {
+    fn prepared(&self, _: &mut Tx<'_>) -> Result<Statement, postgres::Error> {
+        Ok(self.clone())
+    }
+}
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+/// A transaction on a pooled connection, with the connection's statement cache.
+pub(crate) struct Tx<'a> {
+    tx: Transaction<'a>,
+    statements: &'a mut HashMap<String, Statement>,
+}
+
+impl Tx<'_> {
+    fn commit(self) -> Result<(), postgres::Error> {
+        self.tx.commit()
+    }
+
+    fn prepare(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        sql.prepared(self)
+    }
+
+    fn execute<S: Sql + ?Sized>(&mut self, sql: &S, params: Params<'_>) -> Result<u64, postgres::Error> {
+        let statement = sql.prepared(self)?;
+        self.tx.execute(&statement, params)
+    }
+
+    fn query<S: Sql + ?Sized>(&mut self, sql: &S, params: Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+        let statement = sql.prepared(self)?;
+        self.tx.query(&statement, params)
+    }
+
+    fn query_one<S: Sql + ?Sized>(&mut self, sql: &S, params: Params<'_>) -> Result<Row, postgres::Error> {
+        let statement = sql.prepared(self)?;
+        self.tx.query_one(&statement, params)
+    }
+
+    fn query_opt<S: Sql + ?Sized>(&mut self, sql: &S, params: Params<'_>) -> Result<Option<Row>, postgres::Error> {
+        let statement = sql.prepared(self)?;
+        self.tx.query_opt(&statement, params)
+    }
+}
+
+/// Bumps the change counter after a commit.
+const BUMP_SQL: &str = "SELECT nextval('regimen_changes')";
+
+/// The database's clock in milliseconds.
+const NOW_SQL: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 impl PostgresStore {
     /// Connects to the database at `url` (a `postgres://` URL or a libpq `key=value` string),
@@ -181,7 +281,7 @@ impl PostgresStore {
             action: "read the store URL",
             source: Box::new(source),
         })?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = Manager(PostgresConnectionManager::new(config, NoTls));
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(0))
@@ -191,8 +291,8 @@ impl PostgresStore {
         let store = PostgresStore { name, options, pool, key_ids: Mutex::new(HashMap::new()) };
         // A server that cannot be reached at the start is most likely a wrong URL: say so sooner.
         let found = store.retry_within(OPEN_RETRY.min(store.options.retry_for), "migrate the schema", || {
-            let mut client = store.pool.get().map_err(Failure::Pool)?;
-            Ok(schema::migrate(&mut *client, schema::MIGRATIONS)?)
+            let mut connection = store.pool.get().map_err(Failure::Pool)?;
+            Ok(schema::migrate(&mut connection.client, schema::MIGRATIONS)?)
         })?;
         if let schema::Migrated::TooNew(found) = found {
             return Err(StoreError::SchemaTooNew {
@@ -276,14 +376,23 @@ impl PostgresStore {
                         .into(),
                 }));
             }
-            let mut client = self.pool.get().map_err(Failure::Pool)?;
-            let mut tx = client.transaction()?;
+            let mut connection = self.pool.get().map_err(Failure::Pool)?;
+            let Connection { client, statements } = &mut *connection;
+            let mut tx = Tx { tx: client.transaction()?, statements };
             let value = f(&mut tx)?;
             committing = true;
             tx.commit()?;
             committing = false;
             // After the commit, so that a reader who sees the new number also sees the write.
-            client.execute("SELECT nextval('regimen_changes')", &[])?;
+            let bump = match connection.statements.get(BUMP_SQL) {
+                Some(statement) => statement.clone(),
+                None => {
+                    let statement = connection.client.prepare(BUMP_SQL)?;
+                    connection.statements.insert(BUMP_SQL.to_string(), statement.clone());
+                    statement
+                }
+            };
+            connection.client.execute(&bump, &[])?;
             Ok(value)
         });
         if value.is_err()
@@ -301,9 +410,11 @@ impl PostgresStore {
         mut f: impl FnMut(&mut Tx<'_>) -> Result<T, Failure>,
     ) -> Result<T, StoreError> {
         self.retry(action, || {
-            let mut client = self.pool.get().map_err(Failure::Pool)?;
-            let mut tx =
+            let mut connection = self.pool.get().map_err(Failure::Pool)?;
+            let Connection { client, statements } = &mut *connection;
+            let tx =
                 client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start()?;
+            let mut tx = Tx { tx, statements };
             let value = f(&mut tx)?;
             tx.commit()?;
             Ok(value)
@@ -311,13 +422,10 @@ impl PostgresStore {
     }
 
     /// The current time: the database's, or the injected clock's.
-    fn now(&self, client: &mut impl GenericClient) -> Result<Timestamp, postgres::Error> {
+    fn now(&self, tx: &mut Tx<'_>) -> Result<Timestamp, postgres::Error> {
         match &self.options.time {
             TimeSource::Clock(clock) => Ok(clock.now()),
-            TimeSource::Database => {
-                let row = client.query_one("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint", &[])?;
-                Ok(Timestamp(row.get(0)))
-            }
+            TimeSource::Database => Ok(Timestamp(tx.query_one(NOW_SQL, &[])?.get(0))),
         }
     }
 
@@ -879,10 +987,7 @@ impl RunStore for PostgresStore {
     }
 
     fn list_runs(&self, query: &Query) -> Result<Vec<RunRow>, StoreError> {
-        let now = self.retry("read the clock", || {
-            let mut client = self.pool.get().map_err(Failure::Pool)?;
-            Ok(self.now(&mut *client)?)
-        })?;
+        let now = self.read_tx("read the clock", |tx| Ok(self.now(tx)?))?;
         self.reconcile(now, self.options.stale_after)?;
         let rows = self.read_tx("list runs", |tx| self.load_rows(tx, None))?;
         Ok(query.apply(rows.into_iter().map(|(_, row)| row).collect())?)
@@ -893,10 +998,7 @@ impl RunStore for PostgresStore {
     }
 
     fn get_run(&self, id_or_prefix: &str) -> Result<RunDetail, StoreError> {
-        let now = self.retry("read the clock", || {
-            let mut client = self.pool.get().map_err(Failure::Pool)?;
-            Ok(self.now(&mut *client)?)
-        })?;
+        let now = self.read_tx("read the clock", |tx| Ok(self.now(tx)?))?;
         self.reconcile(now, self.options.stale_after)?;
         self.read_tx("read a run", |tx| {
             let (pk, _) = self.find(tx, id_or_prefix)?;
@@ -906,9 +1008,9 @@ impl RunStore for PostgresStore {
 
     fn changes(&self) -> Result<u64, StoreError> {
         self.retry("read the change counter", || {
-            let mut client = self.pool.get().map_err(Failure::Pool)?;
+            let mut connection = self.pool.get().map_err(Failure::Pool)?;
             // `is_called` is false until the first write: count it, so that the first write moves the number.
-            let row = client.query_one("SELECT last_value, is_called FROM regimen_changes", &[])?;
+            let row = connection.client.query_one("SELECT last_value, is_called FROM regimen_changes", &[])?;
             let (last, called): (i64, bool) = (row.get(0), row.get(1));
             Ok(if called { unsigned(last) } else { 0 })
         })
@@ -1044,8 +1146,8 @@ impl RunStore for PostgresStore {
         if options.vacuum && !options.dry_run {
             // VACUUM cannot run inside a transaction.
             self.retry("compact the database", || {
-                let mut client = self.pool.get().map_err(Failure::Pool)?;
-                client.batch_execute("VACUUM (ANALYZE)")?;
+                let mut connection = self.pool.get().map_err(Failure::Pool)?;
+                connection.client.batch_execute("VACUUM (ANALYZE)")?;
                 Ok(())
             })?;
             report.vacuumed = true;

@@ -45,6 +45,12 @@ impl PostgresStore {
 
     /// Finds a sweep and locks its row until the transaction ends; returns its row id and status.
     fn lock_sweep(&self, tx: &mut Tx<'_>, id_or_name: &str) -> Result<(i64, String), Failure> {
+        // Workers name the sweep by its id: one round trip finds and locks it.
+        if let Some(row) =
+            tx.query_opt("SELECT id, status FROM sweeps WHERE sweep_id = $1 FOR UPDATE", &[&id_or_name])?
+        {
+            return Ok((row.get(0), row.get(1)));
+        }
         let (pk, _) = self.find_sweep(tx, id_or_name)?;
         let row = tx.query_one("SELECT status FROM sweeps WHERE id = $1 FOR UPDATE", &[&pk])?;
         Ok((pk, row.get(0)))
@@ -230,8 +236,8 @@ impl SweepStore for PostgresStore {
         lease: Duration,
     ) -> Result<Option<TrialRecord>, StoreError> {
         self.write_tx("claim a trial", |tx| {
-            let (pk, _) = self.find_sweep(tx, sweep_id)?;
             if let Claim::Continue { number, version, .. } = claim {
+                let (pk, _) = self.find_sweep(tx, sweep_id)?;
                 // Another worker continuing the same trial holds its row: this claim lost.
                 let free = tx.query_opt(
                     "SELECT 1 FROM trials WHERE sweep = $1 AND number = $2 AND version = $3
