@@ -22,7 +22,7 @@ wanted="$(sha256sum "$requirements" | cut -d' ' -f1)"
 if [[ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]]; then
     echo "setup-python: installing $requirements" >&2
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-virtualenv -r "$requirements" >&2
-    "$venv/bin/python" -c "import tensorboard.backend.event_processing.event_accumulator, safetensors.numpy, moto.server" >&2
+    "$venv/bin/python" -c "import tensorboard.backend.event_processing.event_accumulator, safetensors.numpy, moto.server, kubernetes_validate" >&2
     echo "$wanted" >"$stamp"
 fi
 

@@ -7,6 +7,7 @@
 mod heaviest;
 pub mod report;
 mod spec;
+mod submit;
 mod worker;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,9 @@ pub enum SweepCommand {
     Run(RunArgs),
     /// Join a sweep as one more worker, from any shell or machine that sees the store.
     Worker(WorkerArgs),
+    /// Start a sweep's workers on a cluster: a Slurm job array (`--slurm --array 16%4 --gres gpu:1`)
+    /// or a Kubernetes Indexed Job manifest (`--kubernetes --image IMAGE`).
+    Submit(submit::SubmitArgs),
     /// Where a sweep stands: trials by state, the best so far, what is running where.
     Status(StatusArgs),
     /// List the sweeps in the store.
@@ -95,7 +99,8 @@ pub struct RerunArgs {
 pub struct RunArgs {
     /// The sweep file: [sweep] settings, fixed [train] settings, [params] to search.
     pub file: PathBuf,
-    /// Worker processes to run at once.
+    /// Worker processes to run at once; 0 only records the sweep, for workers started elsewhere
+    /// (`regimen sweep worker`, `regimen sweep submit`).
     #[arg(short = 'j', long, default_value_t = 1, value_name = "N")]
     pub jobs: usize,
     /// A parameter to search, over the file's: `lr=loguniform:1e-5:1e-1`, `optimizer=choice:adam|sgd`.
@@ -202,6 +207,7 @@ pub fn dispatch(command: SweepCommand) -> anyhow::Result<ExitCode> {
     match command {
         SweepCommand::Run(args) => run(&args),
         SweepCommand::Worker(args) => work(&args),
+        SweepCommand::Submit(args) => submit::submit(&args),
         SweepCommand::Status(args) => report::status(&args),
         SweepCommand::Ls(args) => report::list(&args),
         SweepCommand::Stop(args) => stop(&args),
@@ -272,9 +278,6 @@ struct Launch<'a> {
 /// until it has no work left, and returns an exit code when it did not finish normally.
 fn launch(store: &dyn RunStore, root: &Path, launch: Launch<'_>) -> anyhow::Result<Option<ExitCode>> {
     let Launch { id, name, parent, recorded, jobs, devices } = launch;
-    if jobs == 0 {
-        anyhow::bail!("-j must be at least 1");
-    }
     let sweep = recorded.parse()?;
     let new = NewSweep {
         sweep_id: id.to_string(),
@@ -301,6 +304,12 @@ fn launch(store: &dyn RunStore, root: &Path, launch: Launch<'_>) -> anyhow::Resu
     }
     let files = files_root(store, root)?;
     write_files(&files, id, &sweep)?;
+    if jobs == 0 {
+        say!(
+            "sweep {id} recorded; start its workers with `regimen sweep worker {id}` or `regimen sweep submit {id} --slurm`"
+        );
+        return Ok(Some(ExitCode::SUCCESS));
+    }
     let exe = std::env::current_exe().context("cannot find the regimen executable")?;
     let mut workers = Vec::new();
     for k in 0..jobs {
