@@ -135,6 +135,11 @@ pub fn folders_publish_and_fetch_whole(store: &dyn ArtifactStore) -> Result<(), 
     let refetched = dir.path().join("refetched");
     fetch_folder(store, "runs/r1/checkpoints/epoch-3", &refetched)?;
     assert_eq!(std::fs::read(refetched.join("model.safetensors")).ok().map(|b| b[0]), Some(7));
+    // A single file replaces its earlier copy and is checked on the way up.
+    assert_eq!(crate::publish_file(store, &local.join("model.safetensors"), "runs/r1/model.safetensors")?, 100_000);
+    std::fs::write(local.join("model.safetensors"), b"resumed").map_err(|e| io_error(e, "write"))?;
+    crate::publish_file(store, &local.join("model.safetensors"), "runs/r1/model.safetensors")?;
+    assert_eq!(store.get("runs/r1/model.safetensors")?.as_deref(), Some(&b"resumed"[..]));
     // A damaged object is caught on the way down, and nothing is left in place.
     store.put("runs/r1/checkpoints/epoch-3/optimizer/state.bin", b"adaM")?;
     let damaged = dir.path().join("damaged");

@@ -21,7 +21,7 @@ pub mod conformance;
 use std::sync::Arc;
 
 pub use folder::Folder;
-pub use publish::{INDEX, Published, fetch_folder, publish_folder};
+pub use publish::{INDEX, Published, fetch_folder, publish_file, publish_folder};
 pub use s3::S3;
 
 /// Errors of an artifact store.

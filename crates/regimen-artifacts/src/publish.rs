@@ -132,6 +132,22 @@ pub fn publish_folder(store: &dyn ArtifactStore, local: &Path, prefix: &str) -> 
     }
 }
 
+/// Copies the file `local` to `key`, replacing what was there (a run's final model changes when the
+/// run is resumed), then reads it back and checks it against the file's BLAKE3.
+pub fn publish_file(store: &dyn ArtifactStore, local: &Path, key: &str) -> Result<u64, ArtifactError> {
+    let bytes = std::fs::read(local).map_err(file_error(local, "read the file to publish"))?;
+    store.put(key, &bytes)?;
+    let stored = store.get(key)?.unwrap_or_default();
+    if stored.len() != bytes.len() || blake3::hash(&stored) != blake3::hash(&bytes) {
+        return Err(ArtifactError::Mismatch {
+            location: store.location().to_string(),
+            key: key.to_string(),
+            why: "what was stored differs from what was sent".to_string(),
+        });
+    }
+    Ok(bytes.len() as u64)
+}
+
 /// Fetches the folder published at `prefix` into `local`, which appears whole or not at all;
 /// `None` when nothing is published there. Every file is checked against the index. When `local`
 /// exists already (another process fetched it first), it is left as it is.

@@ -163,6 +163,12 @@ fn a_run_continues_on_a_machine_that_did_not_write_its_checkpoints() {
         .collect();
     assert_eq!(published.len(), local.len(), "S3 keeps what the local folder keeps: {listed:?} vs {local:?}");
     assert!(!published.is_empty());
+    let final_model = std::fs::read(first.path().join("cache/runs").join(run_id).join("model.safetensors")).unwrap();
+    assert_eq!(
+        store.get(&format!("runs/{run_id}/model.safetensors")).unwrap(),
+        Some(final_model),
+        "the final model too"
+    );
 
     // The second machine has nothing local; it continues the run from S3.
     let resumed = json(regimen_on(
@@ -331,6 +337,12 @@ lr = "loguniform(1e-3, 1e-1)"
     assert!(shared, "a trial continued on another machine from S3: {per_machine:?}");
     let promoted = trials.iter().filter(|t| t["state"] == "complete" && t["epochs"] == 4).count();
     assert!(promoted >= 1, "{report}");
+    // A promotion (the same attempt going on, unlike a retry) that another machine continued.
+    let promoted_elsewhere = trials.iter().any(|t| {
+        let run = t["run_id"].as_str().unwrap_or_default();
+        t["attempts"] == 1 && per_machine.iter().filter(|runs| runs.contains(run)).count() >= 2
+    });
+    assert!(promoted_elsewhere, "a promoted trial resumed from another machine's S3 checkpoint: {report}");
     let retried: Vec<u64> = trials.iter().filter_map(|t| t["attempts"].as_u64()).collect();
     assert!(retried.iter().any(|&a| a >= 2), "a killed machine's trial was retried elsewhere: {report}");
 }

@@ -2,15 +2,15 @@
 //! run continues on a machine that did not write them.
 //!
 //! [`MirrorSink`] sits in a run's event sink: the trainer already records each saved checkpoint
-//! (`Event::Artifact` of kind `checkpoint`, after the folder was written and verified) and each
-//! pruned one, so publishing follows the checkpoints exactly, without the trainer knowing about
-//! storage. A publish that fails never stops training: the checkpoint stays in the local folder,
+//! (`Event::Artifact` of kind `checkpoint`, after the folder was written and verified), each
+//! pruned one, and every other file it produces (the final model, the first batch's picture), so
+//! publishing follows them exactly, without the trainer knowing about storage. A publish that fails never stops training: the checkpoint stays in the local folder,
 //! the run gets a warning notice, and the next checkpoint is published as usual.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use regimen_artifacts::{ArtifactStore, INDEX, fetch_folder, publish_folder};
+use regimen_artifacts::{ArtifactStore, INDEX, fetch_folder, publish_file, publish_folder};
 use regimen_events::{Event, EventSink, SinkError};
 use regimen_store::RunDir;
 
@@ -40,9 +40,12 @@ impl<S: EventSink> MirrorSink<S> {
     fn mirror(&self, kind: &str, path: &str) -> Result<(), String> {
         let path = Path::new(path);
         let Some(key) = key_of(&self.root, path) else { return Ok(()) };
+        let store = self.store.as_ref();
         match kind {
-            "checkpoint" => publish_folder(self.store.as_ref(), path, &key).map(|_| ()).map_err(|e| e.to_string()),
-            "checkpoint.deleted" => self.store.delete_prefix(&key).map(|_| ()).map_err(|e| e.to_string()),
+            "checkpoint" => publish_folder(store, path, &key).map(|_| ()).map_err(|e| e.to_string()),
+            "checkpoint.deleted" => store.delete_prefix(&key).map(|_| ()).map_err(|e| e.to_string()),
+            // The final model, pictures, exports: single files, replaced when written again.
+            _ if path.is_file() => publish_file(store, path, &key).map(|_| ()).map_err(|e| e.to_string()),
             _ => Ok(()),
         }
     }
