@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::blocks::finite_or_null;
 use crate::error::StoreError;
 use crate::time::Timestamp;
 
@@ -175,6 +176,43 @@ pub struct TrialRecord {
     pub version: u64,
     /// When it last changed.
     pub updated_at: Timestamp,
+}
+
+impl TrialRecord {
+    /// Applies a worker's report ([`SweepStore::update_trial`]): the run, the resource reached with
+    /// its objective (appended to the rungs when it is a rung), the violation, the new state (any
+    /// but `running` releases the lease) and the message (kept when the report has none). NaN
+    /// values are kept as unknown.
+    pub(crate) fn apply(&mut self, update: &TrialUpdate) {
+        if let Some(run_id) = &update.run_id {
+            self.run_id = Some(run_id.clone());
+        }
+        if let Some((resource, value)) = update.reached {
+            self.resource = resource;
+            self.value = value.and_then(finite_or_null);
+            if update.rung {
+                self.rungs.retain(|&(at, _)| at != resource);
+                self.rungs.push((resource, value.unwrap_or(f64::NAN)));
+            }
+        }
+        if let Some(violation) = update.violation {
+            self.violation = finite_or_null(violation);
+        }
+        self.state = update.state.unwrap_or(TrialState::Running);
+        if self.state != TrialState::Running {
+            self.lease_until = None;
+        }
+        if let Some(message) = &update.message {
+            self.message = Some(message.clone());
+        }
+    }
+
+    /// The rungs as both stores keep them: JSON pairs `[resource, value]`, an unknown value null.
+    pub(crate) fn rungs_json(&self) -> String {
+        let pairs: Vec<(u64, Option<f64>)> =
+            self.rungs.iter().map(|&(at, value)| (at, value.is_finite().then_some(value))).collect();
+        serde_json::to_string(&pairs).expect("pairs of numbers always serialize")
+    }
 }
 
 /// What a worker asks to take.

@@ -558,28 +558,6 @@ impl PostgresStore {
                 .ok_or_else(|| StoreError::RunNotFound { id: run_id.to_string() })?,
         };
         let mut fresh_keys = HashMap::new();
-        let insert_block = tx.prepare(
-            "INSERT INTO metric_blocks (run, key, count, points, low_step, high_step, extremes_count, extremes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )?;
-        let store_block = |tx: &mut Tx<'_>, key: i64, block: &mut BlockEncoder| -> Result<(), postgres::Error> {
-            let summary = block.summary();
-            tx.execute(
-                &insert_block,
-                &[
-                    &pk,
-                    &key,
-                    &(block.len() as i64),
-                    &block.bytes(),
-                    &summary.as_ref().map(|s| ms(s.low_step)),
-                    &summary.as_ref().map(|s| ms(s.high_step)),
-                    &summary.as_ref().map(|s| s.extremes_count as i64),
-                    &summary.as_ref().map(|s| s.extremes.as_slice()),
-                ],
-            )?;
-            block.clear();
-            Ok(())
-        };
         let mut series: HashMap<&str, (i64, Summary, BlockEncoder)> = HashMap::new();
         for write in writes {
             match *write {
@@ -595,7 +573,7 @@ impl PostgresStore {
                     summary.add(ms(step), ms(epoch), value);
                     block.push(step, epoch, wall, value);
                     if block.len() == BLOCK_POINTS {
-                        store_block(tx, *id, block)?;
+                        store_block(tx, pk, *id, block)?;
                     }
                 }
                 Write::Report { split, step, epoch, wall, body } => {
@@ -644,7 +622,7 @@ impl PostgresStore {
         }
         for (id, _, block) in series.values_mut() {
             if block.len() > 0 {
-                store_block(tx, *id, block)?;
+                store_block(tx, pk, *id, block)?;
             }
         }
         let upsert = tx.prepare(
@@ -697,10 +675,6 @@ impl PostgresStore {
                 return Err(self.corrupt("metric block", format!("key {key} of run {pk}")).into());
             }
         }
-        let insert_block = tx.prepare(
-            "INSERT INTO metric_blocks (run, key, count, points, low_step, high_step, extremes_count, extremes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )?;
         let insert = tx.prepare(
             "INSERT INTO metric_summary (run, key, count, min_value, max_value, last_step, last_epoch, last_value,
                                          min_step, min_epoch, max_step, max_epoch)
@@ -720,21 +694,7 @@ impl PostgresStore {
                 summary.add(ms(point.step), ms(point.epoch), point.value);
                 block.push(point.step, point.epoch, point.wall, point.value);
                 if block.len() == BLOCK_POINTS || i + 1 == kept.len() {
-                    let s = block.summary();
-                    tx.execute(
-                        &insert_block,
-                        &[
-                            &pk,
-                            &key,
-                            &(block.len() as i64),
-                            &block.bytes(),
-                            &s.as_ref().map(|s| ms(s.low_step)),
-                            &s.as_ref().map(|s| ms(s.high_step)),
-                            &s.as_ref().map(|s| s.extremes_count as i64),
-                            &s.as_ref().map(|s| s.extremes.as_slice()),
-                        ],
-                    )?;
-                    block.clear();
+                    store_block(tx, pk, key, &mut block)?;
                 }
             }
             insert_summary(tx, &insert, pk, key, &summary)?;
@@ -935,6 +895,28 @@ impl PostgresStore {
             artifacts,
         })
     }
+}
+
+/// Stores one block of a series of run `pk` with its summary (see [`crate::blocks::BlockSummary`]),
+/// and empties it.
+fn store_block(tx: &mut Tx<'_>, pk: i64, key: i64, block: &mut BlockEncoder) -> Result<(), postgres::Error> {
+    let summary = block.summary();
+    tx.execute(
+        "INSERT INTO metric_blocks (run, key, count, points, low_step, high_step, extremes_count, extremes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &pk,
+            &key,
+            &(block.len() as i64),
+            &block.bytes(),
+            &summary.as_ref().map(|s| ms(s.low_step)),
+            &summary.as_ref().map(|s| ms(s.high_step)),
+            &summary.as_ref().map(|s| s.extremes_count as i64),
+            &summary.as_ref().map(|s| s.extremes.as_slice()),
+        ],
+    )?;
+    block.clear();
+    Ok(())
 }
 
 /// Inserts (or, with the upsert statement, merges) one series' summary.

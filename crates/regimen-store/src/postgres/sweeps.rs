@@ -12,7 +12,7 @@ use std::time::Duration;
 use postgres::Row;
 
 use super::{Failure, PostgresStore, Tx};
-use crate::blocks::{finite_or_null, unsigned};
+use crate::blocks::unsigned;
 use crate::error::StoreError;
 use crate::sweep::{Claim, NewSweep, SweepRow, SweepStatus, SweepStore, TrialRecord, TrialState, TrialUpdate};
 use crate::time::Timestamp;
@@ -165,12 +165,6 @@ impl PostgresStore {
     }
 }
 
-fn rungs_json(rungs: &[(u64, f64)]) -> String {
-    let pairs: Vec<(u64, Option<f64>)> =
-        rungs.iter().map(|&(at, value)| (at, value.is_finite().then_some(value))).collect();
-    serde_json::to_string(&pairs).expect("pairs of numbers always serialize")
-}
-
 fn lease_end(now: Timestamp, lease: Duration) -> i64 {
     now.plus(lease).0
 }
@@ -318,23 +312,7 @@ impl SweepStore for PostgresStore {
             if trial.state != TrialState::Running || trial.worker.as_deref() != Some(worker) {
                 return Ok(false);
             }
-            if let Some(run_id) = &update.run_id {
-                trial.run_id = Some(run_id.clone());
-            }
-            if let Some((resource, value)) = update.reached {
-                trial.resource = resource;
-                trial.value = value.and_then(finite_or_null);
-                if update.rung {
-                    trial.rungs.retain(|&(at, _)| at != resource);
-                    trial.rungs.push((resource, value.unwrap_or(f64::NAN)));
-                }
-            }
-            if let Some(violation) = update.violation {
-                trial.violation = finite_or_null(violation);
-            }
-            let state = update.state.unwrap_or(TrialState::Running);
-            let lease = if state == TrialState::Running { trial.lease_until.map(|t| t.0) } else { None };
-            let message = update.message.clone().or(trial.message);
+            trial.apply(update);
             let version = self.bump(tx, pk)?;
             let now = self.now(tx)?;
             tx.execute(
@@ -344,13 +322,13 @@ impl SweepStore for PostgresStore {
                 &[
                     &pk,
                     &(number as i64),
-                    &state.as_str(),
+                    &trial.state.as_str(),
                     &trial.run_id,
-                    &lease,
+                    &trial.lease_until.map(|t| t.0),
                     &(trial.resource as i64),
                     &trial.value,
-                    &rungs_json(&trial.rungs),
-                    &message,
+                    &trial.rungs_json(),
+                    &trial.message,
                     &version,
                     &now.0,
                     &trial.violation,
