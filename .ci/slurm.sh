@@ -74,10 +74,21 @@ CONF
     exit 1
     ;;
 stop)
-    for pid in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munge/munged.pid"; do
-        [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true
+    pids=()
+    for file in "$dir/slurmd.pid" "$dir/slurmctld.pid" "$dir/munge/munged.pid"; do
+        if [ -f "$file" ]; then
+            pid="$(cat "$file")"
+            kill "$pid" 2>/dev/null && pids+=("$pid")
+        fi
     done
-    rm -rf "$dir"
+    # The daemons remove their own files as they go: wait for them before removing the folder.
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    done
+    rm -rf "$dir" 2>/dev/null || rm -rf "$dir"
     ;;
 *)
     echo "usage: $0 start|stop DIR" >&2
