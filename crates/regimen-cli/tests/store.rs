@@ -270,3 +270,18 @@ fn a_store_url_this_build_cannot_open_is_a_clear_error_and_creates_nothing() {
         "no folder named after the scheme, no artifact folder"
     );
 }
+
+#[test]
+fn a_relative_store_records_absolute_run_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_regimen"))
+        .args(["train", "--dataset", "spirals", "--dataset-size", "200", "--epochs", "1", "--store", "store", "--json"])
+        .current_dir(dir.path())
+        .env_remove("REGIMEN_STORE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_dir = std::path::Path::new(summary["run_dir"].as_str().unwrap());
+    assert!(run_dir.is_absolute() && run_dir.starts_with(dir.path()), "{}", run_dir.display());
+}

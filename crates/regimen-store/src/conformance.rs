@@ -5,7 +5,7 @@
 //! one `#[test]` per case for an implementation:
 //!
 //! ```ignore
-//! regimen_store::conformance_suite!(postgres, |clock| (Arc::new(open_test_db(clock)), Box::new(guard)));
+//! regimen_store::conformance_suite!(postgres, |clock| Some((Arc::new(open_test_db(clock)), Box::new(guard))));
 //! ```
 //!
 //! The factory must build the store with the given clock and a crash threshold of

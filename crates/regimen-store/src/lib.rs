@@ -4,9 +4,10 @@
 //! - [`RunStore`] ([`store`]): the contract every backend implements, written on the trait.
 //! - [`model`]: the plain values that cross it (what a run records, what a listing shows).
 //! - [`query`]: the filter and sort language, parsed and evaluated the same way for every backend.
-//! - [`SqliteStore`] ([`sqlite`]): the backend today, one SQLite file in WAL mode beside the run
-//!   folders. A PostgreSQL backend would be a sibling implementing [`RunStore`] and passing the
-//!   [`conformance`] suite; no caller would change.
+//! - [`SqliteStore`] ([`sqlite`]): the embedded default, one SQLite file in WAL mode beside the
+//!   run folders; `postgres::PostgresStore` (feature `postgres`): the team store, one PostgreSQL
+//!   database shared by many machines. Both pass the [`conformance`] suite; no caller knows which
+//!   it has. [`copy_runs`] moves runs between any two.
 //! - [`StoreSink`] ([`sink`]): the [`regimen_events::EventSink`] that feeds a store from a
 //!   background thread so that the training loop never waits on a disk.
 //!

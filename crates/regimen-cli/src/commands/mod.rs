@@ -107,10 +107,8 @@ pub fn open(root: &Path) -> anyhow::Result<Arc<dyn RunStore>> {
 /// The folder that holds a store's files (run folders, sweep folders, drafts), absolute: the store
 /// folder itself, or a team store's artifact folder.
 pub fn files_root(store: &dyn RunStore, spec: &Path) -> anyhow::Result<PathBuf> {
-    match store.root() {
-        Some(folder) => Ok(folder.to_path_buf()),
-        None => std::path::absolute(spec).with_context(|| format!("cannot resolve {}", spec.display())),
-    }
+    let folder = store.root().unwrap_or(spec);
+    std::path::absolute(folder).with_context(|| format!("cannot resolve {}", folder.display()))
 }
 
 /// The shared storage that run folders' checkpoints are copied to: `REGIMEN_ARTIFACTS` when it is

@@ -198,35 +198,6 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// Something a [`Tx`] can run: SQL text (prepared once per connection) or a prepared statement.
-pub(crate) trait Sql {
-    /// The prepared statement.
-    fn prepared(&self, tx: &mut Tx<'_>) -> Result<Statement, postgres::Error>;
-}
-
-impl Sql for str {
-    fn prepared(&self, tx: &mut Tx<'_>) -> Result<Statement, postgres::Error> {
-        if let Some(statement) = tx.statements.get(self) {
-            return Ok(statement.clone());
-        }
-        let statement = tx.tx.prepare(self)?;
-        tx.statements.insert(self.to_string(), statement.clone());
-        Ok(statement)
-    }
-}
-
-impl Sql for String {
-    fn prepared(&self, tx: &mut Tx<'_>) -> Result<Statement, postgres::Error> {
-        self.as_str().prepared(tx)
-    }
-}
-
-impl Sql for Statement {
-    fn prepared(&self, _: &mut Tx<'_>) -> Result<Statement, postgres::Error> {
-        Ok(self.clone())
-    }
-}
-
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 /// A transaction on a pooled connection, with the connection's statement cache.
@@ -240,27 +211,33 @@ impl Tx<'_> {
         self.tx.commit()
     }
 
-    fn prepare(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
-        sql.prepared(self)
+    /// The statement of `sql`, prepared on this connection once.
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql)?;
+        self.statements.insert(sql.to_string(), statement.clone());
+        Ok(statement)
     }
 
-    fn execute<S: Sql + ?Sized>(&mut self, sql: &S, params: Params<'_>) -> Result<u64, postgres::Error> {
-        let statement = sql.prepared(self)?;
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
         self.tx.execute(&statement, params)
     }
 
-    fn query<S: Sql + ?Sized>(&mut self, sql: &S, params: Params<'_>) -> Result<Vec<Row>, postgres::Error> {
-        let statement = sql.prepared(self)?;
+    fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
         self.tx.query(&statement, params)
     }
 
-    fn query_one<S: Sql + ?Sized>(&mut self, sql: &S, params: Params<'_>) -> Result<Row, postgres::Error> {
-        let statement = sql.prepared(self)?;
+    fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<Row, postgres::Error> {
+        let statement = self.statement(sql)?;
         self.tx.query_one(&statement, params)
     }
 
-    fn query_opt<S: Sql + ?Sized>(&mut self, sql: &S, params: Params<'_>) -> Result<Option<Row>, postgres::Error> {
-        let statement = sql.prepared(self)?;
+    fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
         self.tx.query_opt(&statement, params)
     }
 }
@@ -511,14 +488,16 @@ impl PostgresStore {
         )?;
         let Some(row) = inserted else { return Err(StoreError::DuplicateRun { id: run.run_id.clone() }.into()) };
         let pk: i64 = row.get(0);
-        let insert = tx.prepare("INSERT INTO params (run, key, num, text) VALUES ($1, $2, $3, $4)")?;
         for (key, value) in flatten_params(&run.params) {
             let (num, text) = match value {
                 ParamValue::Number(n) => (finite_or_null(n), None),
                 ParamValue::Text(s) => (None, Some(s)),
             };
             if num.is_some() || text.is_some() {
-                tx.execute(&insert, &[&pk, &key, &num, &text])?;
+                tx.execute(
+                    "INSERT INTO params (run, key, num, text) VALUES ($1, $2, $3, $4)",
+                    &[&pk, &key, &num, &text],
+                )?;
             }
         }
         Ok(pk)
@@ -625,40 +604,8 @@ impl PostgresStore {
                 store_block(tx, pk, *id, block)?;
             }
         }
-        let upsert = tx.prepare(
-            "INSERT INTO metric_summary AS s (run, key, count, min_value, max_value, last_step, last_epoch, last_value,
-                                              min_step, min_epoch, max_step, max_epoch)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT (run, key) DO UPDATE SET
-                 count = s.count + excluded.count,
-                 min_value = CASE WHEN s.min_value IS NULL THEN excluded.min_value
-                                  WHEN excluded.min_value IS NULL THEN s.min_value
-                                  ELSE least(s.min_value, excluded.min_value) END,
-                 max_value = CASE WHEN s.max_value IS NULL THEN excluded.max_value
-                                  WHEN excluded.max_value IS NULL THEN s.max_value
-                                  ELSE greatest(s.max_value, excluded.max_value) END,
-                 min_step = CASE WHEN excluded.min_value IS NOT NULL AND (s.min_value IS NULL
-                                      OR excluded.min_value < s.min_value
-                                      OR (excluded.min_value = s.min_value AND excluded.min_step < s.min_step))
-                                 THEN excluded.min_step ELSE s.min_step END,
-                 min_epoch = CASE WHEN excluded.min_value IS NOT NULL AND (s.min_value IS NULL
-                                      OR excluded.min_value < s.min_value
-                                      OR (excluded.min_value = s.min_value AND excluded.min_step < s.min_step))
-                                  THEN excluded.min_epoch ELSE s.min_epoch END,
-                 max_step = CASE WHEN excluded.max_value IS NOT NULL AND (s.max_value IS NULL
-                                      OR excluded.max_value > s.max_value
-                                      OR (excluded.max_value = s.max_value AND excluded.max_step < s.max_step))
-                                 THEN excluded.max_step ELSE s.max_step END,
-                 max_epoch = CASE WHEN excluded.max_value IS NOT NULL AND (s.max_value IS NULL
-                                      OR excluded.max_value > s.max_value
-                                      OR (excluded.max_value = s.max_value AND excluded.max_step < s.max_step))
-                                  THEN excluded.max_epoch ELSE s.max_epoch END,
-                 last_value = CASE WHEN excluded.last_step >= s.last_step THEN excluded.last_value ELSE s.last_value END,
-                 last_epoch = CASE WHEN excluded.last_step >= s.last_step THEN excluded.last_epoch ELSE s.last_epoch END,
-                 last_step = greatest(s.last_step, excluded.last_step)",
-        )?;
         for (key, s, _) in series.into_values() {
-            insert_summary(tx, &upsert, pk, key, &s)?;
+            insert_summary(tx, UPSERT_SUMMARY_SQL, pk, key, &s)?;
         }
         Ok(fresh_keys)
     }
@@ -675,11 +622,6 @@ impl PostgresStore {
                 return Err(self.corrupt("metric block", format!("key {key} of run {pk}")).into());
             }
         }
-        let insert = tx.prepare(
-            "INSERT INTO metric_summary (run, key, count, min_value, max_value, last_step, last_epoch, last_value,
-                                         min_step, min_epoch, max_step, max_epoch)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )?;
         for (key, points) in by_key {
             if points.iter().all(|p| p.step <= from_step) {
                 continue;
@@ -697,7 +639,7 @@ impl PostgresStore {
                     store_block(tx, pk, key, &mut block)?;
                 }
             }
-            insert_summary(tx, &insert, pk, key, &summary)?;
+            insert_summary(tx, INSERT_SUMMARY_SQL, pk, key, &summary)?;
         }
         tx.execute("DELETE FROM reports WHERE run = $1 AND step > $2", &[&pk, &ms(from_step)])?;
         tx.execute(
@@ -919,17 +861,49 @@ fn store_block(tx: &mut Tx<'_>, pk: i64, key: i64, block: &mut BlockEncoder) -> 
     Ok(())
 }
 
-/// Inserts (or, with the upsert statement, merges) one series' summary.
-fn insert_summary(
-    tx: &mut Tx<'_>,
-    statement: &postgres::Statement,
-    pk: i64,
-    key: i64,
-    s: &Summary,
-) -> Result<(), postgres::Error> {
+/// Adds a series' summary of a batch to the stored one.
+const UPSERT_SUMMARY_SQL: &str = "INSERT INTO metric_summary AS s (run, key, count, min_value, max_value, last_step, last_epoch, last_value,
+                                              min_step, min_epoch, max_step, max_epoch)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (run, key) DO UPDATE SET
+                 count = s.count + excluded.count,
+                 min_value = CASE WHEN s.min_value IS NULL THEN excluded.min_value
+                                  WHEN excluded.min_value IS NULL THEN s.min_value
+                                  ELSE least(s.min_value, excluded.min_value) END,
+                 max_value = CASE WHEN s.max_value IS NULL THEN excluded.max_value
+                                  WHEN excluded.max_value IS NULL THEN s.max_value
+                                  ELSE greatest(s.max_value, excluded.max_value) END,
+                 min_step = CASE WHEN excluded.min_value IS NOT NULL AND (s.min_value IS NULL
+                                      OR excluded.min_value < s.min_value
+                                      OR (excluded.min_value = s.min_value AND excluded.min_step < s.min_step))
+                                 THEN excluded.min_step ELSE s.min_step END,
+                 min_epoch = CASE WHEN excluded.min_value IS NOT NULL AND (s.min_value IS NULL
+                                      OR excluded.min_value < s.min_value
+                                      OR (excluded.min_value = s.min_value AND excluded.min_step < s.min_step))
+                                  THEN excluded.min_epoch ELSE s.min_epoch END,
+                 max_step = CASE WHEN excluded.max_value IS NOT NULL AND (s.max_value IS NULL
+                                      OR excluded.max_value > s.max_value
+                                      OR (excluded.max_value = s.max_value AND excluded.max_step < s.max_step))
+                                 THEN excluded.max_step ELSE s.max_step END,
+                 max_epoch = CASE WHEN excluded.max_value IS NOT NULL AND (s.max_value IS NULL
+                                      OR excluded.max_value > s.max_value
+                                      OR (excluded.max_value = s.max_value AND excluded.max_step < s.max_step))
+                                  THEN excluded.max_epoch ELSE s.max_epoch END,
+                 last_value = CASE WHEN excluded.last_step >= s.last_step THEN excluded.last_value ELSE s.last_value END,
+                 last_epoch = CASE WHEN excluded.last_step >= s.last_step THEN excluded.last_epoch ELSE s.last_epoch END,
+                 last_step = greatest(s.last_step, excluded.last_step)";
+
+/// Stores a series' summary afresh (a resumed run's, recomputed).
+const INSERT_SUMMARY_SQL: &str =
+    "INSERT INTO metric_summary (run, key, count, min_value, max_value, last_step, last_epoch, last_value,
+                                         min_step, min_epoch, max_step, max_epoch)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+
+/// Inserts (with [`UPSERT_SUMMARY_SQL`], merges) one series' summary.
+fn insert_summary(tx: &mut Tx<'_>, sql: &str, pk: i64, key: i64, s: &Summary) -> Result<(), postgres::Error> {
     let (min, max) = (columns(s.min), columns(s.max));
     tx.execute(
-        statement,
+        sql,
         &[
             &pk,
             &key,
