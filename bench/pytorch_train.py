@@ -3,7 +3,8 @@
 
 Trains the benchmark MLP (784-512-512-10, ReLU, batch 128) and CNN
 (conv3x3/32 pad1 - BN - ReLU - maxpool2, conv3x3/64 pad1 - BN - ReLU - maxpool2,
-linear 64*7*7 -> 10; batch 64) with Adam (lr 1e-3) and cross-entropy on random
+linear 64*7*7 -> 10; batch 64) and ResNet (Regimen's `--model resnet`: depth 2, width 16,
+3x32x32, batch 64) with Adam (lr 1e-3) and cross-entropy on random
 in-memory data, on the CPU, and prints one JSON line per model:
 
   {"impl":"pytorch","model":"mlp","batch":128,"steps":..,"seconds":..,"samples_per_sec":..,"threads":T}
@@ -58,10 +59,52 @@ class Cnn(nn.Module):
         return self.fc(x.flatten(1))
 
 
+class Block(nn.Module):
+    """Regimen's BasicBlock: conv3x3-BN-ReLU, conv3x3-BN, plus a 1x1-conv-BN projection when the
+    shape changes, then ReLU; convolutions without bias."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.proj = None
+        if stride != 1 or cin != cout:
+            self.proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        shortcut = x if self.proj is None else self.proj(x)
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(y)) + shortcut)
+
+
+class ResNet(nn.Module):
+    """Regimen's `--model resnet` with its defaults (depth 2, width 16: 14 layers) on 3x32x32."""
+
+    def __init__(self, depth=2, width=16):
+        super().__init__()
+        self.stem = nn.Conv2d(3, width, 3, padding=1, bias=False)
+        self.stem_bn = nn.BatchNorm2d(width)
+        blocks, cin = [], width
+        for stage in range(3):
+            cout = width << stage
+            for b in range(depth):
+                blocks.append(Block(cin, cout, 2 if stage > 0 and b == 0 else 1))
+                cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(cin, CLASSES)
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.stem_bn(self.stem(x))))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 SPECS = {
     # model: (constructor, input shape, default warmup, default steps)
     "mlp": (Mlp, (128, 784), 10, 100),
     "cnn": (Cnn, (64, 1, 28, 28), 5, 30),
+    "resnet": (ResNet, (64, 3, 32, 32), 3, 20),
 }
 
 

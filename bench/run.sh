@@ -2,11 +2,11 @@
 # Training-throughput benchmark: Regimen vs a bare Burn loop vs PyTorch, same machine,
 # same thread count, one run.
 #
-#   bench/run.sh [--threads T] [--repeat N] [--models mlp,cnn] [--quick]
+#   bench/run.sh [--threads T] [--repeat N] [--models mlp,cnn,resnet] [--quick]
 #
 #   --threads T   intra-op threads for every implementation (default: nproc)
 #   --repeat N    run every (model, impl) N times, interleaved; the table shows the median
-#   --models L    comma-separated subset of mlp,cnn
+#   --models L    comma-separated subset of mlp,cnn,resnet
 #   --quick       fewer steps (smoke test; numbers are noisier)
 #   --wait-idle S before each measurement wait up to S seconds for the machine to be idle
 #                 (other processes using < 10% CPU); the busy level seen is logged either way.
@@ -16,11 +16,12 @@
 # Environment:
 #   TORCH_VERSION      torch pinned from PyPI into bench/.venv (default below)
 #   CARGO_TARGET_DIR   where bench/burn-bare is built (default: target/bench-bare)
+#   REGIMEN_TARGET_DIR where regimen-bench is built (default: target)
 #   REGIMEN_BENCH      Regimen's side (default: target/release/regimen-bench, built here), run
 #                      with the same arguments as the others:
 #                        --model M --threads T --warmup W --steps S --seed N
 #                      and printing the same JSON line with "impl":"regimen".
-#   MLP_WARMUP MLP_STEPS CNN_WARMUP CNN_STEPS   override the step counts
+#   MLP_WARMUP MLP_STEPS CNN_WARMUP CNN_STEPS RESNET_WARMUP RESNET_STEPS   override the step counts
 #
 # Raw JSON lines go to bench/out/train_throughput.jsonl.
 set -euo pipefail
@@ -32,7 +33,7 @@ cd "$ROOT"
 TORCH_VERSION="${TORCH_VERSION:-2.15.0}"
 THREADS="$(nproc)"
 REPEAT=1
-MODELS="mlp,cnn"
+MODELS="mlp,cnn,resnet"
 QUICK=0
 WAIT_IDLE=0
 while [[ $# -gt 0 ]]; do
@@ -42,15 +43,15 @@ while [[ $# -gt 0 ]]; do
         --models) MODELS="$2"; shift 2 ;;
         --quick) QUICK=1; shift ;;
         --wait-idle) WAIT_IDLE="$2"; shift 2 ;;
-        -h|--help) sed -n '2,24p' "$BENCH_DIR/run.sh"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$BENCH_DIR/run.sh"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
 
 if [[ $QUICK == 1 ]]; then
-    : "${MLP_WARMUP:=3}" "${MLP_STEPS:=20}" "${CNN_WARMUP:=2}" "${CNN_STEPS:=5}"
+    : "${MLP_WARMUP:=3}" "${MLP_STEPS:=20}" "${CNN_WARMUP:=2}" "${CNN_STEPS:=5}" "${RESNET_WARMUP:=1}" "${RESNET_STEPS:=3}"
 else
-    : "${MLP_WARMUP:=20}" "${MLP_STEPS:=200}" "${CNN_WARMUP:=5}" "${CNN_STEPS:=40}"
+    : "${MLP_WARMUP:=20}" "${MLP_STEPS:=200}" "${CNN_WARMUP:=5}" "${CNN_STEPS:=40}" "${RESNET_WARMUP:=3}" "${RESNET_STEPS:=20}"
 fi
 SEED=42
 
@@ -87,8 +88,9 @@ cargo build --release --quiet --manifest-path "$BENCH_DIR/burn-bare/Cargo.toml"
 BURN_BARE="$CARGO_TARGET_DIR/release/burn-bare-bench"
 
 log "building regimen-bench (release)"
-CARGO_TARGET_DIR="$ROOT/target" cargo build --release --quiet -p regimen-bench
-REGIMEN_BENCH="${REGIMEN_BENCH:-$ROOT/target/release/regimen-bench}"
+REGIMEN_TARGET_DIR="${REGIMEN_TARGET_DIR:-$ROOT/target}"
+CARGO_TARGET_DIR="$REGIMEN_TARGET_DIR" cargo build --release --quiet -p regimen-bench
+REGIMEN_BENCH="${REGIMEN_BENCH:-$REGIMEN_TARGET_DIR/release/regimen-bench}"
 IMPLS=(pytorch burn-bare burn-bare-tuned regimen)
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +126,7 @@ for model in "${MODEL_LIST[@]}"; do
     case "$model" in
         mlp) warmup=$MLP_WARMUP steps=$MLP_STEPS ;;
         cnn) warmup=$CNN_WARMUP steps=$CNN_STEPS ;;
+        resnet) warmup=$RESNET_WARMUP steps=$RESNET_STEPS ;;
         *) echo "unknown model: $model" >&2; exit 2 ;;
     esac
     for ((rep = 1; rep <= REPEAT; rep++)); do

@@ -129,6 +129,87 @@ impl Cnn {
     }
 }
 
+/// Regimen's BasicBlock (see crates/regimen-train/src/model/resnet.rs), written with Burn's
+/// modules only.
+#[derive(Module, Debug)]
+struct Block {
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    projection: Option<(Conv2d, BatchNorm)>,
+}
+
+fn conv(cin: usize, cout: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+    let pad = kernel / 2;
+    Conv2dConfig::new([cin, cout], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .with_bias(false)
+        .init(device)
+}
+
+impl Block {
+    fn new(cin: usize, cout: usize, stride: usize, device: &Device) -> Self {
+        Self {
+            conv1: conv(cin, cout, 3, stride, device),
+            bn1: BatchNormConfig::new(cout).init(device),
+            conv2: conv(cout, cout, 3, 1, device),
+            bn2: BatchNormConfig::new(cout).init(device),
+            projection: (stride != 1 || cin != cout)
+                .then(|| (conv(cin, cout, 1, stride, device), BatchNormConfig::new(cout).init(device))),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let shortcut = match &self.projection {
+            Some((c, n)) => n.forward(c.forward(x.clone())),
+            None => x.clone(),
+        };
+        let y = relu(self.bn1.forward(self.conv1.forward(x)));
+        relu(self.bn2.forward(self.conv2.forward(y)) + shortcut)
+    }
+}
+
+/// `--model resnet` with Regimen's defaults: depth 2, width 16 (14 layers), on 3×32×32.
+#[derive(Module, Debug)]
+struct ResNet {
+    stem: Conv2d,
+    stem_bn: BatchNorm,
+    blocks: Vec<Block>,
+    fc: Linear,
+}
+
+impl ResNet {
+    fn new(device: &Device) -> Self {
+        let (depth, width) = (2, 16);
+        let mut blocks = Vec::new();
+        let mut cin = width;
+        for stage in 0..3 {
+            for b in 0..depth {
+                let cout = width << stage;
+                blocks.push(Block::new(cin, cout, if stage > 0 && b == 0 { 2 } else { 1 }, device));
+                cin = cout;
+            }
+        }
+        Self {
+            stem: conv(3, width, 3, 1, device),
+            stem_bn: BatchNormConfig::new(width).init(device),
+            blocks,
+            fc: LinearConfig::new(cin, CLASSES).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = relu(self.stem_bn.forward(self.stem.forward(x)));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let [b, c, _, _] = x.dims();
+        self.fc.forward(x.mean_dim(3).mean_dim(2).reshape([b, c]))
+    }
+}
+
 // ----------------------------------------------------------------------------------------------
 // Data
 // ----------------------------------------------------------------------------------------------
@@ -380,7 +461,7 @@ fn layers(model: &str, threads: usize, reps: usize, device: &Device) {
 // ----------------------------------------------------------------------------------------------
 
 const USAGE: &str = "\
-burn-bare-bench [--model mlp|cnn|mlp,cnn] [--threads T] [--warmup W] [--steps S] [--seed N]
+burn-bare-bench [--model mlp|cnn|resnet|mlp,cnn] [--threads T] [--warmup W] [--steps S] [--seed N]
                 [--mode train|phases|layers] [--reps R]
 
 Prints one JSON line per model. --threads sets RAYON_NUM_THREADS (Flex's rayon pool and
@@ -449,10 +530,16 @@ fn main() {
                 let data = batches([64, 1, 28, 28], seed, &device);
                 (64, train(Cnn::new(&device), Cnn::forward, &data, w, s, m, &device))
             }
+            "resnet" => {
+                let (w, s) = (warmup.unwrap_or(3), steps.unwrap_or(20));
+                let data = batches([64, 3, 32, 32], seed, &device);
+                (64, train(ResNet::new(&device), ResNet::forward, &data, w, s, m, &device))
+            }
             other => panic!("unknown model {other}\n{USAGE}"),
         };
         let n = match model.as_str() {
             "mlp" => steps.unwrap_or(100),
+            "resnet" => steps.unwrap_or(20),
             _ => steps.unwrap_or(30),
         };
         let mut line = format!(

@@ -1,4 +1,4 @@
-//! Regimen's side of `bench/run.sh`: trains the benchmark MLP or CNN with Regimen's full loop
+//! Regimen's side of `bench/run.sh`: trains the benchmark MLP, CNN or ResNet with Regimen's full loop
 //! (seeded data pipeline, running metrics, JSON-lines event log, observer hooks) and prints
 //! one JSON line with samples/s over the timed steps, in the same format as the bare Burn loop and
 //! the PyTorch script.
@@ -23,13 +23,14 @@ use burn::optim::GradientsParams;
 use regimen_events::{Event, EventSink, JsonLinesSink, NullSink, RunStart, SinkError, Tee};
 use regimen_store::{RunStore, SinkOptions, SqliteStore, StoreSink};
 use regimen_train::layer_grad_norms;
-use regimen_train::model::{CnnConfig, MlpConfig};
+use regimen_train::model::build_builtin;
 use regimen_train::{FitContext, Network, Observer, StepProgress, TrainConfig, fit};
 
 /// Benchmark arguments, shared with the other implementations.
 #[derive(Parser)]
 struct Args {
-    /// `mlp` (784-512-512-10, batch 128) or `cnn` (conv32-BN-ReLU-pool, conv64-BN-ReLU-pool, linear; batch 64).
+    /// `mlp` (784-512-512-10, batch 128), `cnn` (conv32-BN-ReLU-pool, conv64-BN-ReLU-pool, linear;
+    /// batch 64) or `resnet` (`--model resnet`'s defaults on 3×32×32, batch 64).
     #[arg(long)]
     model: String,
     /// Threads of the compute pool (reported; rayon reads RAYON_NUM_THREADS).
@@ -72,10 +73,10 @@ impl Observer for Stopwatch {
     }
 }
 
-fn random_samples(n: usize, rng: &mut impl Rng) -> Samples {
+fn random_samples(shape: &[usize], n: usize, rng: &mut impl Rng) -> Samples {
     Samples {
-        shape: vec![1, 28, 28],
-        features: (0..n * 784).map(|_| rng.random::<f32>()).collect(),
+        shape: shape.to_vec(),
+        features: (0..n * shape.iter().product::<usize>()).map(|_| rng.random::<f32>()).collect(),
         targets: Targets::Classes((0..n).map(|_| rng.random_range(0..10)).collect()),
     }
 }
@@ -85,10 +86,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("REGIMEN_GLIBC_DEFAULTS").is_none() {
         regimen_train::system::keep_freed_memory();
     }
-    let batch = match args.model.as_str() {
-        "mlp" => 128,
-        "cnn" => 64,
-        other => return Err(format!("unknown model `{other}`; use mlp or cnn").into()),
+    let (batch, shape) = match args.model.as_str() {
+        "mlp" => (128, vec![1, 28, 28]),
+        "cnn" => (64, vec![1, 28, 28]),
+        "resnet" => (64, vec![3, 32, 32]),
+        other => return Err(format!("unknown model `{other}`; use mlp, cnn or resnet").into()),
     };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
     let train_len = (args.warmup + args.steps) as usize * batch;
@@ -104,10 +106,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             lineage: None,
         },
         task: Task::Classification { classes: (0..10).map(|c| c.to_string()).collect() },
-        shape: vec![1, 28, 28],
-        train: random_samples(train_len, &mut rng),
-        val: random_samples(batch, &mut rng),
-        test: random_samples(0, &mut rng),
+        shape: shape.clone(),
+        train: random_samples(&shape, train_len, &mut rng),
+        val: random_samples(&shape, batch, &mut rng),
+        test: random_samples(&shape, 0, &mut rng),
         normalization: None,
     };
     let full = match args.logging.as_str() {
@@ -116,6 +118,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => return Err(format!("unknown --logging `{other}`; use full or none").into()),
     };
     let config = TrainConfig {
+        model: args.model.clone(),
+        // The MLP is 784-512-512-10; the CNN has two conv blocks (32, 64) and no hidden dense layer;
+        // the ResNet keeps its defaults (depth 2, width 16).
+        hidden: (args.model == "mlp").then(|| vec![512, 512]),
+        channels: vec![32, 64],
+        dropout: 0.0,
+        batch_norm: false,
+        activation: "relu".into(),
         epochs: 1,
         batch_size: batch,
         seed: args.seed,
@@ -140,49 +150,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sink,
         observer,
     };
-    match args.model.as_str() {
-        "mlp" => {
-            let model = MlpConfig {
-                inputs: 784,
-                hidden: vec![512, 512],
-                outputs: 10,
-                activation: "relu".into(),
-                dropout: 0.0,
-                batch_norm: false,
-            }
-            .init(&device);
-            run(model, ctx(&mut sink, &mut stopwatch))?;
-        }
-        _ => {
-            let model =
-                CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }
-                    .init(&device)?;
-            run(model, ctx(&mut sink, &mut stopwatch))?;
-        }
-    }
+    let build = || build_builtin(&config, &shape, 10, &device);
+    run(build()?, ctx(&mut sink, &mut stopwatch))?;
     sink.flush()?;
     let writer_cpu = writer_cpu_seconds() - writer_cpu_before;
-    let grad_norm_call = match args.model.as_str() {
-        "mlp" => grad_norm_seconds(
-            MlpConfig {
-                inputs: 784,
-                hidden: vec![512, 512],
-                outputs: 10,
-                activation: "relu".into(),
-                dropout: 0.0,
-                batch_norm: false,
-            }
-            .init(&device),
-            batch,
-            &device,
-        ),
-        _ => grad_norm_seconds(
-            CnnConfig { input: [1, 28, 28], channels: vec![32, 64], hidden: vec![], outputs: 10, dropout: 0.0 }
-                .init(&device)?,
-            batch,
-            &device,
-        ),
-    };
+    let grad_norm_call = grad_norm_seconds(build()?, batch, shape.iter().product(), &device);
     let all_steps = (args.warmup + args.steps) as f64;
     let seconds = stopwatch.seconds.ok_or("the timed steps did not complete")?;
     let samples = args.steps as f64 * batch as f64;
@@ -277,8 +249,8 @@ fn writer_cpu_seconds() -> f64 {
 
 /// Median seconds of one per-layer gradient norm computation (what `--grad-norm-every` adds to a
 /// step that logs norms) for `model` on a random batch.
-fn grad_norm_seconds<M: Network>(model: M, batch: usize, device: &burn::tensor::Device) -> f64 {
-    let input = burn::tensor::Tensor::<2>::random([batch, 784], burn::tensor::Distribution::Default, device);
+fn grad_norm_seconds<M: Network>(model: M, batch: usize, features: usize, device: &burn::tensor::Device) -> f64 {
+    let input = burn::tensor::Tensor::<2>::random([batch, features], burn::tensor::Distribution::Default, device);
     let loss = model.forward(input).powf_scalar(2.0).mean();
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     let mut times: Vec<f64> = (0..15)

@@ -9,8 +9,8 @@ fn an_ensemble_of_a_sweeps_top_five_beats_its_best_member_and_is_listed_as_a_run
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     let file = dir.path().join("seeds.toml");
-    // Five small CNNs that differ only in their seed, each trained for 2 epochs: different
-    // mistakes, so that their average makes fewer.
+    // Five small CNNs that differ only in their seed, each trained for 2 epochs at a high learning
+    // rate: different mistakes, so that their average makes fewer.
     std::fs::write(
         &file,
         r#"
@@ -24,7 +24,7 @@ dataset = "shapes"
 dataset_size = 1500
 channels = [8, 16]
 epochs = 2
-lr = 0.003
+lr = 0.01
 
 [params]
 seed = [1, 2, 3, 4, 5]
@@ -38,7 +38,7 @@ seed = [1, 2, 3, 4, 5]
     assert_eq!(ensemble["members"].as_array().unwrap().len(), 5);
     let gain = &ensemble["gain"];
     assert_eq!(gain["metric"], "val.macro_f1");
-    // Measured 0.630 against 0.558 for the best member (seeds 1-5, CPU); 0.02 is the stated margin.
+    // Measured 0.579 against 0.491 for the best member (seeds 1-5, CPU); 0.02 is the stated margin.
     assert!(gain["gain"].as_f64().unwrap() > 0.02, "{gain}");
     let runs = regimen_json(&["runs", "--store", store_arg, "--json"]);
     let recorded = runs.as_array().unwrap().iter().find(|r| r["run_id"] == ensemble["run_id"]).unwrap();

@@ -25,6 +25,7 @@ mod faults;
 mod find;
 mod grads;
 pub mod interrupt;
+pub mod kernels;
 mod latency;
 pub mod mirror;
 pub mod model;

@@ -11,6 +11,7 @@ use burn::tensor::activation::relu;
 
 use super::Network;
 use crate::error::TrainError;
+use crate::kernels::{batch_norm, conv2d, max_pool2d};
 
 /// Shape of a [`Cnn`].
 #[derive(Debug, Clone)]
@@ -93,7 +94,7 @@ impl Network for Cnn {
         let batch = input.dims()[0];
         let mut x: Tensor<4> = input.reshape([batch, c, h, w]);
         for block in &self.blocks {
-            x = block.pool.forward(relu(block.norm.forward(block.conv.forward(x))));
+            x = max_pool2d(&block.pool, relu(batch_norm(&block.norm, conv2d(&block.conv, x))));
         }
         let mut x: Tensor<2> = x.flatten(1, 3);
         for layer in &self.dense {

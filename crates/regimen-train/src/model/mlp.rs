@@ -71,7 +71,7 @@ impl Network for Mlp {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if let Some(norm) = self.norms.get(i) {
-                x = norm.forward(x);
+                x = crate::kernels::batch_norm(norm, x);
             }
             x = self.dropout.forward(self.activation.forward(x));
         }

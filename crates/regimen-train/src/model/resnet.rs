@@ -12,6 +12,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::Network;
+use crate::kernels::{batch_norm, conv2d};
 
 /// Shape of a [`ResNet`].
 #[derive(Debug, Clone)]
@@ -83,11 +84,11 @@ impl BasicBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let shortcut = match &self.projection {
-            Some(p) => p.norm.forward(p.conv.forward(x.clone())),
+            Some(p) => batch_norm(&p.norm, conv2d(&p.conv, x.clone())),
             None => x.clone(),
         };
-        let y = relu(self.norm1.forward(self.conv1.forward(x)));
-        let y = self.norm2.forward(self.conv2.forward(y));
+        let y = relu(batch_norm(&self.norm1, conv2d(&self.conv1, x)));
+        let y = batch_norm(&self.norm2, conv2d(&self.conv2, y));
         relu(y + shortcut)
     }
 }
@@ -120,7 +121,7 @@ impl Network for ResNet {
     fn forward(&self, input: Tensor<2>) -> Tensor<2> {
         let [c, h, w] = self.input;
         let batch = input.dims()[0];
-        let mut x = relu(self.stem_norm.forward(self.stem.forward(input.reshape([batch, c, h, w]))));
+        let mut x = relu(batch_norm(&self.stem_norm, conv2d(&self.stem, input.reshape([batch, c, h, w]))));
         for block in &self.blocks {
             x = block.forward(x);
         }
