@@ -65,6 +65,33 @@ impl Conv2dGeometry {
         self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
     }
 
+    /// For a stride-1 convolution that keeps the width, the im2col row of kernel offset
+    /// `(ky, offset_x)` is one contiguous run of the input plane shifted by a constant: the rows
+    /// read from inside the plane are `block`, and within it `inside` (relative to `block`) reads
+    /// `source`. Copying the run at once replaces a short copy per output row.
+    fn shifted_run(&self, ky: usize, offset_x: isize) -> Option<ShiftedRun> {
+        let [out_height, out_width] = self.output();
+        let [height, width] = self.input;
+        if self.stride != [1, 1] || out_width != width || width == 0 {
+            return None;
+        }
+        let shift_y = (ky * self.dilation[0]) as isize - self.padding[0] as isize;
+        let first = (-shift_y).clamp(0, out_height as isize) as usize;
+        let last = (height as isize - shift_y).clamp(first as isize, out_height as isize) as usize;
+        let block = first * width..last * width;
+        let start = (first as isize + shift_y) * width as isize + offset_x;
+        let lo = (-start).clamp(0, block.len() as isize);
+        let hi = ((height * width) as isize - start).clamp(lo, block.len() as isize);
+        Some(ShiftedRun {
+            block,
+            inside: lo as usize..hi as usize,
+            source: (start + lo) as usize..(start + hi) as usize,
+            width,
+            wrapped_left: offset_x.clamp(-(width as isize), 0).unsigned_abs(),
+            wrapped_right: offset_x.clamp(0, width as isize) as usize,
+        })
+    }
+
     /// Writes one sample's im2col into `cols` (`patch × output pixels`, row-major); positions in the
     /// padding are zero.
     fn im2col(&self, sample: &[f32], cols: &mut [f32]) {
@@ -78,6 +105,18 @@ impl Conv2dGeometry {
                 for kx in 0..self.kernel[1] {
                     let target = &mut cols[row * pixels..(row + 1) * pixels];
                     let offset_x = (kx * self.dilation[1]) as isize - self.padding[1] as isize;
+                    row += 1;
+                    if let Some(run) = self.shifted_run(ky, offset_x) {
+                        // One copy of the whole run, then zeros where a row wrapped into its neighbour.
+                        target[..run.block.start].fill(0.0);
+                        target[run.block.end..].fill(0.0);
+                        let block = &mut target[run.block.clone()];
+                        block[..run.inside.start].fill(0.0);
+                        block[run.inside.end..].fill(0.0);
+                        block[run.inside.clone()].copy_from_slice(&plane[run.source.clone()]);
+                        run.zero_wrapped(block);
+                        continue;
+                    }
                     for oy in 0..out_height {
                         let iy = (oy * self.stride[0] + ky * self.dilation[0]) as isize - self.padding[0] as isize;
                         let line = &mut target[oy * out_width..(oy + 1) * out_width];
@@ -101,8 +140,30 @@ impl Conv2dGeometry {
                             }
                         }
                     }
-                    row += 1;
                 }
+            }
+        }
+    }
+}
+
+/// See [`Conv2dGeometry::shifted_run`].
+struct ShiftedRun {
+    block: std::ops::Range<usize>,
+    inside: std::ops::Range<usize>,
+    source: std::ops::Range<usize>,
+    width: usize,
+    /// Leading and trailing columns of each row that the shifted run took from the row before or
+    /// after: they are padding, and must be zero.
+    wrapped_left: usize,
+    wrapped_right: usize,
+}
+
+impl ShiftedRun {
+    fn zero_wrapped(&self, block: &mut [f32]) {
+        if self.wrapped_left + self.wrapped_right > 0 {
+            for line in block.chunks_exact_mut(self.width) {
+                line[..self.wrapped_left].fill(0.0);
+                line[self.width - self.wrapped_right..].fill(0.0);
             }
         }
     }
@@ -220,7 +281,7 @@ pub fn conv2d_input_grad(geometry: &Conv2dGeometry, weight: &[f32], output_grad:
 impl Conv2dGeometry {
     /// Adds one sample's im2col-shaped gradient back onto the input positions it was read from
     /// (the adjoint of [`Conv2dGeometry::im2col`]); `sample` must start zeroed.
-    fn col2im(&self, cols: &[f32], sample: &mut [f32]) {
+    fn col2im(&self, cols: &mut [f32], sample: &mut [f32]) {
         let [out_height, out_width] = self.output();
         let [height, width] = self.input;
         let pixels = out_height * out_width;
@@ -229,8 +290,18 @@ impl Conv2dGeometry {
             let plane = &mut sample[channel * height * width..(channel + 1) * height * width];
             for ky in 0..self.kernel[0] {
                 for kx in 0..self.kernel[1] {
-                    let source = &cols[row * pixels..(row + 1) * pixels];
+                    let source = &mut cols[row * pixels..(row + 1) * pixels];
                     let offset_x = (kx * self.dilation[1]) as isize - self.padding[1] as isize;
+                    row += 1;
+                    if let Some(run) = self.shifted_run(ky, offset_x) {
+                        let block = &mut source[run.block.clone()];
+                        run.zero_wrapped(block);
+                        for (t, v) in plane[run.source.clone()].iter_mut().zip(&block[run.inside.clone()]) {
+                            *t += v;
+                        }
+                        continue;
+                    }
+                    let source = &*source;
                     for oy in 0..out_height {
                         let iy = (oy * self.stride[0] + ky * self.dilation[0]) as isize - self.padding[0] as isize;
                         if iy < 0 || iy >= height as isize {
@@ -254,7 +325,6 @@ impl Conv2dGeometry {
                             }
                         }
                     }
-                    row += 1;
                 }
             }
         }
@@ -435,6 +505,11 @@ mod tests {
         check(geometry(17, [2, 2], [4, 4], 3, 1, 0)); // more samples than chunks, no padding
         check(geometry(2, [3, 5], [4, 5], 1, 1, 0)); // pointwise: im2col is the identity
         check(geometry(2, [2, 2], [2, 2], 3, 1, 1)); // kernel wider than the unpadded input
+        check(geometry(2, [2, 3], [6, 7], 5, 1, 2)); // 5×5 "same": runs shifted by two columns
+        check(geometry(1, [1, 2], [5, 1], 3, 1, 1)); // one column: every neighbour is padding
+        let mut same_dilated = geometry(2, [2, 2], [7, 6], 3, 1, 2);
+        same_dilated.dilation = [2, 2];
+        check(same_dilated);
         let mut dilated = geometry(2, [2, 2], [8, 7], 3, 1, 2);
         dilated.dilation = [2, 1];
         check(dilated);

@@ -2,8 +2,9 @@
 //! max-pooling through `regimen-kernels`, bound to Burn with a backend extension.
 //!
 //! Burn's CPU backend (Flex) composes these operations from generic passes: its convolution weight
-//! gradient transposes the activations twice and runs an im2col per input channel, batch norm makes
-//! about eight passes each way, and max-pooling writes 64-bit indices and casts them. The
+//! gradient transposes the activations twice and runs an im2col per input channel, its forward
+//! convolution copies the input to NHWC first, batch norm makes about eight passes each way, and
+//! max-pooling writes 64-bit indices and casts them. The
 //! [`CpuTraining`] extension replaces them, on the CPU only, with the kernels of `regimen-kernels`,
 //! differentiated by hand-written backward steps. The models call [`conv2d`], [`batch_norm`] and
 //! [`max_pool2d`], which take the extension on a CPU device and the module's own forward on any
@@ -17,7 +18,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
-use burn::backend::ops::{ConvOptions, ModuleOps};
+use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
 use burn::nn::conv::Conv2d;
@@ -26,7 +27,9 @@ use burn::nn::{BatchNorm, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 use regimen_kernels::adam::{AdamStep, adam_step};
-use regimen_kernels::conv::{Conv2dGeometry, channel_sums, conv2d_weight_grad};
+use regimen_kernels::conv::{
+    Conv2dGeometry, channel_sums, conv2d as conv2d_forward, conv2d_input_grad, conv2d_weight_grad,
+};
 use regimen_kernels::norm::{NormShape, batch_norm_train as norm_forward, batch_norm_train_backward as norm_backward};
 use regimen_kernels::pool::{max_pool2x2, max_pool2x2_backward};
 
@@ -116,6 +119,15 @@ fn norm_shape(x: &FlexTensor) -> NormShape {
     NormShape { batch: shape[0], channels: shape[1], plane: shape.num_elements() / (shape[0] * shape[1]).max(1) }
 }
 
+/// The convolution forward on Flex.
+fn flex_conv(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>, options: &ConvOptions<2>) -> FlexTensor {
+    let geometry = geometry(x, weight, options);
+    let bias = bias.map(values);
+    let output = conv2d_forward(&geometry, &values(x), &values(weight), bias.as_deref());
+    let [height, width] = geometry.output();
+    tensor(output, [geometry.batch, geometry.out_channels, height, width])
+}
+
 /// Batch norm forward on Flex: the output, mean and variance tensors.
 fn flex_batch_norm(x: &FlexTensor, gamma: &FlexTensor, beta: &FlexTensor, epsilon: f64) -> [FlexTensor; 3] {
     let shape = norm_shape(x);
@@ -136,11 +148,11 @@ fn flex_max_pool(x: &FlexTensor) -> (FlexTensor, Vec<u32>) {
 
 impl CpuTraining for Flex {
     fn fast_conv2d(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
-        Flex::conv2d(x, weight, Some(bias), options)
+        flex_conv(&x, &weight, Some(&bias), &options)
     }
 
     fn fast_conv2d_unbiased(x: FlexTensor, weight: FlexTensor, options: ConvOptions<2>) -> FlexTensor {
-        Flex::conv2d(x, weight, None, options)
+        flex_conv(&x, &weight, None, &options)
     }
 
     fn fast_batch_norm_train(
@@ -190,8 +202,8 @@ fn owned(tensor: FlexTensor) -> FlexTensor {
     if tensor.is_contiguous() && tensor.layout().start_offset() == 0 { tensor } else { tensor.to_contiguous() }
 }
 
-/// Backward of [`CpuTraining::fast_conv2d`]: Flex's own input gradient (a transposed convolution,
-/// already a good kernel), the weight gradient and bias gradient from `regimen-kernels`.
+/// Backward of [`CpuTraining::fast_conv2d`]: the input, weight and bias gradients from
+/// `regimen-kernels`.
 #[derive(Debug)]
 struct ConvStep;
 
@@ -216,7 +228,9 @@ impl<const N: usize> Backward<Flex, N> for ConvStep {
             grads.register::<Flex>(node.id, tensor(weight_grad, weight.layout().shape().clone()));
         }
         if let Some(node) = x_node {
-            grads.register::<Flex>(node.id, Flex::conv2d_x_backward(x, weight, grad, options));
+            let geometry = geometry(&x, &weight, &options);
+            let x_grad = conv2d_input_grad(&geometry, &values(&weight), &values(&grad));
+            grads.register::<Flex>(node.id, tensor(x_grad, x.layout().shape().clone()));
         }
     }
 }
@@ -274,7 +288,7 @@ impl Backward<Flex, 1> for MaxPoolStep {
     }
 }
 
-/// Flex's convolution forward, recorded with [`ConvStep`] as its backward (parents: input, weight
+/// The convolution forward, recorded with [`ConvStep`] as its backward (parents: input, weight
 /// and, when `N` is 3, bias).
 fn tracked_conv<C: CheckpointStrategy, const N: usize>(
     nodes: [burn::backend::autodiff::ops::NodeGuard; N],
@@ -286,11 +300,9 @@ fn tracked_conv<C: CheckpointStrategy, const N: usize>(
     match ConvStep.prepare::<C>(nodes).compute_bound().stateful() {
         OpsKind::Tracked(mut prep) => {
             let state = (prep.checkpoint(&x), prep.checkpoint(&weight), options.clone());
-            prep.finish(state, Flex::conv2d(x.into_primitive(), weight.into_primitive(), bias, options))
+            prep.finish(state, flex_conv(x.primitive(), weight.primitive(), bias.as_ref(), &options))
         }
-        OpsKind::UnTracked(prep) => {
-            prep.finish(Flex::conv2d(x.into_primitive(), weight.into_primitive(), bias, options))
-        }
+        OpsKind::UnTracked(prep) => prep.finish(flex_conv(x.primitive(), weight.primitive(), bias.as_ref(), &options)),
     }
 }
 
