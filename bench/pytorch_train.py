@@ -108,22 +108,22 @@ SPECS = {
 }
 
 
-def make_data(shape, seed):
+def make_data(shape, seed, device):
     g = torch.Generator().manual_seed(seed)
     return [
-        (torch.randn(shape, generator=g), torch.randint(0, CLASSES, (shape[0],), generator=g))
+        (torch.randn(shape, generator=g).to(device), torch.randint(0, CLASSES, (shape[0],), generator=g).to(device))
         for _ in range(POOL)
     ]
 
 
-def train(name, warmup, steps, seed, phases):
+def train(name, warmup, steps, seed, phases, device="cpu"):
     ctor, shape, dw, ds = SPECS[name]
     warmup = dw if warmup is None else warmup
     steps = ds if steps is None else steps
     torch.manual_seed(seed)
-    model = ctor()
+    model = ctor().to(device)
     model.train()
-    data = make_data(shape, seed)
+    data = make_data(shape, seed, device)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     loss_fn = nn.CrossEntropyLoss()
     ph = {"forward": 0.0, "loss_read": 0.0, "backward": 0.0, "optim": 0.0}
@@ -164,6 +164,7 @@ def train(name, warmup, steps, seed, phases):
         "seconds": round(seconds, 6),
         "samples_per_sec": round(shape[0] * steps / seconds, 2),
         "threads": torch.get_num_threads(),
+        "device": device,
         "final_loss": round(loss_v, 5),
         "torch": torch.__version__,
     }
@@ -235,6 +236,7 @@ def main():
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--mode", choices=["train", "phases", "layers"], default="train")
     p.add_argument("--reps", type=int, default=20)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]; the loss is read on the host every step, which syncs")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     # Intra-op only; keep inter-op to one thread like the Burn side (no graph-level parallelism).
@@ -248,7 +250,7 @@ def main():
         if a.mode == "layers":
             layers(name, a.reps)
         else:
-            train(name, a.warmup, a.steps, a.seed, a.mode == "phases")
+            train(name, a.warmup, a.steps, a.seed, a.mode == "phases", a.device)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ struct Args {
     /// and nothing is logged between epoch ends.
     #[arg(long, default_value = "full")]
     logging: String,
+    /// The device, as `regimen train --device` takes it (`cpu`, `cuda[:N]`, `wgpu`); the GPU ones
+    /// need the build's `cuda` or `wgpu` feature.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Per-layer gradient norms every N steps (`regimen train --grad-norm-every`); 0: off.
     #[arg(long, default_value_t = TrainConfig::default().grad_norm_every)]
     grad_norm_every: u64,
@@ -126,6 +130,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dropout: 0.0,
         batch_norm: false,
         activation: "relu".into(),
+        device: args.device.clone(),
         epochs: 1,
         batch_size: batch,
         seed: args.seed,
@@ -134,7 +139,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prediction_samples: if full { TrainConfig::default().prediction_samples } else { 0 },
         ..TrainConfig::default()
     };
-    let device = burn::tensor::Device::flex().autodiff();
+    let device = regimen_train::parse_device(&args.device)?.autodiff();
     device.seed(args.seed);
     let log = tempfile::tempdir_in(".")?;
     let inner: Box<dyn EventSink> = if full { Box::new(full_sink(log.path(), &config)?) } else { Box::new(NullSink) };
@@ -168,6 +173,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "seconds": seconds,
             "samples_per_sec": samples / seconds,
             "threads": args.threads,
+            "device": args.device,
             "logging": args.logging,
             "grad_norm_every": args.grad_norm_every,
             // Direct measurements of what logging and diagnosis cost, free of run-to-run noise:

@@ -82,10 +82,12 @@ impl Conv2dGeometry {
         let start = (first as isize + shift_y) * width as isize + offset_x;
         let lo = (-start).clamp(0, block.len() as isize);
         let hi = ((height * width) as isize - start).clamp(lo, block.len() as isize);
+        // An empty run reads nothing (and its start may lie before the plane).
+        let source = if lo < hi { (start + lo) as usize..(start + hi) as usize } else { 0..0 };
         Some(ShiftedRun {
             block,
             inside: lo as usize..hi as usize,
-            source: (start + lo) as usize..(start + hi) as usize,
+            source,
             width,
             wrapped_left: offset_x.clamp(-(width as isize), 0).unsigned_abs(),
             wrapped_right: offset_x.clamp(0, width as isize) as usize,
@@ -130,8 +132,10 @@ impl Conv2dGeometry {
                             let first = (-offset_x).clamp(0, out_width as isize) as usize;
                             let last = (width as isize - offset_x).clamp(first as isize, out_width as isize) as usize;
                             line[..first].fill(0.0);
-                            let start = (first as isize + offset_x) as usize;
-                            line[first..last].copy_from_slice(&source[start..start + (last - first)]);
+                            if first < last {
+                                let start = (first as isize + offset_x) as usize;
+                                line[first..last].copy_from_slice(&source[start..start + (last - first)]);
+                            }
                             line[last..].fill(0.0);
                         } else {
                             for (ox, value) in line.iter_mut().enumerate() {
@@ -312,9 +316,11 @@ impl Conv2dGeometry {
                         if self.stride[1] == 1 {
                             let first = (-offset_x).clamp(0, out_width as isize) as usize;
                             let last = (width as isize - offset_x).clamp(first as isize, out_width as isize) as usize;
-                            let start = (first as isize + offset_x) as usize;
-                            for (t, v) in target[start..start + (last - first)].iter_mut().zip(&line[first..last]) {
-                                *t += v;
+                            if first < last {
+                                let start = (first as isize + offset_x) as usize;
+                                for (t, v) in target[start..start + (last - first)].iter_mut().zip(&line[first..last]) {
+                                    *t += v;
+                                }
                             }
                         } else {
                             for (ox, v) in line.iter().enumerate() {
@@ -507,6 +513,12 @@ mod tests {
         check(geometry(2, [2, 2], [2, 2], 3, 1, 1)); // kernel wider than the unpadded input
         check(geometry(2, [2, 3], [6, 7], 5, 1, 2)); // 5×5 "same": runs shifted by two columns
         check(geometry(1, [1, 2], [5, 1], 3, 1, 1)); // one column: every neighbour is padding
+        check(geometry(1, [1, 1], [1, 1], 3, 1, 1)); // one pixel: most kernel rows read nothing
+        // Kernel offsets that land wholly in the padding left of a narrow row, where the output
+        // is narrower than the input (so no shifted run): a first-valid column past the row's end.
+        let mut wide = geometry(1, [1, 2], [2, 3], 2, 1, 4);
+        wide.dilation = [1, 9];
+        check(wide);
         let mut same_dilated = geometry(2, [2, 2], [7, 6], 3, 1, 2);
         same_dilated.dilation = [2, 2];
         check(same_dilated);

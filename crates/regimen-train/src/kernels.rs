@@ -575,6 +575,61 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Random shapes, odd sizes and batch 1 included, with the strides, paddings and kernels the
+        /// built-in models use.
+        #[test]
+        fn random_convolutions_match_burns_module(
+            batch in 1usize..4, input in 1usize..4, output in 1usize..5, height in 1usize..9,
+            width in 1usize..9, kernel in proptest::sample::select(vec![1usize, 3]),
+            stride in 1usize..3, padding in 0usize..2, bias: bool, seed in 0u64..1000,
+        ) {
+            proptest::prop_assume!(height + 2 * padding >= kernel && width + 2 * padding >= kernel);
+            let conv = Conv2dConfig::new([input, output], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(padding, padding, padding, padding))
+                .with_bias(bias)
+                .init(&device());
+            let x = random([batch, input, height, width], seed);
+            let params: Vec<Tensor<1>> = conv.bias.iter().map(|b| b.val()).collect();
+            let weights = [conv.weight.val()];
+            let fast = run(&x, &params, &weights, seed + 1, |x| conv2d(&conv, x));
+            let slow = run(&x, &params, &weights, seed + 1, |x| conv.forward(x));
+            assert_close(fast.0, slow.0, 1e-4, "output");
+            assert_close(fast.1[0].clone(), slow.1[0].clone(), 1e-4, "input grad");
+            assert_close(fast.3[0].clone(), slow.3[0].clone(), 1e-3, "weight grad");
+            for (f, s) in fast.2.into_iter().zip(slow.2) {
+                assert_close(f, s, 1e-3, "bias grad");
+            }
+        }
+
+        #[test]
+        fn random_batch_norms_and_poolings_match_burns_modules(
+            batch in 1usize..5, channels in 1usize..5, height in 1usize..8, width in 1usize..8, seed in 0u64..1000,
+        ) {
+            let norm = |_: ()| BatchNormConfig::new(channels).init(&device());
+            let (fast_norm, slow_norm) = (norm(()), norm(()));
+            let x = random([batch, channels, height, width], seed).mul_scalar(2.0).add_scalar(0.3);
+            let params = |n: &BatchNorm| vec![n.gamma.val(), n.beta.val()];
+            let fast = run::<4, 1>(&x, &params(&fast_norm), &[], seed + 1, |x| batch_norm(&fast_norm, x));
+            let slow = run::<4, 1>(&x, &params(&slow_norm), &[], seed + 1, |x| slow_norm.forward(x));
+            assert_close(fast.0, slow.0, 1e-3, "norm output");
+            assert_close(fast.1[0].clone(), slow.1[0].clone(), 2e-3, "norm input grad");
+            for (f, s) in fast.2.into_iter().zip(slow.2) {
+                assert_close(f, s, 2e-3, "gamma/beta grad");
+            }
+            if height >= 2 && width >= 2 {
+                let pool = MaxPool2dConfig::new([2, 2]).init();
+                let fast = run::<4, 1>(&x, &[], &[], seed + 2, |x| max_pool2d(&pool, x));
+                let slow = run::<4, 1>(&x, &[], &[], seed + 2, |x| pool.forward(x));
+                assert_close(fast.0, slow.0, 0.0, "pool output");
+                assert_close(fast.1[0].clone(), slow.1[0].clone(), 0.0, "pool input grad");
+            }
+        }
+    }
+
     #[test]
     fn evaluation_without_autodiff_takes_the_kernels_too() {
         let device = Device::flex();

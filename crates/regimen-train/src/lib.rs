@@ -41,6 +41,7 @@ mod trainer;
 pub mod transfer;
 
 pub use config::{AUTO_MODEL, TrainConfig};
+pub use device::parse_device;
 pub use ensemble::{EnsembleOutcome, Member, ensemble};
 pub use error::TrainError;
 pub use find::{BatchProbe, RangePoint, RangeTest, lr_range_test, probe_batch_size, suggest_lr};
