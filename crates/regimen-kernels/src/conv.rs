@@ -173,6 +173,65 @@ impl ShiftedRun {
     }
 }
 
+/// A matrix read from a slice through its strides: a transpose is a view, never a copy.
+#[derive(Debug, Clone, Copy)]
+struct Matrix<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> Matrix<'a> {
+    fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        Self { data, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    fn transposed(self) -> Self {
+        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+    }
+
+    /// Whether every element the strides reach lies in the slice.
+    fn in_bounds(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride < self.data.len()
+    }
+}
+
+/// `dst = lhs · rhs`, or `dst += lhs · rhs` when `accumulate`, with `dst` row-major; on this thread
+/// (callers parallelize over samples), through the `gemm` crate's micro-kernels.
+fn matmul(dst: &mut [f32], lhs: Matrix<'_>, rhs: Matrix<'_>, accumulate: bool) {
+    let (m, n, k) = (lhs.rows, rhs.cols, lhs.cols);
+    assert!(rhs.rows == k && dst.len() >= m * n && lhs.in_bounds() && rhs.in_bounds(), "matmul: shapes");
+    // SAFETY: the assertion above keeps every access of the three views inside its slice; `dst` is
+    // a unique borrow, so it aliases neither input.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.col_stride as isize,
+            lhs.row_stride as isize,
+            rhs.data.as_ptr(),
+            rhs.col_stride as isize,
+            rhs.row_stride as isize,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
 /// The convolution of `x` `[batch, in, h, w]` with `weight` `[out, in, kh, kw]`, plus `bias`
 /// `[out]` when given: `[batch, out, oh, ow]`.
 pub fn conv2d(geometry: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
@@ -196,31 +255,8 @@ pub fn conv2d(geometry: &Conv2dGeometry, x: &[f32], weight: &[f32], bias: Option
                 cols
             };
             // out[co, pixel] = Σ_p weight[co, p] · cols[p, pixel]
-            // SAFETY: `out` is out × pixels, `weight` out × patch and `cols` patch × pixels, all
-            // row-major and in bounds for these dimensions; `out` aliases neither input.
-            unsafe {
-                gemm::gemm(
-                    g.out_channels,
-                    pixels,
-                    patch,
-                    out.as_mut_ptr(),
-                    1,
-                    pixels as isize,
-                    false,
-                    weight.as_ptr(),
-                    1,
-                    patch as isize,
-                    cols.as_ptr(),
-                    1,
-                    pixels as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            let weight = Matrix::row_major(weight, g.out_channels, patch);
+            matmul(out, weight, Matrix::row_major(cols, patch, pixels), false);
             if let Some(bias) = bias {
                 for (row, &b) in out.chunks_exact_mut(pixels).zip(bias) {
                     row.iter_mut().for_each(|v| *v += b);
@@ -249,31 +285,8 @@ pub fn conv2d_input_grad(geometry: &Conv2dGeometry, weight: &[f32], output_grad:
             let grad = &output_grad[n * g.out_channels * pixels..(n + 1) * g.out_channels * pixels];
             let target = if pointwise { &mut dx[..] } else { &mut cols[..] };
             // target[p, pixel] = Σ_co weight[co, p] · grad[co, pixel] (the weight read transposed)
-            // SAFETY: `target` is patch × pixels, `weight` read as patch × out through its strides,
-            // `grad` out × pixels; all in bounds, no aliasing.
-            unsafe {
-                gemm::gemm(
-                    patch,
-                    pixels,
-                    g.out_channels,
-                    target.as_mut_ptr(),
-                    1,
-                    pixels as isize,
-                    false,
-                    weight.as_ptr(),
-                    patch as isize,
-                    1,
-                    grad.as_ptr(),
-                    1,
-                    pixels as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            let weight = Matrix::row_major(weight, g.out_channels, patch).transposed();
+            matmul(target, weight, Matrix::row_major(grad, g.out_channels, pixels), false);
             if !pointwise {
                 g.col2im(cols, dx);
             }
@@ -355,32 +368,8 @@ pub fn conv2d_weight_grad(geometry: &Conv2dGeometry, x: &[f32], output_grad: &[f
                 g.im2col(&x[n * g.in_channels * plane..(n + 1) * g.in_channels * plane], &mut cols);
                 let grad = &output_grad[n * g.out_channels * pixels..(n + 1) * g.out_channels * pixels];
                 // partial[co, p] += Σ_pixel grad[co, pixel] · cols[p, pixel]
-                // SAFETY: the pointers and strides describe `partial` (out × patch, row-major),
-                // `grad` (out × pixels, row-major) and `cols` read as its transpose (pixels × patch),
-                // all in bounds for the dimensions given; `partial` does not alias the inputs.
-                unsafe {
-                    gemm::gemm(
-                        g.out_channels,
-                        patch,
-                        pixels,
-                        partial.as_mut_ptr(),
-                        1,
-                        patch as isize,
-                        true,
-                        grad.as_ptr(),
-                        1,
-                        pixels as isize,
-                        cols.as_ptr(),
-                        pixels as isize,
-                        1,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
+                let grad = Matrix::row_major(grad, g.out_channels, pixels);
+                matmul(&mut partial, grad, Matrix::row_major(&cols, patch, pixels).transposed(), true);
             }
             partial
         })

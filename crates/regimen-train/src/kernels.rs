@@ -65,20 +65,13 @@ pub trait CpuTraining: Backend {
     fn fast_max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// One Adam step for a parameter: the updated parameter and both moments, each updated in
-    /// place when nothing else holds it. `time` is the step number after this update; `l2` is
-    /// Adam's (coupled) weight decay.
-    #[allow(clippy::too_many_arguments)]
+    /// place when nothing else holds it.
     fn fast_adam_step(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
-        learning_rate: f64,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        time: i32,
-        l2: f32,
+        step: AdamStep,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 }
 
@@ -174,15 +167,8 @@ impl CpuTraining for Flex {
         grad: FlexTensor,
         moment_1: FlexTensor,
         moment_2: FlexTensor,
-        learning_rate: f64,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        time: i32,
-        l2: f32,
+        step: AdamStep,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let step =
-            AdamStep { learning_rate: learning_rate as f32, beta_1, beta_2, epsilon, time, l2, decoupled_decay: 0.0 };
         let (mut param, mut moment_1, mut moment_2) = (owned(param), owned(moment_1), owned(moment_2));
         let len = param.layout().num_elements();
         adam_step(
@@ -361,24 +347,14 @@ impl<C: CheckpointStrategy> CpuTraining for Autodiff<Flex, C> {
         grad: FloatTensor<Self>,
         moment_1: FloatTensor<Self>,
         moment_2: FloatTensor<Self>,
-        learning_rate: f64,
-        beta_1: f32,
-        beta_2: f32,
-        epsilon: f32,
-        time: i32,
-        l2: f32,
+        step: AdamStep,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let (param, moment_1, moment_2) = Flex::fast_adam_step(
             param.into_primitive(),
             grad.into_primitive(),
             moment_1.into_primitive(),
             moment_2.into_primitive(),
-            learning_rate,
-            beta_1,
-            beta_2,
-            epsilon,
-            time,
-            l2,
+            step,
         );
         (Self::from_inner(param), Self::from_inner(moment_1), Self::from_inner(moment_2))
     }

@@ -13,6 +13,7 @@ use burn::prelude::*;
 
 use crate::config::TrainConfig;
 use crate::kernels::{CpuTraining, on_cpu};
+use regimen_kernels::adam::AdamStep;
 
 /// Creates the optimizer named by `config.optimizer` with its weight decay and clipping.
 ///
@@ -90,12 +91,15 @@ impl Optimizer for FusedAdam {
             grad.into_dispatch(),
             moment_1.into_dispatch(),
             moment_2.into_dispatch(),
-            lr,
-            self.beta_1,
-            self.beta_2,
-            self.epsilon,
-            time as i32,
-            self.l2,
+            AdamStep {
+                learning_rate: lr as f32,
+                beta_1: self.beta_1,
+                beta_2: self.beta_2,
+                epsilon: self.epsilon,
+                time: time as i32,
+                l2: self.l2,
+                decoupled_decay: 0.0,
+            },
         );
         let momentum =
             AdaptiveMomentumState::new(time, Tensor::from_dispatch(moment_1), Tensor::from_dispatch(moment_2));
