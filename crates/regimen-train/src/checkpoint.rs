@@ -75,18 +75,21 @@ pub type Encoded = Box<dyn std::ops::Deref<Target = [u8]> + Send>;
 /// Produces one file's bytes when [`save`] asks for them.
 pub type Encoder<'a> = Box<dyn FnOnce() -> Result<Encoded, String> + 'a>;
 
+/// An [`Encoder`] that can run on another thread: the optimizer state's, encoded beside the weights.
+pub type SendEncoder<'a> = Box<dyn FnOnce() -> Result<Encoded, String> + Send + 'a>;
+
 /// An [`Encoder`] of bytes already at hand.
-pub fn encoded(bytes: Vec<u8>) -> Encoder<'static> {
+pub fn encoded(bytes: Vec<u8>) -> SendEncoder<'static> {
     Box::new(move || Ok(Box::new(bytes) as Encoded))
 }
 
-/// The contents of a checkpoint to write, encoded on demand in this order, each file's encoding
-/// overlapping the writing of the one before.
+/// The contents of a checkpoint to write, encoded on demand: the weights and the optimizer state
+/// at the same time, each written as soon as it is encoded.
 pub struct Contents<'a> {
     /// Weights as safetensors bytes ([`encode_weights`]).
     pub model: Encoder<'a>,
-    /// Optimizer state as burnpack bytes.
-    pub optimizer: Encoder<'a>,
+    /// Optimizer state as burnpack bytes, encoded on a helper thread while the weights are.
+    pub optimizer: SendEncoder<'a>,
     /// Training state as JSON.
     pub state: Encoder<'a>,
 }
@@ -146,9 +149,11 @@ fn canonical_safetensors(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
 
 /// Writes a checkpoint folder `folder/name` atomically and returns it.
 ///
-/// The files are encoded on this thread and written, synced and hashed on a helper thread, so
-/// that encoding the optimizer state overlaps writing the weights. On any error the partial folder is removed and every earlier checkpoint is untouched; the
-/// error names the file and what the operating system said (a full disk says so).
+/// The weights are encoded on this thread and the optimizer state on a helper, at the same time;
+/// a writer thread writes and hashes each file as it comes, starts its write-back at once, and
+/// syncs them all before the manifest is written. On any error the partial folder is removed and
+/// every earlier checkpoint is untouched; the error names the file and what the operating system
+/// said (a full disk says so).
 pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: Contents<'_>) -> Result<Checkpoint, TrainError> {
     let partial = folder.join(format!(".{name}.partial"));
     let result = write_partial(&partial, manifest, contents).and_then(|manifest| {
@@ -194,32 +199,45 @@ fn write_partial(partial: &Path, mut manifest: Manifest, contents: Contents<'_>)
     Ok(manifest)
 }
 
-/// Encodes the files of `contents` in order while a helper thread writes, syncs and hashes each
-/// encoded one; returns their manifest entries.
+/// Encodes the files of `contents` while a writer thread writes and hashes each encoded one, then
+/// syncs them all; returns their manifest entries.
 fn write_files(partial: &Path, contents: Contents<'_>) -> Result<BTreeMap<String, FileEntry>, TrainError> {
-    let parts = [(MODEL_FILE, contents.model), (OPTIMIZER_FILE, contents.optimizer), (STATE_FILE, contents.state)];
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<(&'static str, Encoded)>(1);
         let writer = scope.spawn(move || -> Result<BTreeMap<String, FileEntry>, TrainError> {
             let mut files = BTreeMap::new();
+            let mut written_files = Vec::new();
             for (file, encoded) in receiver {
                 let bytes: &[u8] = &encoded;
+                let path = partial.join(file);
                 // Hash while the kernel takes the bytes: both take about as long.
                 let (written, digest) = std::thread::scope(|both| {
                     let digest = both.spawn(|| hash(bytes));
-                    let written = write_synced(&partial.join(file), bytes);
+                    let written = write_unsynced(&path, bytes);
                     (written, digest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
                 });
-                written?;
+                written_files.push((written?, path));
                 files.insert(file.to_string(), FileEntry { bytes: bytes.len() as u64, blake3: digest });
                 if file == MODEL_FILE {
                     faults::hit(Fault::CheckpointWrite);
                 }
             }
+            // Every file is on the disk before the manifest names it. Syncing them at the end, not
+            // one by one, lets the disk write one file back while the next is encoded and written.
+            for (file, path) in written_files {
+                file.sync_all()
+                    .map_err(|source| TrainError::Io(FileError { path, action: "sync the checkpoint file", source }))?;
+            }
             Ok(files)
         });
+        // The optimizer state is encoded beside the weights rather than after them: both are
+        // mostly copies of tensor data, and the writer thread spends its time waiting on the disk.
+        let optimizer = scope.spawn(contents.optimizer);
+        let optimizer = move || optimizer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let encoded: [(&str, Encoder<'_>); 3] =
+            [(MODEL_FILE, contents.model), (OPTIMIZER_FILE, Box::new(optimizer)), (STATE_FILE, contents.state)];
         let mut failure = None;
-        for (file, encode) in parts {
+        for (file, encode) in encoded {
             match encode() {
                 // A closed channel means the writer failed; its error is the one to report.
                 Ok(encoded) => {
@@ -243,13 +261,36 @@ fn write_files(partial: &Path, contents: Contents<'_>) -> Result<BTreeMap<String
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    write_unsynced(path, bytes)?.sync_all().map_err(|source| {
+        TrainError::Io(FileError { path: path.to_path_buf(), action: "sync the checkpoint file", source })
+    })
+}
+
+/// Creates `path` with `bytes` and asks the kernel to start writing it back now (Linux), so that the
+/// caller's later `sync_all` waits for less; returns the open file for that sync.
+fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<File, TrainError> {
     let io =
         |action: &'static str| move |source| TrainError::Io(FileError { path: path.to_path_buf(), action, source });
     faults::disk_full().map_err(io("write the checkpoint file"))?;
     let mut file = File::create(path).map_err(io("create the checkpoint file"))?;
     file.write_all(bytes).map_err(io("write the checkpoint file"))?;
-    file.sync_all().map_err(io("sync the checkpoint file"))
+    start_write_back(&file);
+    Ok(file)
 }
+
+/// Starts write-back of everything written to `file` without waiting for it; a hint (errors are
+/// reported by the `sync_all` that follows).
+#[cfg(target_os = "linux")]
+fn start_write_back(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on an open descriptor this function borrows; no memory is shared.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_write_back(_file: &File) {}
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
@@ -262,12 +303,49 @@ const PARALLEL_HASH_BYTES: usize = 1 << 20;
 /// BLAKE3 of `bytes`, as hex. The same digest however it is computed.
 fn hash(bytes: &[u8]) -> String {
     let mut hasher = blake3::Hasher::new();
+    absorb(&mut hasher, bytes);
+    hasher.finalize().to_hex().to_string()
+}
+
+/// Feeds `bytes` to `hasher`, on every core when they are many.
+fn absorb(hasher: &mut blake3::Hasher, bytes: &[u8]) {
     if bytes.len() >= PARALLEL_HASH_BYTES {
         hasher.update_rayon(bytes);
     } else {
         hasher.update(bytes);
     }
-    hasher.finalize().to_hex().to_string()
+}
+
+/// Bytes read at a time by [`hash_file`]: large enough for the disk to stream, small enough that
+/// the first chunk is hashed soon.
+const HASH_CHUNK: usize = 8 << 20;
+
+/// The length and BLAKE3 of a file, hashing each chunk while a helper thread reads the next, so
+/// that verifying takes about as long as reading.
+fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut file = File::open(path)?;
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<u8>>(1);
+        let reader = scope.spawn(move || -> std::io::Result<()> {
+            loop {
+                let mut chunk = Vec::with_capacity(HASH_CHUNK);
+                (&mut file).take(HASH_CHUNK as u64).read_to_end(&mut chunk)?;
+                let last = chunk.len() < HASH_CHUNK;
+                if sender.send(chunk).is_err() || last {
+                    return Ok(());
+                }
+            }
+        });
+        let mut hasher = blake3::Hasher::new();
+        let mut length = 0u64;
+        for chunk in receiver {
+            length += chunk.len() as u64;
+            absorb(&mut hasher, &chunk);
+        }
+        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok((length, hasher.finalize().to_hex().to_string()))
+    })
 }
 
 /// Reads a checkpoint's manifest, without checking the files it lists.
@@ -286,11 +364,11 @@ pub fn verify(dir: &Path) -> Result<Checkpoint, TrainError> {
     let corrupt = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
     let manifest = read_manifest(dir)?;
     for (file, entry) in &manifest.files {
-        let bytes = std::fs::read(dir.join(file)).map_err(|e| corrupt(format!("{file} cannot be read ({e})")))?;
-        if bytes.len() as u64 != entry.bytes {
-            return Err(corrupt(format!("{file} has {} bytes, the manifest says {}", bytes.len(), entry.bytes)));
+        let (length, found) =
+            hash_file(&dir.join(file)).map_err(|e| corrupt(format!("{file} cannot be read ({e})")))?;
+        if length != entry.bytes {
+            return Err(corrupt(format!("{file} has {length} bytes, the manifest says {}", entry.bytes)));
         }
-        let found = hash(&bytes);
         if found != entry.blake3 {
             return Err(corrupt(format!(
                 "{file} is corrupt: its BLAKE3 hash is {}…, the manifest says {}…",
@@ -549,6 +627,14 @@ mod tests {
     fn large_files_hash_on_every_core_to_the_same_digest() {
         let bytes: Vec<u8> = (0..3 * PARALLEL_HASH_BYTES + 17).map(|i| (i * 31 % 251) as u8).collect();
         assert_eq!(hash(&bytes), blake3::hash(&bytes).to_hex().to_string(), "checkpoints written before still verify");
+        // A file hashed chunk by chunk while it is read has the digest of its bytes, at any length.
+        let dir = tempfile::tempdir().unwrap();
+        for length in [0, 1, HASH_CHUNK - 1, HASH_CHUNK, 2 * HASH_CHUNK + 5] {
+            let bytes: Vec<u8> = (0..length).map(|i| (i * 31 % 251) as u8).collect();
+            let path = dir.path().join("file");
+            std::fs::write(&path, &bytes).unwrap();
+            assert_eq!(hash_file(&path).unwrap(), (length as u64, hash(&bytes)), "length {length}");
+        }
         assert_eq!(hash(b"small"), blake3::hash(b"small").to_hex().to_string());
     }
 
