@@ -75,21 +75,18 @@ pub type Encoded = Box<dyn std::ops::Deref<Target = [u8]> + Send>;
 /// Produces one file's bytes when [`save`] asks for them.
 pub type Encoder<'a> = Box<dyn FnOnce() -> Result<Encoded, String> + 'a>;
 
-/// An [`Encoder`] that can run on another thread: the optimizer state's, encoded beside the weights.
-pub type SendEncoder<'a> = Box<dyn FnOnce() -> Result<Encoded, String> + Send + 'a>;
-
 /// An [`Encoder`] of bytes already at hand.
-pub fn encoded(bytes: Vec<u8>) -> SendEncoder<'static> {
+pub fn encoded(bytes: Vec<u8>) -> Encoder<'static> {
     Box::new(move || Ok(Box::new(bytes) as Encoded))
 }
 
-/// The contents of a checkpoint to write, encoded on demand: the weights and the optimizer state
-/// at the same time, each written as soon as it is encoded.
+/// The contents of a checkpoint to write, encoded on demand in this order, each file's encoding
+/// overlapping the writing of the one before.
 pub struct Contents<'a> {
     /// Weights as safetensors bytes ([`encode_weights`]).
     pub model: Encoder<'a>,
-    /// Optimizer state as burnpack bytes, encoded on a helper thread while the weights are.
-    pub optimizer: SendEncoder<'a>,
+    /// Optimizer state as burnpack bytes.
+    pub optimizer: Encoder<'a>,
     /// Training state as JSON.
     pub state: Encoder<'a>,
 }
@@ -149,11 +146,9 @@ fn canonical_safetensors(bytes: Vec<u8>) -> Result<Vec<u8>, String> {
 
 /// Writes a checkpoint folder `folder/name` atomically and returns it.
 ///
-/// The weights are encoded on this thread and the optimizer state on a helper, at the same time;
-/// a writer thread writes and hashes each file as it comes, starts its write-back at once, and
-/// syncs them all before the manifest is written. On any error the partial folder is removed and
-/// every earlier checkpoint is untouched; the error names the file and what the operating system
-/// said (a full disk says so).
+/// The files are encoded on this thread and written, synced and hashed on a helper thread, so
+/// that encoding the optimizer state overlaps writing the weights. On any error the partial folder is removed and every earlier checkpoint is untouched; the
+/// error names the file and what the operating system said (a full disk says so).
 pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: Contents<'_>) -> Result<Checkpoint, TrainError> {
     let partial = folder.join(format!(".{name}.partial"));
     let result = write_partial(&partial, manifest, contents).and_then(|manifest| {
@@ -199,45 +194,32 @@ fn write_partial(partial: &Path, mut manifest: Manifest, contents: Contents<'_>)
     Ok(manifest)
 }
 
-/// Encodes the files of `contents` while a writer thread writes and hashes each encoded one, then
-/// syncs them all; returns their manifest entries.
+/// Encodes the files of `contents` in order while a helper thread writes, syncs and hashes each
+/// encoded one; returns their manifest entries.
 fn write_files(partial: &Path, contents: Contents<'_>) -> Result<BTreeMap<String, FileEntry>, TrainError> {
+    let parts = [(MODEL_FILE, contents.model), (OPTIMIZER_FILE, contents.optimizer), (STATE_FILE, contents.state)];
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<(&'static str, Encoded)>(1);
         let writer = scope.spawn(move || -> Result<BTreeMap<String, FileEntry>, TrainError> {
             let mut files = BTreeMap::new();
-            let mut written_files = Vec::new();
             for (file, encoded) in receiver {
                 let bytes: &[u8] = &encoded;
-                let path = partial.join(file);
                 // Hash while the kernel takes the bytes: both take about as long.
                 let (written, digest) = std::thread::scope(|both| {
                     let digest = both.spawn(|| hash(bytes));
-                    let written = write_unsynced(&path, bytes);
+                    let written = write_synced(&partial.join(file), bytes);
                     (written, digest.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
                 });
-                written_files.push((written?, path));
+                written?;
                 files.insert(file.to_string(), FileEntry { bytes: bytes.len() as u64, blake3: digest });
                 if file == MODEL_FILE {
                     faults::hit(Fault::CheckpointWrite);
                 }
             }
-            // Every file is on the disk before the manifest names it. Syncing them at the end, not
-            // one by one, lets the disk write one file back while the next is encoded and written.
-            for (file, path) in written_files {
-                file.sync_all()
-                    .map_err(|source| TrainError::Io(FileError { path, action: "sync the checkpoint file", source }))?;
-            }
             Ok(files)
         });
-        // The optimizer state is encoded beside the weights rather than after them: both are
-        // mostly copies of tensor data, and the writer thread spends its time waiting on the disk.
-        let optimizer = scope.spawn(contents.optimizer);
-        let optimizer = move || optimizer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let encoded: [(&str, Encoder<'_>); 3] =
-            [(MODEL_FILE, contents.model), (OPTIMIZER_FILE, Box::new(optimizer)), (STATE_FILE, contents.state)];
         let mut failure = None;
-        for (file, encode) in encoded {
+        for (file, encode) in parts {
             match encode() {
                 // A closed channel means the writer failed; its error is the one to report.
                 Ok(encoded) => {
@@ -261,36 +243,13 @@ fn write_files(partial: &Path, contents: Contents<'_>) -> Result<BTreeMap<String
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    write_unsynced(path, bytes)?.sync_all().map_err(|source| {
-        TrainError::Io(FileError { path: path.to_path_buf(), action: "sync the checkpoint file", source })
-    })
-}
-
-/// Creates `path` with `bytes` and asks the kernel to start writing it back now (Linux), so that the
-/// caller's later `sync_all` waits for less; returns the open file for that sync.
-fn write_unsynced(path: &Path, bytes: &[u8]) -> Result<File, TrainError> {
     let io =
         |action: &'static str| move |source| TrainError::Io(FileError { path: path.to_path_buf(), action, source });
     faults::disk_full().map_err(io("write the checkpoint file"))?;
     let mut file = File::create(path).map_err(io("create the checkpoint file"))?;
     file.write_all(bytes).map_err(io("write the checkpoint file"))?;
-    start_write_back(&file);
-    Ok(file)
+    file.sync_all().map_err(io("sync the checkpoint file"))
 }
-
-/// Starts write-back of everything written to `file` without waiting for it; a hint (errors are
-/// reported by the `sync_all` that follows).
-#[cfg(target_os = "linux")]
-fn start_write_back(file: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: a plain system call on an open descriptor this function borrows; no memory is shared.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_write_back(_file: &File) {}
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
