@@ -374,7 +374,14 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => Some([top, left]),
         _ => None,
     };
-    let Some(padding) = padding.filter(|_| on_cpu(&x) && conv.groups == 1) else {
+    let [_, _, height, width] = x.dims();
+    let [_, _, kernel_height, kernel_width] = conv.weight.dims();
+    // A kernel wider than the padded input has no output position; Burn's own path says so.
+    let fits = |[top, left]: [usize; 2]| {
+        conv.dilation[0] * (kernel_height - 1) < height + 2 * top
+            && conv.dilation[1] * (kernel_width - 1) < width + 2 * left
+    };
+    let Some(padding) = padding.filter(|&padding| on_cpu(&x) && conv.groups == 1 && fits(padding)) else {
         return conv.forward(x);
     };
     let options = ConvOptions::new(conv.stride, padding, conv.dilation, 1);
@@ -603,6 +610,20 @@ mod tests {
                 assert_close(fast.0, slow.0, 0.0, "pool output");
                 assert_close(fast.1[0].clone(), slow.1[0].clone(), 0.0, "pool input grad");
             }
+        }
+    }
+
+    #[test]
+    fn a_kernel_wider_than_the_padded_input_does_what_burn_does() {
+        let device = Device::flex();
+        let conv = Conv2dConfig::new([1, 2], [5, 5]).init(&device);
+        let x = random([1, 1, 3, 3], 71).inner();
+        let unwind = |f: &dyn Fn() -> TensorData| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let fast = unwind(&|| conv2d(&conv, x.clone()).into_data());
+        let slow = unwind(&|| conv.forward(x.clone()).into_data());
+        match (fast, slow) {
+            (Ok(fast), Ok(slow)) => assert_eq!(fast, slow),
+            (fast, slow) => assert_eq!(fast.is_ok(), slow.is_ok(), "one path panicked and the other did not"),
         }
     }
 
