@@ -30,7 +30,77 @@ pub fn parse_device(spec: &str) -> Result<Device, TrainError> {
 
 #[cfg(feature = "cuda")]
 fn cuda(index: usize) -> Result<Device, String> {
-    Ok(Device::cuda(index))
+    match cuda_runtime_problem(index) {
+        Some(problem) => Err(problem),
+        None => Ok(Device::cuda(index)),
+    }
+}
+
+/// What stops `cuda:{index}` from running on this machine, if anything. Burn's CUDA backend loads
+/// the driver's library and NVRTC (it compiles its kernels at run time, against the toolkit's
+/// headers) only at the first operation, and panics there when one is missing; checking up front
+/// turns that into one message saying what to install.
+#[cfg(any(feature = "cuda", test))]
+fn cuda_runtime_problem(index: usize) -> Option<String> {
+    // The names cudarc, under Burn, loads these libraries by.
+    let driver = ["libcuda.so", "libcuda.so.1"];
+    let nvrtc = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"];
+    let open = |names: &[&str]| {
+        // SAFETY: loading a system library runs its initializers; the driver's and NVRTC's are the
+        // ones Burn would run on its first CUDA operation anyway.
+        names.iter().find_map(|&name| unsafe { libloading::Library::new(name) }.ok())
+    };
+    let Some(driver) = open(&driver) else {
+        return Some(
+            "the NVIDIA driver's libcuda.so was not found: install the driver (`nvidia-smi` should list \
+             the GPU), or use --device cpu"
+                .into(),
+        );
+    };
+    type CuInit = unsafe extern "C" fn(u32) -> i32;
+    type CuDeviceGetCount = unsafe extern "C" fn(*mut i32) -> i32;
+    let mut count = 0i32;
+    // SAFETY: both symbols have these C signatures in every CUDA driver API version; `count` is a
+    // valid pointer for the call's duration.
+    let status = unsafe {
+        match (driver.get::<CuInit>(b"cuInit\0"), driver.get::<CuDeviceGetCount>(b"cuDeviceGetCount\0")) {
+            (Ok(init), Ok(device_count)) => match init(0) {
+                0 => device_count(&mut count),
+                failed => failed,
+            },
+            _ => return Some("libcuda.so lacks cuInit or cuDeviceGetCount; reinstall the NVIDIA driver".into()),
+        }
+    };
+    if status != 0 {
+        return Some(format!(
+            "the CUDA driver did not start (CUDA error {status}); check `nvidia-smi` and that the driver \
+             matches the kernel module"
+        ));
+    }
+    if index >= count.max(0) as usize {
+        return Some(format!("this machine has {count} CUDA device(s), so cuda:{index} does not exist"));
+    }
+    if open(&nvrtc).is_none() {
+        return Some(
+            "NVRTC (libnvrtc.so) was not found; Burn compiles its CUDA kernels with it: install the CUDA \
+             toolkit (or pip's nvidia-cuda-nvrtc) and put its lib folder on LD_LIBRARY_PATH"
+                .into(),
+        );
+    }
+    let toolkit = std::env::var_os("CUDA_PATH").map(std::path::PathBuf::from).or_else(|| {
+        ["/usr/local/cuda", "/opt/cuda", "/usr"]
+            .into_iter()
+            .map(std::path::PathBuf::from)
+            .find(|p| p.join("include").join("cuda.h").is_file())
+    });
+    match toolkit {
+        Some(path) if path.join("include").is_dir() => None,
+        _ => Some(
+            "the CUDA toolkit's headers were not found (Burn's kernels are compiled against them): \
+             install the toolkit or set CUDA_PATH to its folder"
+                .into(),
+        ),
+    }
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -68,6 +138,17 @@ mod tests {
         assert!(message.contains("cpu, cuda[:N] or wgpu"), "{message}");
         let message = parse_device("cuda:x").unwrap_err().to_string();
         assert!(message.contains("`x` is not a device index"), "{message}");
+    }
+
+    #[test]
+    fn a_cuda_device_that_cannot_run_is_a_message_not_a_panic() {
+        // No machine has usize::MAX devices: without a driver the message names the driver's
+        // library, with one it names the device count.
+        let problem = cuda_runtime_problem(usize::MAX).expect("cuda:MAX cannot be usable");
+        assert!(
+            problem.contains("libcuda.so") || problem.contains("CUDA device(s)") || problem.contains("CUDA error"),
+            "{problem}"
+        );
     }
 
     #[cfg(not(feature = "cuda"))]
