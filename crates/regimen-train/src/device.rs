@@ -44,7 +44,7 @@ fn cuda(index: usize) -> Result<Device, String> {
 fn cuda_runtime_problem(index: usize) -> Option<String> {
     // The names cudarc, under Burn, loads these libraries by.
     let driver = ["libcuda.so", "libcuda.so.1"];
-    let nvrtc = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"];
+    let nvrtc = ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11", "libnvrtc.so.1"];
     let open = |names: &[&str]| {
         // SAFETY: loading a system library runs its initializers; the driver's and NVRTC's are the
         // ones Burn would run on its first CUDA operation anyway.
