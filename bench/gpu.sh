@@ -18,7 +18,8 @@
 # access needs no compiler.
 #
 # Output (in --out, default bench/out): gpu.jsonl (raw lines), gpu-quickstart.json and
-# gpu-quickstart-test.json, and a table on stdout; the quickstart's run goes to OUT/gpu-store.
+# gpu-quickstart-test.json, and a table on stdout; the quickstart's run store goes to a temporary
+# folder (set STORE to keep it elsewhere).
 set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"

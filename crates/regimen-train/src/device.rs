@@ -87,17 +87,23 @@ fn cuda_runtime_problem(index: usize) -> Option<String> {
                 .into(),
         );
     }
+    // The folder cubecl compiles against, chosen by its own rule.
     let toolkit = std::env::var_os("CUDA_PATH").map(std::path::PathBuf::from).or_else(|| {
-        ["/usr/local/cuda", "/opt/cuda", "/usr"]
+        [("/usr/local/cuda", "/usr/local/cuda"), ("/opt/cuda", "/opt/cuda"), ("/usr", "/usr/bin/nvcc")]
             .into_iter()
-            .map(std::path::PathBuf::from)
-            .find(|p| p.join("include").join("cuda.h").is_file())
+            .find(|(_, marker)| std::path::Path::new(marker).exists())
+            .map(|(folder, _)| std::path::PathBuf::from(folder))
     });
     match toolkit {
-        Some(path) if path.join("include").is_dir() => None,
-        _ => Some(
-            "the CUDA toolkit's headers were not found (Burn's kernels are compiled against them): \
-             install the toolkit or set CUDA_PATH to its folder"
+        Some(folder) if folder.join("include").join("cuda.h").is_file() => None,
+        Some(folder) => Some(format!(
+            "the CUDA toolkit at {} has no include/cuda.h (Burn's kernels are compiled against its \
+             headers): install the toolkit's headers or set CUDA_PATH to a complete toolkit",
+            folder.display()
+        )),
+        None => Some(
+            "the CUDA toolkit was not found (Burn's kernels are compiled against its headers): install \
+             it or set CUDA_PATH to its folder"
                 .into(),
         ),
     }

@@ -378,7 +378,9 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let [_, _, kernel_height, kernel_width] = conv.weight.dims();
     // A kernel wider than the padded input has no output position; Burn's own path says so.
     let fits = |[top, left]: [usize; 2]| {
-        conv.dilation[0] * (kernel_height - 1) < height + 2 * top
+        kernel_height > 0
+            && kernel_width > 0
+            && conv.dilation[0] * (kernel_height - 1) < height + 2 * top
             && conv.dilation[1] * (kernel_width - 1) < width + 2 * left
     };
     let Some(padding) = padding.filter(|&padding| on_cpu(&x) && conv.groups == 1 && fits(padding)) else {
