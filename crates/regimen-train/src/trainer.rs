@@ -30,7 +30,7 @@ use regimen_monitor::{Monitor, MonitorSpec, Position, StopReason, Verdict};
 use regimen_schedule::Scheduler;
 
 use crate::batches::{Batches, EpochPlan, batch_count};
-use crate::checkpoint::{self, Checkpoint, Contents, Encoded, Manifest, Retention};
+use crate::checkpoint::{self, Checkpoint, Contents, Manifest, Retention};
 use crate::config::TrainConfig;
 use crate::diagnosis::LiveDiagnosis;
 use crate::error::TrainError;
@@ -788,14 +788,7 @@ impl<'a, M: Network> Trainer<'a, M> {
             monitor_value: value,
             files: BTreeMap::new(),
         };
-        let optimizer = self.stepper.optimizer();
-        let contents = Contents {
-            model: Box::new(|| checkpoint::encode_weights(model).map(|bytes| Box::new(bytes) as Encoded)),
-            optimizer: Box::new(|| {
-                optimizer.into_bytes().map(|bytes| Box::new(bytes) as Encoded).map_err(|e| e.to_string())
-            }),
-            state: checkpoint::encoded(state_json),
-        };
+        let contents = Contents::of(model, self.stepper.optimizer(), state_json);
         let saved = checkpoint::save(saver.folder, &name, manifest, contents)?;
         let sink = &mut *self.reporter.sink;
         let path = saved.dir.display().to_string();

@@ -27,7 +27,7 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use clap::Parser;
-use regimen_train::checkpoint::{self, Contents, Encoded, Manifest};
+use regimen_train::checkpoint::{self, Contents, Manifest};
 use regimen_train::model::MlpConfig;
 use regimen_train::optim::build_optimizer;
 use regimen_train::{Network, TrainConfig};
@@ -93,6 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut bytes = 0u64;
     for rep in 0..args.repeat {
         let name = format!("bench-{rep}");
+        settle(&args.dir)?;
         let started = Instant::now();
         let manifest = Manifest {
             format: 0,
@@ -104,13 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             monitor_value: Some(1.0),
             files: Default::default(),
         };
-        let contents = Contents {
-            model: Box::new(|| checkpoint::encode_weights(&model).map(|bytes| Box::new(bytes) as Encoded)),
-            optimizer: Box::new(|| {
-                optimizer.into_bytes().map(|bytes| Box::new(bytes) as Encoded).map_err(|e| e.to_string())
-            }),
-            state: checkpoint::encoded(state.clone()),
-        };
+        let contents = Contents::of(&model, &optimizer, state.clone());
         let saved = checkpoint::save(&args.dir, &name, manifest, contents)?;
         let save = started.elapsed().as_secs_f64();
         // Encoding alone, for the breakdown (the save above overlaps it with writing).
@@ -122,6 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bytes = saved.bytes();
 
         let reference = args.dir.join("sequential.bin");
+        settle(&args.dir)?;
         let disk_write = sequential_write(&reference, bytes)?;
         let disk_read = cold_read(&reference)?;
         std::fs::remove_file(&reference)?;
@@ -228,6 +224,18 @@ fn cold_read(path: &Path) -> std::io::Result<f64> {
     let mut file = File::open(path)?;
     while file.read(&mut buffer)? > 0 {}
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// Commits everything pending on the folder's filesystem (the deletions of the previous
+/// repetition's files, and the discards they issue on a disk mounted with `discard`), so that each
+/// timed write starts on a quiet disk instead of paying for what came before it.
+fn settle(dir: &Path) -> std::io::Result<()> {
+    let folder = File::open(dir)?;
+    // SAFETY: a valid open descriptor; syncfs only flushes the filesystem it is on.
+    if unsafe { libc::syncfs(folder.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Asks the kernel to drop a (synced) file's pages from the page cache.
