@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
@@ -420,6 +420,68 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     })
 }
 
+/// A file's bytes and BLAKE3, read once: a helper thread reads each chunk into its place in the
+/// buffer while this thread hashes the one before, so that this takes as long as [`hash_file`].
+fn read_hashed(path: &Path) -> std::io::Result<(u64, String, Vec<u8>)> {
+    let file = File::open(path)?;
+    let expected = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
+    let mut bytes: Vec<u8> = Vec::with_capacity(expected);
+    let mut hasher = blake3::Hasher::new();
+    let spare = bytes.spare_capacity_mut();
+    let filled = std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<&[u8]>(1);
+        let file = &file;
+        let reader = scope.spawn(move || -> std::io::Result<usize> {
+            let mut filled = 0;
+            for chunk in spare.chunks_mut(HASH_CHUNK) {
+                let wanted = chunk.len();
+                let read = read_into(file, chunk)?;
+                filled += read.len();
+                let ended = read.len() < wanted;
+                if sender.send(read).is_err() || ended {
+                    break;
+                }
+            }
+            Ok(filled)
+        });
+        for chunk in receiver {
+            absorb(&mut hasher, chunk);
+        }
+        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+    // SAFETY: the reader wrote the first `filled` bytes of the buffer's capacity (`read_into`).
+    unsafe { bytes.set_len(filled) };
+    // A file that grew after it was measured is longer than what was read: say how long.
+    let length =
+        if (&file).read(&mut [0u8; 1])? > 0 { file.metadata()?.len().max(filled as u64 + 1) } else { filled as u64 };
+    Ok((length, hasher.finalize().to_hex().to_string(), bytes))
+}
+
+/// Reads from `file` into `buffer` until it is full or the file ends; returns the bytes read.
+/// The buffer need not be initialized (read(2) writes it), which spares zeroing a buffer that is
+/// about to be overwritten.
+fn read_into<'b>(file: &File, buffer: &'b mut [std::mem::MaybeUninit<u8>]) -> std::io::Result<&'b [u8]> {
+    use std::os::fd::AsRawFd;
+    let mut done = 0;
+    while done < buffer.len() {
+        let rest = &mut buffer[done..];
+        // SAFETY: read(2) writes at most `rest.len()` bytes to `rest`, which is valid for writes.
+        let read = unsafe { libc::read(file.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len()) };
+        match read {
+            0 => break,
+            read if read > 0 => done += read as usize,
+            _ => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+    // SAFETY: the first `done` bytes were written by read(2) above.
+    Ok(unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast(), done) })
+}
+
 /// Reads a checkpoint's manifest, without checking the files it lists.
 fn read_manifest(dir: &Path) -> Result<Manifest, TrainError> {
     let corrupt = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
@@ -433,11 +495,47 @@ fn read_manifest(dir: &Path) -> Result<Manifest, TrainError> {
 /// The error says which file is missing, truncated or altered; the caller decides whether to fall
 /// back to another checkpoint.
 pub fn verify(dir: &Path) -> Result<Checkpoint, TrainError> {
+    check(dir, None).map(|(checkpoint, _)| checkpoint)
+}
+
+/// A checkpoint verified for resuming, with its optimizer state (the largest file) kept from the
+/// read that verified it, so that restoring reads it from memory rather than from the disk again.
+pub struct Resumable {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    optimizer: Vec<u8>,
+}
+
+impl Resumable {
+    /// Reads and checks the checkpoint in `dir` as [`verify`] does, keeping its optimizer state.
+    pub fn read(dir: &Path) -> Result<Self, TrainError> {
+        let (checkpoint, optimizer) = check(dir, Some(OPTIMIZER_FILE))?;
+        Ok(Resumable { checkpoint, optimizer: optimizer.unwrap_or_default() })
+    }
+
+    /// Loads the optimizer state into `optimizer`, which must be the one the run builds from its
+    /// config.
+    pub fn load_optimizer(self, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
+        optimizer.from_bytes(burn::tensor::Bytes::from_bytes_vec(self.optimizer)).map_err(|e| TrainError::Checkpoint {
+            path: self.checkpoint.dir.join(OPTIMIZER_FILE),
+            message: format!("the optimizer state cannot be read ({e})"),
+        })
+    }
+}
+
+/// Checks a checkpoint's files against its manifest, keeping the bytes of the file named `keep`.
+fn check(dir: &Path, keep: Option<&str>) -> Result<(Checkpoint, Option<Vec<u8>>), TrainError> {
     let corrupt = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
     let manifest = read_manifest(dir)?;
+    let mut kept = None;
     for (file, entry) in &manifest.files {
-        let (length, found) =
-            hash_file(&dir.join(file)).map_err(|e| corrupt(format!("{file} cannot be read ({e})")))?;
+        let path = dir.join(file);
+        let read = if keep == Some(file.as_str()) {
+            read_hashed(&path).map(|(length, digest, bytes)| (length, digest, Some(bytes)))
+        } else {
+            hash_file(&path).map(|(length, digest)| (length, digest, None))
+        };
+        let (length, found, bytes) = read.map_err(|e| corrupt(format!("{file} cannot be read ({e})")))?;
         if length != entry.bytes {
             return Err(corrupt(format!("{file} has {length} bytes, the manifest says {}", entry.bytes)));
         }
@@ -448,13 +546,14 @@ pub fn verify(dir: &Path) -> Result<Checkpoint, TrainError> {
                 &entry.blake3[..12.min(entry.blake3.len())]
             )));
         }
+        kept = kept.or(bytes);
     }
     for required in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
         if !manifest.files.contains_key(required) {
             return Err(corrupt(format!("the manifest does not list {required}")));
         }
     }
-    Ok(Checkpoint { dir: dir.to_path_buf(), manifest })
+    Ok((Checkpoint { dir: dir.to_path_buf(), manifest }, kept))
 }
 
 /// The checkpoints in `folder`, verified, newest first; with one warning per folder that failed
@@ -543,18 +642,40 @@ pub fn read_state(checkpoint: &Checkpoint) -> Result<crate::state::TrainState, T
 /// The newest verified checkpoint in `folder` (the `last` one), with warnings for newer ones
 /// that failed verification and were skipped.
 pub fn latest(folder: &Path) -> Result<(Checkpoint, Vec<String>), TrainError> {
-    let (good, warnings) = scan(folder)?;
-    match good.into_iter().next() {
-        Some(checkpoint) => Ok((checkpoint, warnings)),
-        None => Err(TrainError::Checkpoint {
-            path: folder.to_path_buf(),
-            message: if warnings.is_empty() {
-                "holds no checkpoint".to_string()
-            } else {
-                format!("holds no checkpoint that verifies: {}", warnings.join("; "))
-            },
-        }),
+    newest(folder, verify)
+}
+
+/// [`latest`], read for resuming: older checkpoints are not read at all.
+pub fn latest_resumable(folder: &Path) -> Result<(Resumable, Vec<String>), TrainError> {
+    newest(folder, Resumable::read)
+}
+
+/// The newest checkpoint in `folder` that `open` accepts, trying them newest first, with a
+/// warning for each one refused on the way and each whose manifest cannot be read.
+fn newest<T>(folder: &Path, open: impl Fn(&Path) -> Result<T, TrainError>) -> Result<(T, Vec<String>), TrainError> {
+    let mut warnings = Vec::new();
+    let mut found = Vec::new();
+    for dir in folders(folder)? {
+        match read_manifest(&dir) {
+            Ok(manifest) => found.push(Checkpoint { dir, manifest }),
+            Err(error) => warnings.push(error.to_string()),
+        }
     }
+    newest_first(&mut found);
+    for candidate in found {
+        match open(&candidate.dir) {
+            Ok(opened) => return Ok((opened, warnings)),
+            Err(error) => warnings.push(error.to_string()),
+        }
+    }
+    Err(TrainError::Checkpoint {
+        path: folder.to_path_buf(),
+        message: if warnings.is_empty() {
+            "holds no checkpoint".to_string()
+        } else {
+            format!("holds no checkpoint that verifies: {}", warnings.join("; "))
+        },
+    })
 }
 
 /// The checkpoint with the best monitored value in `mode`, by the one rule of
@@ -638,17 +759,6 @@ pub fn load_weights<M: Network>(mut model: M, path: &Path) -> Result<M, TrainErr
     Ok(model)
 }
 
-/// Loads a checkpoint's optimizer state into `optimizer`, which must be the one the run builds
-/// from its config.
-pub fn load_optimizer(checkpoint: &Checkpoint, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
-    let path = checkpoint.dir.join(OPTIMIZER_FILE);
-    let bytes = std::fs::read(&path)
-        .map_err(|source| TrainError::Io(FileError { path: path.clone(), action: "read", source }))?;
-    optimizer
-        .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-        .map_err(|e| TrainError::Checkpoint { path, message: format!("the optimizer state cannot be read ({e})") })
-}
-
 /// Writes `bytes` to `path` atomically ([`regimen_fs::write`], the one way every Regimen file
 /// writer replaces a file). On error any earlier file at `path` is untouched.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
@@ -713,6 +823,8 @@ mod tests {
             let path = dir.path().join("file");
             std::fs::write(&path, &bytes).unwrap();
             assert_eq!(hash_file(&path).unwrap(), (length as u64, hash(&bytes)), "length {length}");
+            // Read into memory while hashing: the same digest, and the bytes themselves.
+            assert_eq!(read_hashed(&path).unwrap(), (length as u64, hash(&bytes), bytes), "length {length}");
         }
         assert_eq!(hash(b"small"), blake3::hash(b"small").to_hex().to_string());
     }
@@ -790,8 +902,18 @@ mod tests {
             let (chosen, warnings) = latest(dir.path()).unwrap();
             assert_eq!(chosen.manifest.step, 10, "falls back to the previous good checkpoint");
             assert!(warnings[0].contains("ck-step20"), "{warnings:?}");
+            let (resumable, warnings) = latest_resumable(dir.path()).unwrap();
+            assert_eq!(resumable.checkpoint.manifest.step, 10, "resuming falls back too");
+            assert!(warnings[0].contains("ck-step20"), "{warnings:?}");
             std::fs::write(&path, &original).unwrap();
         }
+        // The kept optimizer bytes are the file's: these dummy ones are no burnpack, and say so.
+        let resumable = Resumable::read(&newest.dir).unwrap();
+        let Err(error) = resumable.load_optimizer(crate::optim::build_optimizer(&Default::default())) else {
+            panic!("dummy bytes loaded as an optimizer state")
+        };
+        let message = error.to_string();
+        assert!(message.contains("optimizer.bpk") && message.contains("cannot be read"), "{message}");
         std::fs::write(newest.dir.join(MODEL_FILE), b"short").unwrap();
         assert!(verify(&newest.dir).unwrap_err().to_string().contains("has 5 bytes"));
         std::fs::remove_file(newest.dir.join(MANIFEST_FILE)).unwrap();

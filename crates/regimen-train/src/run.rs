@@ -22,7 +22,7 @@ use regimen_metrics::{Mode, Monitored, Report};
 use regimen_store::{RunDir, RunStore, SinkOptions, StoreError, StoreSink, Timestamp, Write};
 use serde::Serialize;
 
-use crate::checkpoint::{self, Checkpoint, load_weights};
+use crate::checkpoint::{self, Checkpoint, Resumable, load_weights};
 use crate::config::{TrainConfig, auto_choice};
 use crate::device::parse_device;
 use crate::diagnosis::task_info;
@@ -352,11 +352,11 @@ where
     F: FnOnce(&PreparedData, &TrainConfig, &Device) -> Result<M, TrainError>,
 {
     let (dir, chosen) = recorder.locate(target)?;
-    let (checkpoint, warnings) = match chosen {
-        Some(path) => (checkpoint::verify(&path)?, Vec::new()),
-        None => checkpoint::latest(&dir.checkpoints())?,
+    let (resumable, warnings) = match chosen {
+        Some(path) => (Resumable::read(&path)?, Vec::new()),
+        None => checkpoint::latest_resumable(&dir.checkpoints())?,
     };
-    let mut config = checkpoint::read_state(&checkpoint)?.config;
+    let mut config = checkpoint::read_state(&resumable.checkpoint)?.config;
     let trained = config.epochs;
     if let Some(epochs) = extend_to {
         extend(&mut config, epochs, &dir)?;
@@ -376,7 +376,7 @@ where
         let message = format!("extended from {trained} to {} epochs", config.epochs);
         Reporter { sink: &mut *sink, observer: &mut *observer }.notice("info", &message)?;
     }
-    run_fit(model, &config, &data, device, (&dir, &name), Some(&checkpoint), &mut *sink, observer)
+    run_fit(model, &config, &data, device, (&dir, &name), Some(resumable), &mut *sink, observer)
 }
 
 /// Continues a run of a built-in model; see [`resume_with`].
@@ -420,7 +420,7 @@ fn run_fit<M: Network>(
     data: &PreparedData,
     device: Device,
     (dir, name): (&RunDir, &str),
-    resume: Option<&Checkpoint>,
+    resume: Option<Resumable>,
     sink: &mut dyn EventSink,
     observer: &mut dyn Observer,
 ) -> Result<RunSummary, TrainError> {

@@ -30,7 +30,7 @@ use regimen_monitor::{Monitor, MonitorSpec, Position, StopReason, Verdict};
 use regimen_schedule::Scheduler;
 
 use crate::batches::{Batches, EpochPlan, batch_count};
-use crate::checkpoint::{self, Checkpoint, Contents, Manifest, Retention};
+use crate::checkpoint::{self, Checkpoint, Contents, Manifest, Resumable, Retention};
 use crate::config::TrainConfig;
 use crate::diagnosis::LiveDiagnosis;
 use crate::error::TrainError;
@@ -146,7 +146,7 @@ pub struct FitContext<'a> {
     /// Folder for checkpoints; `None` saves nothing.
     pub checkpoints: Option<&'a Path>,
     /// Continue from this checkpoint (weights, optimizer, schedule, monitor, data position).
-    pub resume: Option<&'a Checkpoint>,
+    pub resume: Option<Resumable>,
     /// Where events go.
     pub sink: &'a mut dyn EventSink,
     /// Who watches.
@@ -363,7 +363,7 @@ impl<'a, M: Network> Trainer<'a, M> {
             plain,
         };
         let model = match resume {
-            Some(checkpoint) => trainer.restore(model, checkpoint)?,
+            Some(resumable) => trainer.restore(model, resumable)?,
             None => model,
         };
         trainer.model = Some(trainer.freeze(model)?);
@@ -410,15 +410,17 @@ impl<'a, M: Network> Trainer<'a, M> {
 
     /// Continues from `checkpoint`: its weights, optimizer moments, schedule, monitor, running
     /// metrics, history and position in the data.
-    fn restore(&mut self, model: M, checkpoint: &Checkpoint) -> Result<M, TrainError> {
+    fn restore(&mut self, model: M, resumable: Resumable) -> Result<M, TrainError> {
+        let checkpoint = &resumable.checkpoint.clone();
         let state = read_state(checkpoint, self.config, self.data)?;
-        // `checkpoint` was verified when it was chosen: read the files once more, not hash them twice.
+        // Verified when it was chosen: the weights come from the page cache the verifying read
+        // filled, the optimizer state from the bytes it kept.
         let model = checkpoint::load_weights(model, &checkpoint.model_file())?;
         let model = assign_param_ids(model, &state.param_ids).ok_or_else(|| TrainError::Checkpoint {
             path: checkpoint.dir.clone(),
             message: "its parameters do not match the model's; it was saved from a different model".into(),
         })?;
-        let optimizer = checkpoint::load_optimizer(checkpoint, crate::optim::build_optimizer(self.config))?;
+        let optimizer = resumable.load_optimizer(crate::optim::build_optimizer(self.config))?;
         self.stepper.resume(optimizer, state.step);
         self.scheduler.restore(state.scheduler)?;
         self.monitor.restore(state.monitor);
