@@ -194,7 +194,7 @@ pub fn stream_weights<M: Network>(model: &M, emit: &mut Emit<'_>) -> Result<(), 
 /// The safetensors type Burn stores a tensor type as (as its `SafetensorsStore` does); `None`
 /// for the types it refuses.
 fn safetensors_dtype(dtype: burn::tensor::DType) -> Option<safetensors::Dtype> {
-    use burn::tensor::DType;
+    use burn::tensor::{BoolStore, DType};
     use safetensors::Dtype;
     Some(match dtype {
         DType::F64 => Dtype::F64,
@@ -207,16 +207,20 @@ fn safetensors_dtype(dtype: burn::tensor::DType) -> Option<safetensors::Dtype> {
         DType::I8 => Dtype::I8,
         DType::U64 => Dtype::U64,
         DType::U32 => Dtype::U32,
-        DType::U8 => Dtype::U8,
+        DType::U8 | DType::Bool(BoolStore::U8) => Dtype::U8,
+        DType::Bool(BoolStore::Native) => Dtype::BOOL,
+        DType::Bool(BoolStore::U32) => Dtype::U32,
         _ => return None,
     })
 }
 
 /// Writes a checkpoint folder `folder/name` atomically and returns it.
 ///
-/// The files are encoded on this thread and written, synced and hashed on a helper thread, so
-/// that encoding the optimizer state overlaps writing the weights. On any error the partial folder is removed and every earlier checkpoint is untouched; the
-/// error names the file and what the operating system said (a full disk says so).
+/// The files are encoded on this thread, piece by piece, while a helper thread writes and syncs
+/// them and another hashes them, so that the disk starts at once and encoding the optimizer state
+/// overlaps writing the weights. On any error the partial folder is removed and every earlier
+/// checkpoint is untouched; the error names the file and what the operating system said (a full
+/// disk says so).
 pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: Contents<'_>) -> Result<Checkpoint, TrainError> {
     let partial = folder.join(format!(".{name}.partial"));
     let result = write_partial(&partial, manifest, contents).and_then(|manifest| {
@@ -320,7 +324,7 @@ fn write_file(path: &Path, pieces: Receiver<Encoded>) -> Result<FileEntry, Train
         let hasher = scope.spawn(move || {
             let mut hasher = blake3::Hasher::new();
             for piece in hashed {
-                hasher.update(&piece);
+                absorb(&mut hasher, &piece);
             }
             hasher.finalize().to_hex().to_string()
         });
@@ -460,6 +464,7 @@ fn read_hashed(path: &Path) -> std::io::Result<(u64, String, Vec<u8>)> {
 /// Reads from `file` into `buffer` until it is full or the file ends; returns the bytes read.
 /// The buffer need not be initialized (read(2) writes it), which spares zeroing a buffer that is
 /// about to be overwritten.
+#[cfg(unix)]
 fn read_into<'b>(file: &File, buffer: &'b mut [std::mem::MaybeUninit<u8>]) -> std::io::Result<&'b [u8]> {
     use std::os::fd::AsRawFd;
     let mut done = 0;
@@ -482,6 +487,24 @@ fn read_into<'b>(file: &File, buffer: &'b mut [std::mem::MaybeUninit<u8>]) -> st
     Ok(unsafe { std::slice::from_raw_parts(buffer.as_ptr().cast(), done) })
 }
 
+/// Elsewhere the buffer is zeroed first and read through the standard library.
+#[cfg(not(unix))]
+fn read_into<'b>(mut file: &File, buffer: &'b mut [std::mem::MaybeUninit<u8>]) -> std::io::Result<&'b [u8]> {
+    buffer.fill(std::mem::MaybeUninit::new(0));
+    // SAFETY: every byte of `buffer` was initialized on the line above.
+    let buffer = unsafe { &mut *(buffer as *mut [std::mem::MaybeUninit<u8>] as *mut [u8]) };
+    let mut done = 0;
+    while done < buffer.len() {
+        match file.read(&mut buffer[done..]) {
+            Ok(0) => break,
+            Ok(read) => done += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(&buffer[..done])
+}
+
 /// Reads a checkpoint's manifest, without checking the files it lists.
 fn read_manifest(dir: &Path) -> Result<Manifest, TrainError> {
     let corrupt = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
@@ -500,6 +523,8 @@ pub fn verify(dir: &Path) -> Result<Checkpoint, TrainError> {
 
 /// A checkpoint verified for resuming, with its optimizer state (the largest file) kept from the
 /// read that verified it, so that restoring reads it from memory rather than from the disk again.
+/// Those bytes become the optimizer's state when loaded; until then they are held in memory
+/// beside whatever the caller does in between (loading the data, building the model).
 pub struct Resumable {
     /// The checkpoint.
     pub checkpoint: Checkpoint,
@@ -531,7 +556,11 @@ fn check(dir: &Path, keep: Option<&str>) -> Result<(Checkpoint, Option<Vec<u8>>)
     for (file, entry) in &manifest.files {
         let path = dir.join(file);
         let read = if keep == Some(file.as_str()) {
-            read_hashed(&path).map(|(length, digest, bytes)| (length, digest, Some(bytes)))
+            // Its length is checked before a buffer of that size is allocated.
+            match std::fs::metadata(&path) {
+                Ok(found) if found.len() != entry.bytes => Ok((found.len(), String::new(), None)),
+                _ => read_hashed(&path).map(|(length, digest, bytes)| (length, digest, Some(bytes))),
+            }
         } else {
             hash_file(&path).map(|(length, digest)| (length, digest, None))
         };
@@ -559,8 +588,9 @@ fn check(dir: &Path, keep: Option<&str>) -> Result<(Checkpoint, Option<Vec<u8>>)
 /// The checkpoints in `folder`, verified, newest first; with one warning per folder that failed
 /// verification. Leftover `.partial` folders (a write that was interrupted) are removed.
 ///
-/// Verification reads and hashes every file: for resuming and evaluating, where the weights are
-/// about to be used. Bookkeeping that only needs names and values uses [`list`].
+/// Verification reads and hashes every file of every checkpoint: for evaluating, which may want
+/// the best rather than the newest. Resuming uses [`latest_resumable`]; bookkeeping that only
+/// needs names and values uses [`list`].
 pub fn scan(folder: &Path) -> Result<(Vec<Checkpoint>, Vec<String>), TrainError> {
     let mut good = Vec::new();
     let mut warnings = Vec::new();
@@ -639,8 +669,8 @@ pub fn read_state(checkpoint: &Checkpoint) -> Result<crate::state::TrainState, T
     Ok(state)
 }
 
-/// The newest verified checkpoint in `folder` (the `last` one), with warnings for newer ones
-/// that failed verification and were skipped.
+/// The newest verified checkpoint in `folder` (the `last` one), with warnings for the newer ones
+/// that failed verification and were skipped, and for any folder whose manifest cannot be read.
 pub fn latest(folder: &Path) -> Result<(Checkpoint, Vec<String>), TrainError> {
     newest(folder, verify)
 }
@@ -914,6 +944,9 @@ mod tests {
         };
         let message = error.to_string();
         assert!(message.contains("optimizer.bpk") && message.contains("cannot be read"), "{message}");
+        std::fs::write(newest.dir.join(OPTIMIZER_FILE), b"short").unwrap();
+        let Err(error) = Resumable::read(&newest.dir) else { panic!("a short optimizer state verified") };
+        assert!(error.to_string().contains("optimizer.bpk has 5 bytes"), "{error}");
         std::fs::write(newest.dir.join(MODEL_FILE), b"short").unwrap();
         assert!(verify(&newest.dir).unwrap_err().to_string().contains("has 5 bytes"));
         std::fs::remove_file(newest.dir.join(MANIFEST_FILE)).unwrap();

@@ -413,8 +413,8 @@ impl<'a, M: Network> Trainer<'a, M> {
     fn restore(&mut self, model: M, resumable: Resumable) -> Result<M, TrainError> {
         let checkpoint = &resumable.checkpoint.clone();
         let state = read_state(checkpoint, self.config, self.data)?;
-        // Verified when it was chosen: the weights come from the page cache the verifying read
-        // filled, the optimizer state from the bytes it kept.
+        // Verified when it was chosen: the weights usually come from the page cache the verifying
+        // read filled, the optimizer state from the bytes it kept.
         let model = checkpoint::load_weights(model, &checkpoint.model_file())?;
         let model = assign_param_ids(model, &state.param_ids).ok_or_else(|| TrainError::Checkpoint {
             path: checkpoint.dir.clone(),
