@@ -18,7 +18,7 @@ use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use burn::optim::ModuleOptimizer;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
@@ -82,18 +82,21 @@ pub type Emit<'s> = dyn FnMut(Encoded) -> Result<(), String> + 's;
 /// exists so that writing starts before encoding ends.
 pub type Encoder<'a> = Box<dyn FnOnce(&mut Emit<'_>) -> Result<(), String> + 'a>;
 
+/// An [`Encoder`] that may run on another thread.
+pub type SendEncoder<'a> = Box<dyn FnOnce(&mut Emit<'_>) -> Result<(), String> + Send + 'a>;
+
 /// An [`Encoder`] of bytes already at hand.
-pub fn encoded(bytes: Vec<u8>) -> Encoder<'static> {
+pub fn encoded(bytes: Vec<u8>) -> SendEncoder<'static> {
     Box::new(move |emit| emit(Box::new(bytes)))
 }
 
-/// The contents of a checkpoint to write, encoded on demand in this order, each file's encoding
-/// overlapping the writing of the one before.
+/// The contents of a checkpoint to write, encoded on demand while the files are written in this
+/// order.
 pub struct Contents<'a> {
     /// Weights as safetensors bytes ([`stream_weights`]).
     pub model: Encoder<'a>,
-    /// Optimizer state as burnpack bytes.
-    pub optimizer: Encoder<'a>,
+    /// Optimizer state as burnpack bytes, encoded on a helper thread while the weights stream.
+    pub optimizer: SendEncoder<'a>,
     /// Training state as JSON.
     pub state: Encoder<'a>,
 }
@@ -270,13 +273,21 @@ fn write_partial(partial: &Path, mut manifest: Manifest, contents: Contents<'_>)
 /// copied out, few enough to bound the memory held.
 const PIECES_IN_FLIGHT: usize = 2;
 
-/// Encodes the files of `contents` in order on this thread while a helper thread writes each
-/// piece as it comes (and another hashes it); returns their manifest entries.
+/// What an encoder hears when the writer stopped on an error, which is the one [`save`] reports.
+const WRITER_STOPPED: &str = "the checkpoint writer stopped";
+
+/// Encodes the files of `contents`, the weights and the training state on this thread and the
+/// optimizer state on a helper, while another helper writes each piece as it comes (and another
+/// hashes it); returns their manifest entries.
+///
+/// The optimizer state is two thirds of the bytes: encoded beside the weights' streaming, it is
+/// ready when the writer is done with them, instead of keeping the disk waiting.
 fn write_files(partial: &Path, contents: Contents<'_>) -> Result<BTreeMap<String, FileEntry>, TrainError> {
-    let parts = [(MODEL_FILE, contents.model), (OPTIMIZER_FILE, contents.optimizer), (STATE_FILE, contents.state)];
+    let Contents { model, optimizer, state } = contents;
     std::thread::scope(|scope| {
-        // One channel of pieces per file, handed over in order: a file ends when its sender drops.
-        let (files, to_write) = std::sync::mpsc::sync_channel::<(&'static str, Receiver<Encoded>)>(1);
+        // One channel of pieces per file, handed to the writer in order: a file ends when its
+        // sender drops.
+        let (files, to_write) = std::sync::mpsc::sync_channel::<(&'static str, Receiver<Encoded>)>(3);
         let writer = scope.spawn(move || -> Result<BTreeMap<String, FileEntry>, TrainError> {
             let mut entries = BTreeMap::new();
             for (file, pieces) in to_write {
@@ -287,26 +298,40 @@ fn write_files(partial: &Path, contents: Contents<'_>) -> Result<BTreeMap<String
             }
             Ok(entries)
         });
-        let mut failure = None;
-        for (file, encode) in parts {
-            let (sender, pieces) = std::sync::mpsc::sync_channel(PIECES_IN_FLIGHT);
-            // A closed channel means the writer failed; its error is the one to report.
-            if files.send((file, pieces)).is_err() {
-                break;
-            }
-            let mut emit = |piece| sender.send(piece).map_err(|_| "the checkpoint writer stopped".to_string());
-            if let Err(message) = encode(&mut emit) {
-                failure = Some(TrainError::Checkpoint { path: partial.join(file), message });
+        let (model_sender, model_pieces) = std::sync::mpsc::sync_channel(PIECES_IN_FLIGHT);
+        let (optimizer_sender, optimizer_pieces) = std::sync::mpsc::sync_channel(PIECES_IN_FLIGHT);
+        let (state_sender, state_pieces) = std::sync::mpsc::sync_channel(PIECES_IN_FLIGHT);
+        for entry in [(MODEL_FILE, model_pieces), (OPTIMIZER_FILE, optimizer_pieces), (STATE_FILE, state_pieces)] {
+            // A closed channel means the writer failed; its error is the one reported below.
+            if files.send(entry).is_err() {
                 break;
             }
         }
         drop(files);
+        let optimizer = scope.spawn(move || encode_into(optimizer, optimizer_sender));
+        let mut failure = None;
+        for (file, encode, sender) in [(MODEL_FILE, model, model_sender), (STATE_FILE, state, state_sender)] {
+            if let Err(message) = encode_into(encode, sender) {
+                failure = Some(TrainError::Checkpoint { path: partial.join(file), message });
+                break;
+            }
+        }
+        let optimizer = optimizer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let written = writer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        if let Err(message) = optimizer {
+            failure = failure.or(Some(TrainError::Checkpoint { path: partial.join(OPTIMIZER_FILE), message }));
+        }
         match failure {
             Some(error) => Err(error),
             None => Ok(written),
         }
     })
+}
+
+/// Runs `encode`, sending its pieces on `sender`, which it drops at the end (the file's end).
+fn encode_into(encode: Encoder<'_>, sender: SyncSender<Encoded>) -> Result<(), String> {
+    let mut emit = |piece| sender.send(piece).map_err(|_| WRITER_STOPPED.to_string());
+    encode(&mut emit)
 }
 
 /// Bytes handed to the kernel at a time when writing a checkpoint file; each is sent on to the
