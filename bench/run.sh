@@ -115,7 +115,7 @@ run_impl() { # impl model warmup steps
         # The same bare loop with glibc's allocator set as Regimen sets it
         # (regimen_train::system::keep_freed_memory): the baseline for Regimen's overhead.
         burn-bare-tuned)
-            GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647" \
+            GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647:glibc.malloc.arena_max=1" \
                 "$BURN_BARE" "${args[@]}" | sed 's/"impl":"burn-bare"/"impl":"burn-bare-tuned"/' ;;
         regimen) "$REGIMEN_BENCH" "${args[@]}" ;;
     esac

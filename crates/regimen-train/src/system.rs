@@ -39,9 +39,9 @@ pub fn keep_freed_memory() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-        // Larger blocks too come from the heap and are reused (threads other than main still map
-        // what their arenas cannot hold).
+        // Larger blocks too come from the heap and are reused.
         libc::mallopt(libc::M_MMAP_MAX, 0);
+        // Every thread allocates from that one heap.
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
