@@ -219,9 +219,9 @@ fn safetensors_dtype(dtype: burn::tensor::DType) -> Option<safetensors::Dtype> {
 
 /// Writes a checkpoint folder `folder/name` atomically and returns it.
 ///
-/// The files are encoded on this thread, piece by piece, while a helper thread writes and syncs
-/// them and another hashes them, so that the disk starts at once and encoding the optimizer state
-/// overlaps writing the weights. On any error the partial folder is removed and every earlier
+/// The files are encoded piece by piece (the weights on this thread, the optimizer state on a
+/// helper) while another helper writes and syncs them and a third hashes them, so that the disk
+/// starts at once and never waits for the optimizer state. On any error the partial folder is removed and every earlier
 /// checkpoint is untouched; the error names the file and what the operating system said (a full
 /// disk says so).
 pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: Contents<'_>) -> Result<Checkpoint, TrainError> {

@@ -26,7 +26,7 @@ pub fn device_memory_bytes(device: &Device) -> Option<u64> {
 /// buffers are reused rather than faulted in afresh) and disables trimming. It also keeps every
 /// thread on the main thread's arena, whose memory those settings keep warm: a helper thread
 /// otherwise allocates from an arena of its own, empty at first, and encoding a checkpoint's
-/// optimizer state on one took 0.41–0.44 s instead of 0.16–0.19 s. The same effect as
+/// optimizer state on one made saves take 0.41–0.44 s instead of 0.13–0.19 s. The same effect as
 /// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=…:glibc.malloc.arena_max=1`.
 /// The cost is that peak heap memory stays reserved until the process exits, which suits a
 /// training process.

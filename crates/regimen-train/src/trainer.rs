@@ -408,11 +408,11 @@ impl<'a, M: Network> Trainer<'a, M> {
         self.reporter.notice("info", &message)
     }
 
-    /// Continues from `checkpoint`: its weights, optimizer moments, schedule, monitor, running
-    /// metrics, history and position in the data.
+    /// Continues from a verified checkpoint: its weights, optimizer moments, schedule, monitor,
+    /// running metrics, history and position in the data.
     fn restore(&mut self, model: M, resumable: Resumable) -> Result<M, TrainError> {
-        let checkpoint = &resumable.checkpoint.clone();
-        let state = read_state(checkpoint, self.config, self.data)?;
+        let checkpoint = resumable.checkpoint.clone();
+        let state = read_state(&checkpoint, self.config, self.data)?;
         // Verified when it was chosen: the weights usually come from the page cache the verifying
         // read filled, the optimizer state from the bytes it kept.
         let model = checkpoint::load_weights(model, &checkpoint.model_file())?;
