@@ -11,7 +11,8 @@ use common::{regimen, regimen_json};
 use serde_json::Value;
 
 /// A small run that exercises every random stream and every piece of state: dropout, noise
-/// augmentation (prefetched batches), mid-epoch validation, step checkpoints, a plateau schedule.
+/// augmentation (prefetched batches), batch norm's running statistics, mid-epoch validation, step
+/// checkpoints, a plateau schedule.
 const RUN: &[&str] = &[
     "train",
     "--dataset",
@@ -22,6 +23,7 @@ const RUN: &[&str] = &[
     "mlp",
     "--hidden",
     "32,32",
+    "--batch-norm",
     "--dropout",
     "0.2",
     "--augment-noise",

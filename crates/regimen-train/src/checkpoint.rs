@@ -154,6 +154,11 @@ pub fn encode_weights<M: Network>(model: &M) -> Result<Vec<u8>, String> {
 /// whose order changes from process to process, and equal weights should give equal files (and
 /// hashes).
 pub fn stream_weights<M: Network>(model: &M, emit: &mut Emit<'_>) -> Result<(), String> {
+    // Burn applies a training step's update of batch norm's running statistics at the next step
+    // or when the model is switched to evaluation; reading the model does not. Apply it now, or
+    // the file would hold the statistics of one step earlier, and a run resumed from it would not
+    // be the run that was interrupted.
+    drop(model.valid());
     let mut tensors = Vec::new();
     for tensor in model.collect(None, None, false) {
         let dtype = safetensors_dtype(tensor.dtype).ok_or_else(|| {
@@ -213,6 +218,27 @@ fn safetensors_dtype(dtype: burn::tensor::DType) -> Option<safetensors::Dtype> {
         DType::U8 | DType::Bool(BoolStore::U8) => Dtype::U8,
         DType::Bool(BoolStore::Native) => Dtype::BOOL,
         DType::Bool(BoolStore::U32) => Dtype::U32,
+        _ => return None,
+    })
+}
+
+/// The Burn type of a safetensors dtype, as Burn's safetensors reader maps it.
+fn burn_dtype(dtype: safetensors::Dtype) -> Option<burn::tensor::DType> {
+    use burn::tensor::{BoolStore, DType};
+    use safetensors::Dtype;
+    Some(match dtype {
+        Dtype::F64 => DType::F64,
+        Dtype::F32 => DType::F32,
+        Dtype::F16 => DType::F16,
+        Dtype::BF16 => DType::BF16,
+        Dtype::I64 => DType::I64,
+        Dtype::I32 => DType::I32,
+        Dtype::I16 => DType::I16,
+        Dtype::I8 => DType::I8,
+        Dtype::U64 => DType::U64,
+        Dtype::U32 => DType::U32,
+        Dtype::U8 => DType::U8,
+        Dtype::BOOL => DType::Bool(BoolStore::Native),
         _ => return None,
     })
 }
@@ -449,14 +475,42 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     })
 }
 
+/// A file's bytes, in a buffer aligned as Burn's tensors need, so that tensors are made from them
+/// without the copy Burn makes of a byte vector (it re-allocates every `Vec<u8>` to 16-byte
+/// alignment, whatever the pointer's actual alignment).
+struct Kept {
+    words: Vec<u128>,
+    len: usize,
+}
+
+impl Kept {
+    /// The bytes as Burn's [`Bytes`](burn::tensor::Bytes), shared so that zero-copy windows of
+    /// them can become tensors.
+    fn into_shared(self) -> burn::tensor::Bytes {
+        let len = self.len;
+        let shared = burn::tensor::Bytes::from_elems(self.words).shared();
+        shared.view(0, len).expect("a shared buffer holds its first `len` bytes")
+    }
+}
+
 /// A file's bytes and BLAKE3, read once: a helper thread reads each chunk into its place in the
 /// buffer while this thread hashes the one before, so that this takes as long as [`hash_file`].
-fn read_hashed(path: &Path) -> std::io::Result<(u64, String, Vec<u8>)> {
+fn read_hashed(path: &Path) -> std::io::Result<(u64, String, Kept)> {
     let file = File::open(path)?;
     let expected = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
-    let mut bytes: Vec<u8> = Vec::with_capacity(expected);
+    let word = std::mem::size_of::<u128>();
+    let mut words: Vec<u128> = Vec::with_capacity(expected.div_ceil(word));
+    // The last word may be partly filled: zero it, so that all of it is initialized.
+    if let Some(last) = words.spare_capacity_mut().last_mut() {
+        last.write(0);
+    }
     let mut hasher = blake3::Hasher::new();
-    let spare = bytes.spare_capacity_mut();
+    let spare = words.spare_capacity_mut();
+    // SAFETY: the same memory seen as bytes; `MaybeUninit<u8>` may hold anything.
+    let spare = unsafe {
+        std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<std::mem::MaybeUninit<u8>>(), spare.len() * word)
+    };
+    let spare = &mut spare[..expected];
     let filled = std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<&[u8]>(1);
         let file = &file;
@@ -478,12 +532,13 @@ fn read_hashed(path: &Path) -> std::io::Result<(u64, String, Vec<u8>)> {
         }
         reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
-    // SAFETY: the reader wrote the first `filled` bytes of the buffer's capacity (`read_into`).
-    unsafe { bytes.set_len(filled) };
+    // SAFETY: the reader wrote the first `filled` bytes (`read_into`) and the last word was zeroed,
+    // so every word up to the one holding the last byte read is initialized.
+    unsafe { words.set_len(if filled == expected { expected.div_ceil(word) } else { filled / word }) };
     // A file that grew after it was measured is longer than what was read: say how long.
     let length =
         if (&file).read(&mut [0u8; 1])? > 0 { file.metadata()?.len().max(filled as u64 + 1) } else { filled as u64 };
-    Ok((length, hasher.finalize().to_hex().to_string(), bytes))
+    Ok((length, hasher.finalize().to_hex().to_string(), Kept { words, len: filled }))
 }
 
 /// Reads from `file` into `buffer` until it is full or the file ends; returns the bytes read.
@@ -543,44 +598,63 @@ fn read_manifest(dir: &Path) -> Result<Manifest, TrainError> {
 /// The error says which file is missing, truncated or altered; the caller decides whether to fall
 /// back to another checkpoint.
 pub fn verify(dir: &Path) -> Result<Checkpoint, TrainError> {
-    check(dir, None).map(|(checkpoint, _)| checkpoint)
+    check(dir, &[]).map(|(checkpoint, _)| checkpoint)
 }
 
-/// A checkpoint verified for resuming, with its optimizer state (the largest file) kept from the
-/// read that verified it, so that restoring reads it from memory rather than from the disk again.
-/// Those bytes become the optimizer's state when loaded; until then they are held in memory
-/// beside whatever the caller does in between (loading the data, building the model).
+/// A checkpoint verified for resuming, with its weights and optimizer state kept from the read
+/// that verified them, so that restoring makes tensors of those bytes instead of reading the
+/// disk again. Until then they are held in memory beside whatever the caller does in between
+/// (loading the data, building the model).
 pub struct Resumable {
     /// The checkpoint.
     pub checkpoint: Checkpoint,
-    optimizer: Vec<u8>,
+    weights: Kept,
+    optimizer: Kept,
 }
 
 impl Resumable {
-    /// Reads and checks the checkpoint in `dir` as [`verify`] does, keeping its optimizer state.
+    /// Reads and checks the checkpoint in `dir` as [`verify`] does, keeping its weights and
+    /// optimizer state.
     pub fn read(dir: &Path) -> Result<Self, TrainError> {
-        let (checkpoint, optimizer) = check(dir, Some(OPTIMIZER_FILE))?;
-        Ok(Resumable { checkpoint, optimizer: optimizer.unwrap_or_default() })
+        let (checkpoint, mut kept) = check(dir, &[MODEL_FILE, OPTIMIZER_FILE])?;
+        let mut take = |file: &str| kept.remove(file).expect("check keeps every file it is asked to keep");
+        let (weights, optimizer) = (take(MODEL_FILE), take(OPTIMIZER_FILE));
+        Ok(Resumable { checkpoint, weights, optimizer })
     }
 
-    /// Loads the optimizer state into `optimizer`, which must be the one the run builds from its
-    /// config.
-    pub fn load_optimizer(self, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer, TrainError> {
-        optimizer.from_bytes(burn::tensor::Bytes::from_bytes_vec(self.optimizer)).map_err(|e| TrainError::Checkpoint {
+    /// Loads the weights into `model`, which must have the checkpoint's architecture, and the
+    /// optimizer state into `optimizer`, which must be the one the run builds from its config.
+    ///
+    /// Each tensor is a window of the bytes read, not a copy: a tensor the next optimizer step
+    /// updates is copied then, once. (Through Burn's readers the weights were copied twice here,
+    /// and the optimizer state once here and again at that step, because Burn re-allocates every
+    /// byte vector to 16-byte alignment.) A buffer is freed with its last window; a frozen
+    /// parameter's window keeps the weights' buffer for the run.
+    pub fn restore<M: Network>(self, model: M, optimizer: ModuleOptimizer) -> Result<(M, ModuleOptimizer), TrainError> {
+        let weights_file = self.checkpoint.model_file();
+        let model = apply_safetensors(model, self.weights, &weights_file)?;
+        let optimizer = optimizer.from_bytes(self.optimizer.into_shared()).map_err(|e| TrainError::Checkpoint {
             path: self.checkpoint.dir.join(OPTIMIZER_FILE),
             message: format!("the optimizer state cannot be read ({e})"),
-        })
+        })?;
+        Ok((model, optimizer))
     }
 }
 
-/// Checks a checkpoint's files against its manifest, keeping the bytes of the file named `keep`.
-fn check(dir: &Path, keep: Option<&str>) -> Result<(Checkpoint, Option<Vec<u8>>), TrainError> {
+/// Checks a checkpoint's files against its manifest, keeping the bytes of the files named in
+/// `keep`.
+fn check(dir: &Path, keep: &[&str]) -> Result<(Checkpoint, BTreeMap<String, Kept>), TrainError> {
     let corrupt = |message: String| TrainError::Checkpoint { path: dir.to_path_buf(), message };
     let manifest = read_manifest(dir)?;
-    let mut kept = None;
+    let mut kept = BTreeMap::new();
+    for required in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
+        if !manifest.files.contains_key(required) {
+            return Err(corrupt(format!("the manifest does not list {required}")));
+        }
+    }
     for (file, entry) in &manifest.files {
         let path = dir.join(file);
-        let read = if keep == Some(file.as_str()) {
+        let read = if keep.contains(&file.as_str()) {
             // Its length is checked before a buffer of that size is allocated.
             match std::fs::metadata(&path) {
                 Ok(found) if found.len() != entry.bytes => Ok((found.len(), String::new(), None)),
@@ -600,11 +674,8 @@ fn check(dir: &Path, keep: Option<&str>) -> Result<(Checkpoint, Option<Vec<u8>>)
                 &entry.blake3[..12.min(entry.blake3.len())]
             )));
         }
-        kept = kept.or(bytes);
-    }
-    for required in [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] {
-        if !manifest.files.contains_key(required) {
-            return Err(corrupt(format!("the manifest does not list {required}")));
+        if let Some(bytes) = bytes {
+            kept.insert(file.clone(), bytes);
         }
     }
     Ok((Checkpoint { dir: dir.to_path_buf(), manifest }, kept))
@@ -796,14 +867,52 @@ pub fn prune(folder: &Path, mode: Mode, retention: Retention) -> Result<Vec<Path
 /// `path` is a weights file or a checkpoint folder (verified first).
 pub fn load_weights<M: Network>(mut model: M, path: &Path) -> Result<M, TrainError> {
     let file = if path.is_dir() { verify(path)?.model_file() } else { path.to_path_buf() };
-    let error = |message: String| TrainError::Checkpoint { path: file.clone(), message };
     if !file.is_file() {
-        return Err(error("the file does not exist".into()));
+        return Err(TrainError::Checkpoint { path: file, message: "the file does not exist".into() });
     }
-    let mut store = SafetensorsStore::from_file(&file);
-    let applied = model
-        .load_from(&mut store)
-        .map_err(|e| error(format!("could not read weights ({e}); the file may be corrupt")))?;
+    let applied = model.load_from(&mut SafetensorsStore::from_file(&file));
+    complete(model, applied, &file)
+}
+
+/// Loads the weights of a checkpoint's safetensors file, read into `bytes`, into `model`: each
+/// tensor a window of the bytes rather than a copy.
+fn apply_safetensors<M: Network>(mut model: M, bytes: Kept, file: &Path) -> Result<M, TrainError> {
+    let unreadable = |e: &dyn std::fmt::Display| TrainError::Checkpoint {
+        path: file.to_path_buf(),
+        message: format!("could not read weights ({e}); the file may be corrupt"),
+    };
+    let shared = bytes.into_shared();
+    let mut tensors = Vec::new();
+    {
+        let parsed = safetensors::SafeTensors::deserialize(&shared).map_err(|e| unreadable(&e))?;
+        let start = shared.as_ptr() as usize;
+        for (name, view) in parsed.tensors() {
+            let dtype =
+                burn_dtype(view.dtype()).ok_or_else(|| unreadable(&format!("{name} has dtype {:?}", view.dtype())))?;
+            let offset = view.data().as_ptr() as usize - start;
+            let window = shared.view(offset, offset + view.data().len()).map_err(|e| unreadable(&format!("{e:?}")))?;
+            let data = burn::tensor::TensorData::from_bytes(window, view.shape().to_vec(), dtype);
+            tensors.push(burn::store::bridge::from_data(data, name, None));
+        }
+    }
+    let applied = Ok::<_, burn::store::SafetensorsStoreError>(model.apply(tensors, None, None, false));
+    complete(model, applied, file)
+}
+
+/// `model` once weights from `file` were applied to it, or an error saying what was wrong.
+fn complete<M, E: std::fmt::Display>(
+    model: M,
+    applied: Result<burn::store::ApplyResult, E>,
+    file: &Path,
+) -> Result<M, TrainError> {
+    let error = |message: String| TrainError::Checkpoint { path: file.to_path_buf(), message };
+    let applied = applied.map_err(|e| error(format!("could not read weights ({e}); the file may be corrupt")))?;
+    if !applied.errors.is_empty() {
+        return Err(error(format!(
+            "could not read weights ({}); the file may be corrupt",
+            applied.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        )));
+    }
     if !applied.missing.is_empty() {
         return Err(error(format!(
             "it lacks {} tensors the model needs (first: {}); it was saved from a different model",
@@ -879,7 +988,9 @@ mod tests {
             std::fs::write(&path, &bytes).unwrap();
             assert_eq!(hash_file(&path).unwrap(), (length as u64, hash(&bytes)), "length {length}");
             // Read into memory while hashing: the same digest, and the bytes themselves.
-            assert_eq!(read_hashed(&path).unwrap(), (length as u64, hash(&bytes), bytes), "length {length}");
+            let (read, digest, kept) = read_hashed(&path).unwrap();
+            assert_eq!((read, digest), (length as u64, hash(&bytes)), "length {length}");
+            assert_eq!(&kept.into_shared()[..], &bytes[..], "length {length}");
         }
         assert_eq!(hash(b"small"), blake3::hash(b"small").to_hex().to_string());
     }
@@ -908,6 +1019,42 @@ mod tests {
         assert_ne!(outputs(&fresh, &device), outputs(&saved, &device));
         let loaded = load_weights(fresh, &checkpoint.dir).unwrap();
         assert_eq!(outputs(&loaded, &device), outputs(&saved, &device));
+    }
+
+    #[test]
+    fn a_resumed_model_and_optimizer_take_the_same_next_step() {
+        use burn::optim::GradientsParams;
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::flex().autodiff();
+        let step = |model: Mlp, optimizer: &mut ModuleOptimizer| {
+            let input = Tensor::<2>::from_data([[0.5f32, -1.0, 2.0], [1.0, 0.0, -0.5]], &device);
+            let grads = GradientsParams::from_grads(model.forward(input).powf_scalar(2.0).mean().backward(), &model);
+            optimizer.step(1e-2, model, grads)
+        };
+        let config = crate::TrainConfig::default();
+        device.seed(5);
+        let mut optimizer = crate::optim::build_optimizer(&config);
+        let trained = step(mlp(&device), &mut optimizer);
+        let contents = Contents::of(&trained, &optimizer, b"{}".to_vec());
+        let checkpoint = save(dir.path(), "mlp-step1", manifest(1, None), contents).unwrap();
+
+        device.seed(6);
+        let fresh = crate::state::assign_param_ids(mlp(&device), &crate::state::param_ids(&trained)).unwrap();
+        assert_ne!(outputs(&fresh, &device), outputs(&trained, &device));
+        let resumable = Resumable::read(&checkpoint.dir).unwrap();
+        let (restored, mut restored_optimizer) =
+            resumable.restore(fresh, crate::optim::build_optimizer(&config)).unwrap();
+        assert_eq!(outputs(&restored, &device), outputs(&trained, &device));
+        // The restored tensors are windows of the bytes read; the next step writes its own, and
+        // with the moments restored it is the step the uninterrupted run takes, bit for bit.
+        let continued = step(trained, &mut optimizer);
+        let resumed = step(restored, &mut restored_optimizer);
+        assert_eq!(outputs(&resumed, &device), outputs(&continued, &device));
+        assert_eq!(encode_weights(&resumed).unwrap(), encode_weights(&continued).unwrap());
+        // And so are the moments that step left (the burnpack's tensor order is not fixed, so the
+        // next step compares them).
+        let (continued, resumed) = (step(continued, &mut optimizer), step(resumed, &mut restored_optimizer));
+        assert_eq!(encode_weights(&resumed).unwrap(), encode_weights(&continued).unwrap());
     }
 
     #[test]
@@ -962,12 +1109,25 @@ mod tests {
             assert!(warnings[0].contains("ck-step20"), "{warnings:?}");
             std::fs::write(&path, &original).unwrap();
         }
-        // The kept optimizer bytes are the file's: these dummy ones are no burnpack, and say so.
-        let resumable = Resumable::read(&newest.dir).unwrap();
-        let Err(error) = resumable.load_optimizer(crate::optim::build_optimizer(&Default::default())) else {
-            panic!("dummy bytes loaded as an optimizer state")
+        // The kept bytes are the files': these dummy ones are no safetensors and no burnpack, and
+        // restoring says which file is wrong.
+        let device = Device::flex();
+        let restore = |dir: &Path| {
+            let resumable = Resumable::read(dir).unwrap();
+            match resumable.restore(mlp(&device), crate::optim::build_optimizer(&Default::default())) {
+                Ok(_) => panic!("dummy bytes restored"),
+                Err(error) => error.to_string(),
+            }
         };
-        let message = error.to_string();
+        let message = restore(&newest.dir);
+        assert!(message.contains("model.safetensors") && message.contains("could not read weights"), "{message}");
+        let contents = Contents {
+            model: encoded(encode_weights(&mlp(&device)).unwrap()),
+            optimizer: encoded(b"moments".to_vec()),
+            state: encoded(b"{}".to_vec()),
+        };
+        let weights_only = save(dir.path(), "ck-weights-only", manifest(30, None), contents).unwrap();
+        let message = restore(&weights_only.dir);
         assert!(message.contains("optimizer.bpk") && message.contains("cannot be read"), "{message}");
         std::fs::write(newest.dir.join(OPTIMIZER_FILE), b"short").unwrap();
         let Err(error) = Resumable::read(&newest.dir) else { panic!("a short optimizer state verified") };

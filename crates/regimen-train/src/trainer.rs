@@ -413,14 +413,12 @@ impl<'a, M: Network> Trainer<'a, M> {
     fn restore(&mut self, model: M, resumable: Resumable) -> Result<M, TrainError> {
         let checkpoint = resumable.checkpoint.clone();
         let state = read_state(&checkpoint, self.config, self.data)?;
-        // Verified when it was chosen: the weights usually come from the page cache the verifying
-        // read filled, the optimizer state from the bytes it kept.
-        let model = checkpoint::load_weights(model, &checkpoint.model_file())?;
+        // Verified when it was chosen; the weights and optimizer state are the bytes that read kept.
+        let (model, optimizer) = resumable.restore(model, crate::optim::build_optimizer(self.config))?;
         let model = assign_param_ids(model, &state.param_ids).ok_or_else(|| TrainError::Checkpoint {
             path: checkpoint.dir.clone(),
             message: "its parameters do not match the model's; it was saved from a different model".into(),
         })?;
-        let optimizer = resumable.load_optimizer(crate::optim::build_optimizer(self.config))?;
         self.stepper.resume(optimizer, state.step);
         self.scheduler.restore(state.scheduler)?;
         self.monitor.restore(state.monitor);
