@@ -475,21 +475,26 @@ fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
     })
 }
 
-/// A file's bytes, in a buffer aligned as Burn's tensors need, so that tensors are made from them
-/// without the copy Burn makes of a byte vector (it re-allocates every `Vec<u8>` to 16-byte
-/// alignment, whatever the pointer's actual alignment).
+/// A file's bytes, in a buffer aligned as Burn's tensors need, so that Burn takes them without
+/// the copy it makes of a byte vector (it re-allocates every `Vec<u8>` to 16-byte alignment,
+/// whatever the pointer's actual alignment).
 struct Kept {
     words: Vec<u128>,
     len: usize,
 }
 
 impl Kept {
-    /// The bytes as Burn's [`Bytes`](burn::tensor::Bytes), shared so that zero-copy windows of
-    /// them can become tensors.
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `words` holds at least `len` initialized bytes ([`read_hashed`]).
+        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast(), self.len) }
+    }
+
+    /// The bytes as Burn's [`Bytes`](burn::tensor::Bytes), shared, so that windows of them can
+    /// become tensors without a copy.
     fn into_shared(self) -> burn::tensor::Bytes {
         let len = self.len;
         let shared = burn::tensor::Bytes::from_elems(self.words).shared();
-        shared.view(0, len).expect("a shared buffer holds its first `len` bytes")
+        shared.view(0, len).expect("the buffer holds at least `len` bytes")
     }
 }
 
@@ -500,10 +505,6 @@ fn read_hashed(path: &Path) -> std::io::Result<(u64, String, Kept)> {
     let expected = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
     let word = std::mem::size_of::<u128>();
     let mut words: Vec<u128> = Vec::with_capacity(expected.div_ceil(word));
-    // The last word may be partly filled: zero it, so that all of it is initialized.
-    if let Some(last) = words.spare_capacity_mut().last_mut() {
-        last.write(0);
-    }
     let mut hasher = blake3::Hasher::new();
     let spare = words.spare_capacity_mut();
     // SAFETY: the same memory seen as bytes; `MaybeUninit<u8>` may hold anything.
@@ -532,9 +533,14 @@ fn read_hashed(path: &Path) -> std::io::Result<(u64, String, Kept)> {
         }
         reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
-    // SAFETY: the reader wrote the first `filled` bytes (`read_into`) and the last word was zeroed,
-    // so every word up to the one holding the last byte read is initialized.
-    unsafe { words.set_len(if filled == expected { expected.div_ceil(word) } else { filled / word }) };
+    // The last word may be partly filled: zero the rest of it.
+    let tail = filled.next_multiple_of(word) - filled;
+    // SAFETY: `filled <= expected`, and the capacity holds `expected.div_ceil(word)` words, so the
+    // `tail` bytes after the first `filled` lie within it.
+    unsafe { words.as_mut_ptr().cast::<u8>().add(filled).write_bytes(0, tail) };
+    // SAFETY: the reader wrote the first `filled` bytes (`read_into`) and the rest of the last word
+    // was zeroed above.
+    unsafe { words.set_len(filled.div_ceil(word)) };
     // A file that grew after it was measured is longer than what was read: say how long.
     let length =
         if (&file).read(&mut [0u8; 1])? > 0 { file.metadata()?.len().max(filled as u64 + 1) } else { filled as u64 };
@@ -625,11 +631,11 @@ impl Resumable {
     /// Loads the weights into `model`, which must have the checkpoint's architecture, and the
     /// optimizer state into `optimizer`, which must be the one the run builds from its config.
     ///
-    /// Each tensor is a window of the bytes read, not a copy: a tensor the next optimizer step
-    /// updates is copied then, once. (Through Burn's readers the weights were copied twice here,
-    /// and the optimizer state once here and again at that step, because Burn re-allocates every
-    /// byte vector to 16-byte alignment.) A buffer is freed with its last window; a frozen
-    /// parameter's window keeps the weights' buffer for the run.
+    /// Each weight tensor is copied once out of the bytes read, whose buffer is then freed. The
+    /// optimizer's tensors are windows of its buffer (Burn's optimizer record makes them so), each
+    /// copied by the first optimizer step that updates it, and the buffer lives as long as they
+    /// do. Through Burn's own readers the weights were copied twice, and the optimizer state once
+    /// more, because Burn re-allocates every byte vector to 16-byte alignment.
     pub fn restore<M: Network>(self, model: M, optimizer: ModuleOptimizer) -> Result<(M, ModuleOptimizer), TrainError> {
         let weights_file = self.checkpoint.model_file();
         let model = apply_safetensors(model, self.weights, &weights_file)?;
@@ -874,29 +880,33 @@ pub fn load_weights<M: Network>(mut model: M, path: &Path) -> Result<M, TrainErr
     complete(model, applied, &file)
 }
 
-/// Loads the weights of a checkpoint's safetensors file, read into `bytes`, into `model`: each
-/// tensor a window of the bytes rather than a copy.
+/// Loads the weights of a checkpoint's safetensors file, read into `bytes`, into `model`, copying
+/// each tensor once.
 fn apply_safetensors<M: Network>(mut model: M, bytes: Kept, file: &Path) -> Result<M, TrainError> {
     let unreadable = |e: &dyn std::fmt::Display| TrainError::Checkpoint {
         path: file.to_path_buf(),
         message: format!("could not read weights ({e}); the file may be corrupt"),
     };
-    let shared = bytes.into_shared();
+    let parsed = safetensors::SafeTensors::deserialize(bytes.bytes()).map_err(|e| unreadable(&e))?;
     let mut tensors = Vec::new();
-    {
-        let parsed = safetensors::SafeTensors::deserialize(&shared).map_err(|e| unreadable(&e))?;
-        let start = shared.as_ptr() as usize;
-        for (name, view) in parsed.tensors() {
-            let dtype =
-                burn_dtype(view.dtype()).ok_or_else(|| unreadable(&format!("{name} has dtype {:?}", view.dtype())))?;
-            let offset = view.data().as_ptr() as usize - start;
-            let window = shared.view(offset, offset + view.data().len()).map_err(|e| unreadable(&format!("{e:?}")))?;
-            let data = burn::tensor::TensorData::from_bytes(window, view.shape().to_vec(), dtype);
-            tensors.push(burn::store::bridge::from_data(data, name, None));
-        }
+    for (name, view) in parsed.tensors() {
+        let dtype =
+            burn_dtype(view.dtype()).ok_or_else(|| unreadable(&format!("{name} has dtype {:?}", view.dtype())))?;
+        let data = burn::tensor::TensorData::try_from_bytes(aligned_copy(view.data()), view.shape().to_vec(), dtype)
+            .map_err(|e| unreadable(&e))?;
+        tensors.push(burn::store::bridge::from_data(data, name, None));
     }
     let applied = Ok::<_, burn::store::SafetensorsStoreError>(model.apply(tensors, None, None, false));
     complete(model, applied, file)
+}
+
+/// `bytes` copied once into a buffer of their own, aligned as Burn's tensors need (a window of the
+/// file's buffer would keep all of it alive for as long as the tensor lives).
+fn aligned_copy(bytes: &[u8]) -> burn::tensor::Bytes {
+    let word = std::mem::size_of::<u128>();
+    let mut copy = burn::tensor::Bytes::from_elems(Vec::<u128>::with_capacity(bytes.len().div_ceil(word)));
+    copy.extend_from_byte_slice_aligned(bytes, word);
+    copy
 }
 
 /// `model` once weights from `file` were applied to it, or an error saying what was wrong.
