@@ -247,9 +247,9 @@ fn burn_dtype(dtype: safetensors::Dtype) -> Option<burn::tensor::DType> {
 ///
 /// The files are encoded piece by piece (the weights on this thread, the optimizer state on a
 /// helper) while another helper writes and syncs them and a third hashes them, so that the disk
-/// starts at once and never waits for the optimizer state. On any error the partial folder is removed and every earlier
-/// checkpoint is untouched; the error names the file and what the operating system said (a full
-/// disk says so).
+/// starts at once and never waits for the optimizer state. On any error the partial folder is
+/// removed and every earlier checkpoint is untouched; the error names the file and what the
+/// operating system said (a full disk says so).
 pub fn save(folder: &Path, name: &str, manifest: Manifest, contents: Contents<'_>) -> Result<Checkpoint, TrainError> {
     let partial = folder.join(format!(".{name}.partial"));
     let result = write_partial(&partial, manifest, contents).and_then(|manifest| {
@@ -876,27 +876,23 @@ pub fn load_weights<M: Network>(mut model: M, path: &Path) -> Result<M, TrainErr
     if !file.is_file() {
         return Err(TrainError::Checkpoint { path: file, message: "the file does not exist".into() });
     }
-    let applied = model.load_from(&mut SafetensorsStore::from_file(&file));
+    let applied = model.load_from(&mut SafetensorsStore::from_file(&file)).map_err(|e| unreadable(&file, e))?;
     complete(model, applied, &file)
 }
 
 /// Loads the weights of a checkpoint's safetensors file, read into `bytes`, into `model`, copying
 /// each tensor once.
 fn apply_safetensors<M: Network>(mut model: M, bytes: Kept, file: &Path) -> Result<M, TrainError> {
-    let unreadable = |e: &dyn std::fmt::Display| TrainError::Checkpoint {
-        path: file.to_path_buf(),
-        message: format!("could not read weights ({e}); the file may be corrupt"),
-    };
-    let parsed = safetensors::SafeTensors::deserialize(bytes.bytes()).map_err(|e| unreadable(&e))?;
+    let parsed = safetensors::SafeTensors::deserialize(bytes.bytes()).map_err(|e| unreadable(file, e))?;
     let mut tensors = Vec::new();
     for (name, view) in parsed.tensors() {
         let dtype =
-            burn_dtype(view.dtype()).ok_or_else(|| unreadable(&format!("{name} has dtype {:?}", view.dtype())))?;
+            burn_dtype(view.dtype()).ok_or_else(|| unreadable(file, format!("{name} has dtype {:?}", view.dtype())))?;
         let data = burn::tensor::TensorData::try_from_bytes(aligned_copy(view.data()), view.shape().to_vec(), dtype)
-            .map_err(|e| unreadable(&e))?;
+            .map_err(|e| unreadable(file, e))?;
         tensors.push(burn::store::bridge::from_data(data, name, None));
     }
-    let applied = Ok::<_, burn::store::SafetensorsStoreError>(model.apply(tensors, None, None, false));
+    let applied = model.apply(tensors, None, None, false);
     complete(model, applied, file)
 }
 
@@ -909,26 +905,29 @@ fn aligned_copy(bytes: &[u8]) -> burn::tensor::Bytes {
     copy
 }
 
+/// The error for a weights file whose contents cannot be read, saying why.
+fn unreadable(file: &Path, reason: impl std::fmt::Display) -> TrainError {
+    TrainError::Checkpoint {
+        path: file.to_path_buf(),
+        message: format!("could not read weights ({reason}); the file may be corrupt"),
+    }
+}
+
 /// `model` once weights from `file` were applied to it, or an error saying what was wrong.
-fn complete<M, E: std::fmt::Display>(
-    model: M,
-    applied: Result<burn::store::ApplyResult, E>,
-    file: &Path,
-) -> Result<M, TrainError> {
-    let error = |message: String| TrainError::Checkpoint { path: file.to_path_buf(), message };
-    let applied = applied.map_err(|e| error(format!("could not read weights ({e}); the file may be corrupt")))?;
+fn complete<M>(model: M, applied: burn::store::ApplyResult, file: &Path) -> Result<M, TrainError> {
     if !applied.errors.is_empty() {
-        return Err(error(format!(
-            "could not read weights ({}); the file may be corrupt",
-            applied.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-        )));
+        let errors = applied.errors.iter().map(ToString::to_string).collect::<Vec<_>>();
+        return Err(unreadable(file, errors.join("; ")));
     }
     if !applied.missing.is_empty() {
-        return Err(error(format!(
-            "it lacks {} tensors the model needs (first: {}); it was saved from a different model",
-            applied.missing.len(),
-            applied.missing[0].0
-        )));
+        return Err(TrainError::Checkpoint {
+            path: file.to_path_buf(),
+            message: format!(
+                "it lacks {} tensors the model needs (first: {}); it was saved from a different model",
+                applied.missing.len(),
+                applied.missing[0].0
+            ),
+        });
     }
     Ok(model)
 }
@@ -1055,8 +1054,9 @@ mod tests {
         let (restored, mut restored_optimizer) =
             resumable.restore(fresh, crate::optim::build_optimizer(&config)).unwrap();
         assert_eq!(outputs(&restored, &device), outputs(&trained, &device));
-        // The restored tensors are windows of the bytes read; the next step writes its own, and
-        // with the moments restored it is the step the uninterrupted run takes, bit for bit.
+        // With the weights and moments restored, the next step is the one the uninterrupted run
+        // takes, bit for bit (the optimizer's tensors are windows of the bytes read until it
+        // writes them).
         let continued = step(trained, &mut optimizer);
         let resumed = step(restored, &mut restored_optimizer);
         assert_eq!(outputs(&resumed, &device), outputs(&continued, &device));
